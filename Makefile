@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Offline machines: the IMDB archive is taken from this folder instead of the network.
+SHARED_DATA ?= $(abspath ../shared/data)
+export BERTCLF_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/aclImdb_v1.tar.gz),$(SHARED_DATA))
+
+.PHONY: install install-test test demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+test: install-test
+	$(BIN)/python -m pytest tests
+
+demo: install
+	$(BIN)/bertclf train configs/imdb_small.yaml
+	$(BIN)/bertclf evaluate
+	$(BIN)/bertclf predict "What a wonderful film, I loved every minute." \
+	    "A dull, predictable plot and wooden acting." "It was fine."
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,126 @@
+"""Fetching and unpacking data archives once, into the cache.
+
+`data.archive_url` names an archive (http(s) or file URL). With the environment
+variable `BERTCLF_DATA_MIRROR=DIR` the archive of the same file name is taken
+from DIR instead and no network is attempted: the way to run on machines with
+no internet. Extraction refuses members that would land outside the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from bertclf.cache import cache_dir
+from bertclf.errors import DataError
+
+MIRROR_ENV = "BERTCLF_DATA_MIRROR"
+_COMPLETE_MARK = ".complete"
+
+
+def fetch_archive(url: str) -> Path:
+    """Returns the folder the archive at `url` unpacks to, fetching it once.
+
+    Raises:
+        DataError: The archive cannot be found, downloaded or safely unpacked.
+    """
+    filename = Path(urllib.parse.urlparse(url).path).name
+    if not filename:
+        raise DataError(f"data.archive_url: {url!r} does not end in a file name")
+    key = hashlib.sha1(url.encode("utf-8")).hexdigest()[:12]
+    target = cache_dir("data") / f"{_stem(filename)}-{key}"
+    if (target / _COMPLETE_MARK).is_file():
+        return target
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as scratch:
+        archive = _obtain(url, filename, Path(scratch))
+        staging = Path(scratch) / "unpacked"
+        print(f"Unpacking {archive.name} into {target} (once)...", file=sys.stderr)
+        extract_safely(archive, staging)
+        (staging / _COMPLETE_MARK).write_text(url + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    return target
+
+
+def _obtain(url: str, filename: str, scratch: Path) -> Path:
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror:
+        source = Path(mirror).expanduser() / filename
+        if not source.is_file():
+            raise DataError(f"{MIRROR_ENV}={mirror}: no {filename} there; copy the archive into "
+                            f"that folder or unset {MIRROR_ENV} to download {url}")
+        return source
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("", "file"):
+        source = Path(urllib.request.url2pathname(parsed.path))
+        if not source.is_file():
+            raise DataError(f"data.archive_url: {source} not found")
+        return source
+    destination = scratch / filename
+    print(f"Downloading {url} ...", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, destination.open("wb") as out:
+            shutil.copyfileobj(response, out, length=1 << 20)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DataError(f"could not download {url} ({reason}); offline? put {filename} in a folder "
+                        f"and set {MIRROR_ENV} to it") from None
+    return destination
+
+
+def extract_safely(archive: Path, destination: Path) -> None:
+    """Unpacks a tar or zip archive, refusing any member that escapes `destination`.
+
+    Raises:
+        DataError: The archive is unreadable, or a member has an absolute path,
+            climbs out with `..`, or is a link pointing outside.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as bundle:
+                for name in bundle.namelist():
+                    _check_member(archive, name, root, root)
+                bundle.extractall(destination)
+            return
+        with tarfile.open(archive) as bundle:
+            members = bundle.getmembers()
+            for member in members:
+                _check_member(archive, member.name, root, root)
+                if member.issym():
+                    _check_member(archive, member.linkname, (root / member.name).parent, root,
+                                  link_of=member.name)
+                elif member.islnk():
+                    _check_member(archive, member.linkname, root, root, link_of=member.name)
+            # The "data" filter repeats these checks inside the standard library.
+            bundle.extractall(destination, members=members, filter="data")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
+        raise DataError(f"{archive}: cannot unpack ({error})") from None
+
+
+def _check_member(archive: Path, name: str, base: Path, root: Path, link_of: str | None = None) -> None:
+    what = f"link {link_of!r} -> {name!r}" if link_of else f"member {name!r}"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise DataError(f"{archive}: refusing {what}: absolute path; nothing was unpacked")
+    resolved = (base / name).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise DataError(f"{archive}: refusing {what}: it points outside the unpack folder; "
+                        f"nothing was unpacked")
+
+
+def _stem(filename: str) -> str:
+    for suffix in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"):
+        if filename.endswith(suffix):
+            return filename[: -len(suffix)]
+    return filename

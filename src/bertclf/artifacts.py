@@ -1,0 +1,122 @@
+"""The run folder: its file names, atomic writes, and finding a finished run.
+
+Every file name of the run-folder contract is a constant here, so `train`
+writes and `evaluate`/`predict` read the same names without importing each
+other. Writes go to a temporary name in the same folder and are renamed into
+place, so a crash never leaves a half-written file where a reader expects a
+whole one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bertclf.errors import RunError
+
+CONFIG_FILE = "config.yaml"
+LABELS_FILE = "labels.json"
+DATA_REPORT_FILE = "data_report.json"
+HISTORY_JSON_FILE = "history.json"
+HISTORY_CSV_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+PLOTS_DIR = "plots"
+HISTORY_PLOT_FILE = "history.png"
+MODEL_DIR = "model"
+# In the output folder, beside the runs: the name of the newest successful run.
+LATEST_FILE = "LATEST"
+
+
+def eval_file(split: str) -> str:
+    """File name of `bertclf evaluate`'s result for a split."""
+    return f"eval-{split}.json"
+
+
+def confusion_plot_file(split: str) -> str:
+    """File name (under plots/) of the confusion matrix for a split."""
+    return f"confusion_matrix-{split}.png"
+
+
+def create_run_dir(output_dir: str | Path, experiment: str) -> Path:
+    """Creates `output_dir/<experiment>-<YYYYmmdd-HHMMSS>/`, never reusing a folder."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1000):
+        name = f"{experiment}-{stamp}" + (f"-{attempt + 1}" if attempt else "")
+        try:
+            (output_dir / name).mkdir()
+            return output_dir / name
+        except FileExistsError:
+            continue
+    raise RunError(f"{output_dir}: could not create a new run folder for {experiment}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Writes text to a temporary file beside `path`, then renames it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Writes JSON (UTF-8, indented, non-ASCII kept readable) atomically."""
+    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def publish_dir(staging: Path, final: Path) -> None:
+    """Moves a fully written folder into place, replacing nothing that exists."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh temporary folder beside `final`, to be published with `publish_dir`."""
+    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+
+
+def mark_latest(run_dir: Path) -> None:
+    """Points the output folder's LATEST file at a run that finished."""
+    write_text_atomic(run_dir.parent / LATEST_FILE, run_dir.name + "\n")
+
+
+def resolve_run(run: str | Path | None, output_dir: str | Path = "runs") -> Path:
+    """Finds a finished run: the given folder, or the newest one in `output_dir`.
+
+    Raises:
+        RunError: No run given and none recorded, or the run has no exported model.
+    """
+    if run is None:
+        pointer = Path(output_dir) / LATEST_FILE
+        if not pointer.is_file():
+            raise RunError(f"no finished run in {output_dir}/; train one with `bertclf train CONFIG` "
+                           f"or name a run folder")
+        run_dir = Path(output_dir) / pointer.read_text(encoding="utf-8").strip()
+    else:
+        run_dir = Path(run)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    if not (run_dir / MODEL_DIR / "saved_model.pb").is_file():
+        raise RunError(f"{run_dir}: has no exported {MODEL_DIR}/; the run did not finish. "
+                       f"Train it again (or resume it) before evaluating or predicting")
+    return run_dir
+
+
+def read_labels(run_dir: Path) -> list[str]:
+    """Returns the run's class names, index -> name."""
+    path = run_dir / LABELS_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir}: has no {LABELS_FILE}; the run folder is incomplete")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,247 @@
+"""The `bertclf` command line.
+
+Each command parses its arguments, loads the config or run, calls one library
+function and reports. TensorFlow is imported inside the commands that need it,
+so `bertclf --help` and config errors answer at once. User mistakes
+(`BertclfError`) are caught here, once, and printed as one line; anything else
+is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import List, Optional
+
+import click
+import typer
+
+from bertclf import __version__
+from bertclf.errors import BertclfError, ConfigError
+
+app = typer.Typer(name="bertclf", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False,
+                  help="Fine-tune BERT-family encoders for text classification from a YAML config.")
+config_app = typer.Typer(no_args_is_help=True, help="Validate and show experiment configs.")
+models_app = typer.Typer(no_args_is_help=True, help="The encoder registry and local encoders.")
+app.add_typer(config_app, name="config")
+app.add_typer(models_app, name="models")
+
+SET_HELP = "Override a config value: --set train.epochs=2 (repeatable)."
+RUNS_HELP = "Folder holding runs; the newest finished run there is the default."
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bertclf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """Fine-tune BERT-family encoders for text classification from a YAML config."""
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Fine-tune an encoder as the config says; write a run folder."""
+    from bertclf.config import load_config
+    from bertclf.train import train as run_training
+
+    result = run_training(load_config(config, overrides))
+    metrics = result.metrics
+    summary = [f"validation accuracy {metrics['validation']['accuracy']:.4f}"]
+    if "test" in metrics:
+        summary.append(f"test accuracy {metrics['test']['accuracy']:.4f} "
+                       f"({metrics['test']['examples']} examples)")
+    typer.echo(f"Finished: {result.run_dir}\n  " + "; ".join(summary))
+
+
+@app.command()
+def evaluate(
+    run: Optional[Path] = typer.Argument(None, help="Run folder (default: the newest finished run)."),
+    split: str = typer.Option("test", "--split", help="test or validation, from the run's config."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Score a folder of class subfolders instead."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_HELP),
+) -> None:
+    """Score a run's exported model: loss, accuracy, per-class F1, confusion matrix."""
+    from bertclf.artifacts import resolve_run
+    from bertclf.evaluate import evaluate_run
+    from bertclf.tables import evaluation_text
+
+    if split not in ("test", "validation"):
+        raise ConfigError(f"--split {split}: expected test or validation")
+    result = evaluate_run(resolve_run(run, runs_dir), split=split, data_path=data)
+    if as_json:
+        typer.echo(json.dumps(result.metrics, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(evaluation_text(result.name, result.metrics, result.class_names))
+        typer.echo(f"\nWrote {result.report_path} and {result.plot_path}")
+
+
+@app.command()
+def predict(
+    texts: List[str] = typer.Argument(None, help="Texts to classify (or use --file, or standard input)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Run folder (default: the newest)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="A UTF-8 file with one text per line."),
+    top_k: int = typer.Option(1, "--top-k", min=1, help="Show the k most probable classes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines, one per text."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_HELP),
+) -> None:
+    """Classify texts with a run's exported model."""
+    from bertclf.artifacts import resolve_run
+    from bertclf.predict import Predictor
+    from bertclf.tables import format_table, shorten
+
+    run_dir = resolve_run(model, runs_dir)
+    inputs = list(texts or []) + (_read_lines(file) if file else [])
+    if not inputs and not texts and file is None:
+        if sys.stdin.isatty():
+            raise ConfigError("predict: give texts as arguments, with --file F, or on standard input")
+        inputs = [line.rstrip("\n") for line in sys.stdin]
+    results = Predictor(run_dir).predict(inputs, top_k=top_k)
+    if as_json:
+        for result in results:
+            typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    rows = [[", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"]), shorten(r["text"])]
+            for r in results]
+    typer.echo(format_table(["prediction", "text"], rows))
+
+
+@config_app.command("check")
+def config_check(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Validate a config (and its encoder name) without training; print it resolved."""
+    from bertclf.config import dump_config, load_config
+    from bertclf.registry import resolve_spec
+
+    resolved = load_config(config, overrides)
+    spec = resolve_spec(resolved.model)
+    typer.echo(dump_config(resolved), nl=False)
+    typer.echo(f"# OK: {config} is valid (encoder: {spec.name})", err=True)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the registry's encoders and whether each works offline right now."""
+    from bertclf.registry import is_available_offline, load_registry
+    from bertclf.tables import format_table
+
+    rows = [[s.name, s.family, s.layers, s.hidden, s.heads, s.cased, s.languages, is_available_offline(s)]
+            for s in load_registry().values()]
+    typer.echo(format_table(["name", "family", "layers", "hidden", "heads", "cased", "languages",
+                             "offline"], rows))
+
+
+@models_app.command("show")
+def models_show(name: str = typer.Argument(..., help="A registry name.")) -> None:
+    """Show one registry entry."""
+    import dataclasses
+
+    from bertclf.registry import get_spec, is_available_offline
+
+    spec = get_spec(name)
+    for key, value in dataclasses.asdict(spec).items():
+        if value not in (None, ""):
+            typer.echo(f"{key}: {value}")
+    typer.echo(f"offline: {'yes' if is_available_offline(spec) else 'no'}")
+
+
+@models_app.command("make-tiny")
+def models_make_tiny(
+    out_dir: Path = typer.Argument(..., help="Folder to create (encoder/, preprocessor/, vocab.txt)."),
+    vocab: Optional[Path] = typer.Option(None, "--vocab", help="Use this vocab.txt."),
+    vocab_from: Optional[Path] = typer.Option(
+        None, "--vocab-from", help="Learn the vocabulary from a text file (one text per line) "
+                                   "or a folder of class subfolders."),
+    layers: int = typer.Option(2, "--layers"),
+    hidden: int = typer.Option(128, "--hidden"),
+    heads: int = typer.Option(2, "--heads"),
+    vocab_size: int = typer.Option(8000, "--vocab-size", help="Target size of a learned vocabulary."),
+    lower_case: bool = typer.Option(True, "--lower-case/--cased"),
+    seed: int = typer.Option(42, "--seed"),
+) -> None:
+    """Write a randomly initialised small BERT and its preprocessor as TF Hub SavedModels."""
+    from pydantic import ValidationError
+
+    from bertclf.config import TinyEncoderConfig
+
+    if (vocab is None) == (vocab_from is None):
+        raise ConfigError("make-tiny: give exactly one of --vocab FILE and --vocab-from PATH")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(f"{out_dir}: exists and is not empty; choose a new folder")
+    try:
+        tiny = TinyEncoderConfig(layers=layers, hidden=hidden, heads=heads, vocab_size=vocab_size,
+                                 lower_case=lower_case)
+    except ValidationError as error:
+        raise ConfigError("make-tiny: " + error.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    from bertclf.encoders.tiny import export_tiny_encoder, learn_vocab, read_vocab
+    from bertclf.runtime import setup_tensorflow
+
+    setup_tensorflow(seed=seed)
+    if vocab is not None:
+        if not vocab.is_file():
+            raise ConfigError(f"--vocab {vocab}: no such file")
+        tokens = read_vocab(vocab)
+    else:
+        tokens = learn_vocab(_vocab_texts(vocab_from), vocab_size, lower_case)
+    export_tiny_encoder(out_dir, tokens, tiny, seed)
+    typer.echo(f"Wrote {out_dir} ({len(tokens)} wordpieces, {layers} layers, hidden {hidden}); "
+               f"use it with model.encoder: {out_dir}")
+
+
+def _vocab_texts(path: Path) -> list[str]:
+    from bertclf.data import read_class_folders
+
+    if path.is_dir():
+        return read_class_folders(path)[0].texts
+    return [line for line in _read_lines(path) if line.strip()]
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 (byte {error.start}); re-save it as UTF-8") from None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs the CLI and returns its exit code: 0 ok, 1 runtime failure, 2 usage or config error."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=argv, prog_name="bertclf", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 130
+    except BertclfError as error:
+        if "--debug" in argv:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""The experiment config: one typed tree.
+
+Defaults live in the schema below; a YAML file overrides them; `--set a.b=c`
+overrides the file. Unknown keys, wrong types and out-of-range values are
+`ConfigError`s naming the file (or `--set`) and the dotted key. Paths written in
+the file resolve relative to the file; paths given with `--set` or left at their
+defaults resolve relative to the current directory, as command-line paths do.
+
+This module must stay free of TensorFlow so that `bertclf config check` and
+every config error answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bertclf.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExperimentConfig(_Section):
+    """Naming, seeding and where runs go."""
+
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 42
+    output_dir: str = "runs"
+
+
+class DataConfig(_Section):
+    """Where the texts come from and how they are split and sampled."""
+
+    format: Literal["directory"] = "directory"
+    path: Optional[str] = None
+    archive_url: Optional[str] = None
+    archive_subdir: Optional[str] = None
+    train_dir: str = "train"
+    test_dir: Optional[str] = "test"
+    classes: Optional[list[str]] = Field(None, min_length=2)
+    validation_split: float = Field(0.2, gt=0, lt=1)
+    max_train_examples: Optional[int] = Field(None, gt=0)
+    max_eval_examples: Optional[int] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if (self.path is None) == (self.archive_url is None):
+            raise ValueError(
+                "set exactly one of data.path (a local folder) and data.archive_url "
+                "(an archive to download and unpack)")
+        return self
+
+
+class TinyEncoderConfig(_Section):
+    """Shape of the randomly initialised BERT that `model.encoder: tiny` builds."""
+
+    layers: int = Field(2, ge=1, le=24)
+    hidden: int = Field(128, ge=8, le=2048)
+    heads: int = Field(2, ge=1, le=64)
+    intermediate: Optional[int] = Field(None, ge=8)
+    vocab_size: int = Field(8000, ge=100, le=100_000)
+    vocab_sample: int = Field(20_000, ge=10)
+    lower_case: bool = True
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "TinyEncoderConfig":
+        if self.hidden % self.heads:
+            raise ValueError(
+                f"model.tiny.hidden ({self.hidden}) must be a multiple of "
+                f"model.tiny.heads ({self.heads})")
+        return self
+
+
+class ModelConfig(_Section):
+    """The encoder and the classification head on top of it."""
+
+    encoder: str = "tiny"
+    encoder_handle: Optional[str] = None
+    preprocess_handle: Optional[str] = None
+    seq_length: int = Field(128, ge=8, le=512)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    pooling: Literal["pooled", "cls", "mean"] = "pooled"
+    tiny: TinyEncoderConfig = Field(default_factory=TinyEncoderConfig)
+
+    @model_validator(mode="after")
+    def _handles_in_pairs(self) -> "ModelConfig":
+        if (self.encoder_handle is None) != (self.preprocess_handle is None):
+            raise ValueError(
+                "model.encoder_handle and model.preprocess_handle go together: "
+                "an encoder needs the preprocessor that matches its vocabulary")
+        return self
+
+
+class TrainConfig(_Section):
+    """Optimisation: AdamW with linear warmup, then linear decay to zero."""
+
+    epochs: int = Field(3, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1, le=4096)
+    learning_rate: float = Field(5e-5, gt=0, le=1)
+    weight_decay: float = Field(0.01, ge=0, lt=1)
+    warmup_fraction: float = Field(0.1, ge=0, lt=1)
+
+
+class RuntimeConfig(_Section):
+    """How TensorFlow uses the machine."""
+
+    intra_op_threads: int = Field(0, ge=0, le=1024)
+    inter_op_threads: int = Field(0, ge=0, le=1024)
+    progress: bool = True
+
+
+class Config(_Section):
+    """The whole experiment."""
+
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+
+# Keys whose values are filesystem paths, resolved relative to where they were written.
+_PATH_KEYS = (
+    ("experiment", "output_dir"),
+    ("data", "path"),
+    ("model", "encoder_handle"),
+    ("model", "preprocess_handle"),
+)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Loads, layers and validates an experiment config.
+
+    Args:
+        path: The YAML file.
+        overrides: `KEY=VALUE` strings from `--set`, applied after the file.
+
+    Returns:
+        The validated config, with every path made absolute.
+
+    Raises:
+        ConfigError: The file is missing or malformed, or a key or value is wrong.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    _resolve_paths(raw, base=path.resolve().parent)
+    override_raw: dict[str, Any] = {}
+    override_keys = set()
+    for item in overrides or []:
+        dotted, value = parse_override(item)
+        _set_dotted(override_raw, dotted, value, origin=f"--set {item}")
+        override_keys.add(dotted)
+    _resolve_paths(override_raw, base=Path.cwd())
+    merged = _deep_merge(raw, override_raw)
+    try:
+        config = Config.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, str(path), override_keys)) from None
+    output_dir = Path(config.experiment.output_dir).expanduser()
+    if not output_dir.is_absolute():
+        config.experiment.output_dir = str((Path.cwd() / output_dir).resolve())
+    return config
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Splits `a.b=value` into the dotted key and a YAML-typed value.
+
+    Raises:
+        ConfigError: The item has no `=` or an empty key.
+    """
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {item}: expected KEY=VALUE, for example --set train.epochs=2")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return key, value
+
+
+def dump_config(config: Config) -> str:
+    """Returns the resolved config as YAML, in schema order, for the run folder."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {error.problem}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: YAML error: {error}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (experiment, data, model, "
+                          f"train, runtime) at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for section, key in _PATH_KEYS:
+        block = raw.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str):
+            value = block[key]
+            if "://" not in value:
+                block[key] = _absolute(value, base)
+    # model.encoder is a registry name or a folder; it is a folder only if one exists.
+    model = raw.get("model")
+    if isinstance(model, dict) and isinstance(model.get("encoder"), str):
+        candidate = _absolute(model["encoder"], base)
+        if Path(candidate).is_dir():
+            model["encoder"] = candidate
+
+
+def _absolute(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    parts = dotted.split(".")
+    node = target
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{origin}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_validation_error(error: ValidationError, source: str, override_keys: set[str]) -> str:
+    lines = []
+    for item in error.errors():
+        dotted = ".".join(str(part) for part in item["loc"])
+        origin = "--set" if any(dotted == k or dotted.startswith(k + ".") for k in override_keys) else source
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{origin}: {dotted}: unknown key; {_suggest(item['loc'])}")
+        elif item["type"] == "missing":
+            lines.append(f"{origin}: {dotted}: required key is missing")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            where = f"{dotted}: " if dotted else ""
+            shown = "" if item["type"] == "value_error" else f" (got {item['input']!r})"
+            lines.append(f"{origin}: {where}{message}{shown}")
+    return "\n".join(lines)
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    """Names the closest valid key, in the same section or in another one."""
+    key = str(loc[-1])
+    parent = ".".join(str(part) for part in loc[:-1])
+    siblings = _field_names(loc[:-1])
+    close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {parent + '.' if parent else ''}{close[0]}?"
+    elsewhere = [f"{section}.{key}" for section in _field_names(())
+                 if key in _field_names((section,))]
+    if elsewhere:
+        return f"did you mean {elsewhere[0]}?"
+    return f"valid keys{' in ' + parent if parent else ''}: {', '.join(siblings)}"
+
+
+def _field_names(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(str(part))
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))

@@ -1,0 +1,99 @@
+"""Turning an encoder spec into loadable TF Hub SavedModels.
+
+Every encoder, whatever its origin (a tfhub.dev handle, a local folder, the
+locally built `tiny` one), ends up as a pair of TF Hub-format SavedModels, an
+encoder and its preprocessor, loaded through the same two functions below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+from bertclf.config import ModelConfig
+from bertclf.errors import ModelError
+from bertclf.registry import EncoderSpec, spec_from_folder
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedEncoder:
+    """A spec whose two handles are ready to load."""
+
+    spec: EncoderSpec
+    encoder_handle: str
+    preprocess_handle: str
+
+
+def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence[str],
+                    seed: int) -> ResolvedEncoder:
+    """Makes the spec's SavedModels available, building the tiny encoder if asked.
+
+    Raises:
+        ModelError: A local handle is missing or not a SavedModel.
+    """
+    if spec.source == "tiny":
+        from bertclf.encoders.tiny import cached_tiny_encoder
+
+        folder = cached_tiny_encoder(train_texts, model.tiny, seed)
+        spec = dataclasses.replace(spec_from_folder(folder), name=spec.name, source="tiny")
+    for handle in (spec.encoder_handle, spec.preprocess_handle):
+        check_local_handle(handle)
+    return ResolvedEncoder(spec, spec.encoder_handle, spec.preprocess_handle)
+
+
+def check_local_handle(handle: str) -> None:
+    """Fails early, with the fix, when a local handle is not a SavedModel folder."""
+    if "://" in handle:
+        return
+    if not Path(handle).exists():
+        raise ModelError(f"encoder handle {handle}: no such folder; build one with "
+                         f"`bertclf models make-tiny` or fix model.encoder")
+    if not (Path(handle) / "saved_model.pb").is_file():
+        raise ModelError(f"encoder handle {handle}: not a SavedModel folder (no saved_model.pb)")
+
+
+def load_preprocessor(handle: str):
+    """Loads a TF Hub preprocessor (`tokenize`, `bert_pack_inputs`).
+
+    Raises:
+        ModelError: The handle cannot be loaded or is not a BERT preprocessor.
+    """
+    loaded = _hub_load(handle)
+    if not (hasattr(loaded, "tokenize") and hasattr(loaded, "bert_pack_inputs")):
+        raise ModelError(f"preprocess handle {handle}: not a BERT preprocessor (it has no "
+                         f"tokenize/bert_pack_inputs); pair the encoder with its matching preprocessor")
+    return loaded
+
+
+def encoder_layer(handle: str, trainable: bool = True):
+    """A trainable `hub.KerasLayer` for a TF Hub BERT encoder.
+
+    Raises:
+        ModelError: The handle cannot be loaded.
+    """
+    import tensorflow_hub as hub
+
+    check_local_handle(handle)
+    try:
+        return hub.KerasLayer(handle, trainable=trainable, name="encoder")
+    except Exception as error:  # hub raises URLError/OSError/ValueError alike
+        raise ModelError(_load_failure(handle, error)) from None
+
+
+def _hub_load(handle: str):
+    import tensorflow_hub as hub
+
+    check_local_handle(handle)
+    try:
+        return hub.load(handle)
+    except Exception as error:  # hub raises URLError/OSError/ValueError alike
+        raise ModelError(_load_failure(handle, error)) from None
+
+
+def _load_failure(handle: str, error: Exception) -> str:
+    reason = str(getattr(error, "reason", error)).splitlines()[0]
+    if "://" in handle:
+        return (f"cannot load {handle} ({reason}); this machine may be offline: use a local "
+                f"encoder folder in model.encoder, or an entry `bertclf models list` marks offline")
+    return f"cannot load {handle} ({reason})"

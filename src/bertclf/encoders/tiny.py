@@ -1,0 +1,108 @@
+"""A small, randomly initialised BERT with a vocabulary learned from the texts.
+
+For smoke runs and tests: no pretrained weights are needed and, because the
+WordPiece vocabulary is learned from the run's own training texts, it works for
+any language. It is exported exactly like a TF Hub BERT (encoder and matching
+preprocessor SavedModels, via tf-models-official's export_tfhub_lib), so
+everything downstream treats it like any other encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+from bertclf.cache import cache_dir
+from bertclf.config import TinyEncoderConfig
+from bertclf.errors import ModelError
+from bertclf.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
+
+VOCAB_FILE = "vocab.txt"
+RESERVED_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# The preprocessor's default only matters to callers that do not pass seq_length.
+_DEFAULT_SEQ_LENGTH = 128
+
+
+def cached_tiny_encoder(texts: Sequence[str], tiny: TinyEncoderConfig, seed: int) -> Path:
+    """Returns a tiny encoder folder for these texts and settings, building it once.
+
+    The cache key covers every input (the vocabulary sample, the shape, the
+    seed), so a cached folder is exactly what a fresh build would produce.
+    """
+    sample = list(texts[: tiny.vocab_sample])
+    key = hashlib.sha256(json.dumps([tiny.model_dump(), seed, sample]).encode("utf-8")).hexdigest()[:16]
+    folder = cache_dir("encoders") / f"tiny-{key}"
+    if (folder / MANIFEST_FILE).is_file():
+        return folder
+    print(f"Building the tiny encoder (vocabulary from {len(sample)} texts)...", file=sys.stderr)
+    vocab = learn_vocab(sample, tiny.vocab_size, tiny.lower_case)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".tiny-") as scratch:
+        staging = Path(scratch) / "out"
+        export_tiny_encoder(staging, vocab, tiny, seed)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    return folder
+
+
+def learn_vocab(texts: Sequence[str], vocab_size: int, lower_case: bool) -> list[str]:
+    """Learns a WordPiece vocabulary (BERT's reserved tokens first, [PAD] at id 0)."""
+    import tensorflow as tf
+    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
+
+    dataset = tf.data.Dataset.from_tensor_slices(list(texts)).batch(1000)
+    return bert_vocab_from_dataset.bert_vocab_from_dataset(
+        dataset, vocab_size=vocab_size, reserved_tokens=RESERVED_TOKENS,
+        bert_tokenizer_params={"lower_case": lower_case}, learn_params={})
+
+
+def read_vocab(path: Path) -> list[str]:
+    """Reads a vocab.txt, checking it has BERT's special tokens."""
+    vocab = [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    missing = [token for token in RESERVED_TOKENS if token not in vocab]
+    if missing:
+        raise ModelError(f"{path}: vocabulary lacks {', '.join(missing)}; a BERT vocab.txt has "
+                         f"[PAD] [UNK] [CLS] [SEP] [MASK]")
+    return vocab
+
+
+def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig, seed: int,
+                        lower_case: Optional[bool] = None) -> None:
+    """Writes `encoder/`, `preprocessor/`, the vocab and a manifest to `out_dir`."""
+    import tensorflow as tf
+    import tf_keras
+    from official.legacy.bert import configs
+    from official.nlp.tools import export_tfhub_lib
+
+    lower_case = tiny.lower_case if lower_case is None else lower_case
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vocab_file = out_dir / VOCAB_FILE
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    bert_config = configs.BertConfig(
+        vocab_size=len(vocab), hidden_size=tiny.hidden, num_hidden_layers=tiny.layers,
+        num_attention_heads=tiny.heads, intermediate_size=tiny.intermediate or 4 * tiny.hidden,
+        max_position_embeddings=512, type_vocab_size=2)
+    tf_keras.utils.set_random_seed(seed)
+    encoder = export_tfhub_lib.get_bert_encoder(bert_config)
+    with tempfile.TemporaryDirectory() as scratch:
+        # export_model restores weights from a checkpoint; ours are the fresh random ones.
+        checkpoint = tf.train.Checkpoint(encoder=encoder).save(os.path.join(scratch, "init"))
+        export_tfhub_lib.export_model(
+            str(out_dir / ENCODER_SUBDIR), bert_config=bert_config, model_checkpoint_path=checkpoint,
+            with_mlm=False, vocab_file=str(vocab_file), do_lower_case=lower_case)
+    export_tfhub_lib.export_preprocessing(
+        str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
+        tokenize_with_offsets=False, default_seq_length=_DEFAULT_SEQ_LENGTH)
+    manifest = {
+        "name": "tiny", "family": "tiny", "layers": tiny.layers, "hidden": tiny.hidden,
+        "heads": tiny.heads, "cased": not lower_case, "vocab_size": len(vocab),
+        "languages": "those of the vocabulary's texts",
+        "note": f"randomly initialised (seed {seed}); for smoke tests, not for accuracy",
+    }
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,97 @@
+"""The classifier and its export.
+
+`build_classifier` is a pure function of (encoder, number of classes, model
+config): token ids in, logits out. Binary tasks get one logit (binary
+cross-entropy from logits, as the TF BERT tutorial does); K > 2 classes get K.
+`export_serving_model` wraps preprocessor + classifier into a SavedModel that
+takes a batch of raw strings and returns class probabilities.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import tensorflow as tf
+import tf_keras
+
+from bertclf.config import ModelConfig
+from bertclf.encoders import ResolvedEncoder, encoder_layer
+from bertclf.tokenization import encode_texts
+
+INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+SERVING_SIGNATURE = "serving_default"
+
+
+def num_logits(num_classes: int) -> int:
+    """One logit for a binary task, one per class otherwise."""
+    return 1 if num_classes == 2 else num_classes
+
+
+def build_classifier(encoder: ResolvedEncoder, num_classes: int, model: ModelConfig):
+    """Token ids -> encoder -> pooling -> dropout -> dense logits.
+
+    Args:
+        encoder: The resolved encoder whose SavedModel the hub layer loads.
+        num_classes: Number of classes (>= 2).
+        model: Pooling, dropout (sequence length is the pipeline's business).
+
+    Returns:
+        A `tf_keras.Model` taking a dict of int32 [batch, seq] tensors.
+    """
+    inputs = {name: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
+              for name in INPUT_NAMES}
+    outputs = encoder_layer(encoder.encoder_handle, trainable=True)(inputs)
+    if model.pooling == "pooled":
+        features = outputs["pooled_output"]
+    elif model.pooling == "cls":
+        features = outputs["sequence_output"][:, 0, :]
+    else:
+        features = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"], inputs["input_mask"])
+    features = tf_keras.layers.Dropout(model.dropout, name="dropout")(features)
+    logits = tf_keras.layers.Dense(
+        num_logits(num_classes), name="classifier",
+        kernel_initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))(features)
+    return tf_keras.Model(inputs, logits, name="bertclf_classifier")
+
+
+class MaskedMeanPooling(tf_keras.layers.Layer):
+    """Mean of the token vectors where the input mask is 1 (padding excluded)."""
+
+    def call(self, sequence, mask):
+        weights = tf.cast(mask, sequence.dtype)[:, :, tf.newaxis]
+        total = tf.reduce_sum(sequence * weights, axis=1)
+        return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+
+
+def probabilities(logits, num_classes: int):
+    """Logits -> [batch, num_classes] probabilities (sigmoid pair for one binary logit)."""
+    if num_classes == 2:
+        positive = tf.sigmoid(logits[:, 0])
+        return tf.stack([1.0 - positive, positive], axis=1)
+    return tf.nn.softmax(logits, axis=-1)
+
+
+def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
+                         class_names: Sequence[str]) -> None:
+    """Saves a SavedModel whose `serving_default` maps strings to probabilities.
+
+    Outputs: `probabilities` float32 [batch, num_classes] and `label` string
+    [batch] (the most probable class name), so the model is usable without
+    bertclf (loading it needs `import tensorflow_text` for the tokenizer ops).
+    """
+    module = tf.Module()
+    module.preprocessor = preprocessor
+    module.classifier = classifier
+    module.class_names = tf.Variable(list(class_names), trainable=False, name="class_names")
+    num_classes = len(class_names)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def serve(texts):
+        inputs = encode_texts(module.preprocessor, texts, seq_length)
+        probs = probabilities(module.classifier(inputs, training=False), num_classes)
+        return {"probabilities": probs,
+                "label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: serve})

@@ -1,0 +1,39 @@
+"""`tf.data` pipelines: tokenize once, cache the ids, shuffle and batch per epoch."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from bertclf.data import Split
+from bertclf.tokenization import encode_texts
+
+# Strings go through the tokenizer in chunks this large; it vectorises well.
+_TOKENIZE_CHUNK = 256
+
+
+def make_dataset(split: Split, preprocessor, seq_length: int, batch_size: int, num_classes: int,
+                 shuffle_seed: int | None = None):
+    """Builds (inputs, labels) batches for Keras.
+
+    Texts are tokenized once and the packed ids cached in memory, so later
+    epochs skip the tokenizer. With `shuffle_seed`, examples are reshuffled
+    every epoch in a reproducible order.
+
+    Args:
+        split: The texts and label indices.
+        preprocessor: A loaded TF Hub BERT preprocessor.
+        seq_length: Tokens per example.
+        batch_size: Examples per batch.
+        num_classes: 2 gives float labels of shape [batch, 1] for a single-logit
+            binary head; more gives integer labels of shape [batch].
+        shuffle_seed: Shuffle each epoch with this seed; None keeps the order.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.labels))
+    dataset = dataset.batch(_TOKENIZE_CHUNK).map(
+        lambda texts, labels: (encode_texts(preprocessor, texts, seq_length), labels),
+        num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if num_classes == 2:
+        dataset = dataset.map(lambda inputs, label: (inputs, tf.cast(tf.reshape(label, [1]), tf.float32)))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,137 @@
+"""The encoder registry: named encoders, each with its matching preprocessor.
+
+One entry holds everything about an encoder (handles, shape, casing, languages),
+so an encoder can never be paired with the wrong vocabulary. `model.encoder` is
+a registry name, `tiny`, or a folder holding `encoder/` and `preprocessor/`
+(what `bertclf models make-tiny` writes); explicit `model.encoder_handle` and
+`model.preprocess_handle` override all three. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from bertclf.config import ModelConfig
+from bertclf.errors import ConfigError
+
+# Inside a folder written by `bertclf models make-tiny` (or any local encoder folder).
+ENCODER_SUBDIR = "encoder"
+PREPROCESSOR_SUBDIR = "preprocessor"
+MANIFEST_FILE = "bertclf_encoder.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderSpec:
+    """An encoder and its preprocessor, with the facts a user chooses by.
+
+    Attributes:
+        name: Registry name, or the folder/handle it was given as.
+        source: `hub` (TF Hub handles: URLs or SavedModel folders) or `tiny`
+            (built locally from the run's training texts).
+        encoder_handle: TF Hub handle of the encoder SavedModel.
+        preprocess_handle: TF Hub handle of the matching preprocessor SavedModel.
+    """
+
+    name: str
+    source: str
+    encoder_handle: Optional[str] = None
+    preprocess_handle: Optional[str] = None
+    family: str = ""
+    layers: Optional[int] = None
+    hidden: Optional[int] = None
+    heads: Optional[int] = None
+    cased: Optional[bool] = None
+    languages: str = ""
+    note: str = ""
+
+
+@functools.lru_cache(maxsize=1)
+def load_registry() -> dict[str, EncoderSpec]:
+    """Returns the packaged registry, keyed by name, in file order."""
+    text = resources.files("bertclf").joinpath("registry.yaml").read_text(encoding="utf-8")
+    entries = yaml.safe_load(text)["encoders"]
+    return {entry["name"]: EncoderSpec(**{"source": "hub", **entry}) for entry in entries}
+
+
+def get_spec(name: str) -> EncoderSpec:
+    """Looks up a registry entry by name.
+
+    Raises:
+        ConfigError: No such entry; the message suggests the closest names.
+    """
+    registry = load_registry()
+    if name in registry:
+        return registry[name]
+    close = difflib.get_close_matches(name, list(registry), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ConfigError(f"model.encoder: {name!r} is not a registry name or an existing folder; "
+                      f"{hint}see `bertclf models list`")
+
+
+def resolve_spec(model: ModelConfig) -> EncoderSpec:
+    """Turns the `model` section into the encoder spec it names.
+
+    Raises:
+        ConfigError: `model.encoder` is neither a registry name nor a folder.
+    """
+    if model.encoder_handle is not None:
+        return EncoderSpec(name=model.encoder, source="hub", encoder_handle=model.encoder_handle,
+                           preprocess_handle=model.preprocess_handle)
+    folder = Path(model.encoder)
+    if folder.is_absolute() and folder.is_dir():
+        return spec_from_folder(folder)
+    return get_spec(model.encoder)
+
+
+def spec_from_folder(folder: Path) -> EncoderSpec:
+    """Reads an encoder folder (`encoder/`, `preprocessor/`, optional manifest).
+
+    Raises:
+        ConfigError: The folder lacks one of the two SavedModels.
+    """
+    for sub in (ENCODER_SUBDIR, PREPROCESSOR_SUBDIR):
+        if not (folder / sub / "saved_model.pb").is_file():
+            raise ConfigError(
+                f"model.encoder: {folder} has no {sub}/saved_model.pb; an encoder folder holds "
+                f"{ENCODER_SUBDIR}/ and {PREPROCESSOR_SUBDIR}/ (see `bertclf models make-tiny`)")
+    facts = {}
+    manifest = folder / MANIFEST_FILE
+    if manifest.is_file():
+        known = {field.name for field in dataclasses.fields(EncoderSpec)}
+        facts = {k: v for k, v in json.loads(manifest.read_text(encoding="utf-8")).items()
+                 if k in known and k not in ("name", "source", "encoder_handle", "preprocess_handle")}
+    return EncoderSpec(name=str(folder), source="hub",
+                       encoder_handle=str(folder / ENCODER_SUBDIR),
+                       preprocess_handle=str(folder / PREPROCESSOR_SUBDIR), **facts)
+
+
+def is_available_offline(spec: EncoderSpec) -> bool:
+    """True when the spec can be loaded with no network: built locally, a local
+    folder, or already in the TF Hub download cache."""
+    if spec.source == "tiny":
+        return True
+    return all(_handle_is_local(h) for h in (spec.encoder_handle, spec.preprocess_handle))
+
+
+def _handle_is_local(handle: Optional[str]) -> bool:
+    if not handle:
+        return False
+    if "://" not in handle:
+        return (Path(handle) / "saved_model.pb").is_file()
+    return (hub_cache_dir() / hashlib.sha1(handle.encode("utf8")).hexdigest() / "saved_model.pb").is_file()
+
+
+def hub_cache_dir() -> Path:
+    """Where tensorflow_hub keeps downloaded models (its own rule, without importing it)."""
+    return Path(os.environ.get("TFHUB_CACHE_DIR") or Path(tempfile.gettempdir()) / "tfhub_modules")

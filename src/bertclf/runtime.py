@@ -1,0 +1,41 @@
+"""Importing and configuring TensorFlow, once, inside the commands that need it."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Optional
+
+from bertclf.config import RuntimeConfig
+
+
+def setup_tensorflow(runtime: Optional[RuntimeConfig] = None, seed: Optional[int] = None):
+    """Imports TensorFlow quietly, applies thread settings and seeds.
+
+    Thread counts only take effect before TensorFlow's runtime starts, so this is
+    called at the top of a command. A seed seeds Python, NumPy and TensorFlow.
+
+    Returns:
+        The `tensorflow` module.
+    """
+    import bertclf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+    # tensorflow_hub 0.16 imports pkg_resources; the deprecation notice is not the user's concern.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    import tensorflow as tf
+
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    tf.get_logger().setLevel(logging.ERROR)
+    if runtime is not None:
+        try:
+            if runtime.intra_op_threads:
+                tf.config.threading.set_intra_op_parallelism_threads(runtime.intra_op_threads)
+            if runtime.inter_op_threads:
+                tf.config.threading.set_inter_op_parallelism_threads(runtime.inter_op_threads)
+        except RuntimeError:
+            pass  # already initialised in this process (tests); the first setting stands
+    if seed is not None:
+        import tf_keras
+
+        tf_keras.utils.set_random_seed(seed)
+    return tf

@@ -1,0 +1,42 @@
+"""Plain-text tables for the terminal (stable output, easy to read in CI logs)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Left-aligned columns separated by two spaces, with a rule under the header."""
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def shorten(text: str, width: int = 70) -> str:
+    """One line, at most `width` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def evaluation_text(name: str, metrics: dict, class_names: Sequence[str]) -> str:
+    """The human-readable report of `bertclf evaluate`."""
+    lines = [f"{name}: {metrics['examples']} examples  loss {metrics['loss']:.4f}  "
+             f"accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}", ""]
+    per_class = metrics["per_class"]
+    lines.append(format_table(["class", "precision", "recall", "f1", "support"],
+                              [[c, per_class[c]["precision"], per_class[c]["recall"], per_class[c]["f1"],
+                                per_class[c]["support"]] for c in class_names]))
+    lines += ["", "confusion matrix (rows: true, columns: predicted)"]
+    lines.append(format_table(["", *class_names],
+                              [[c, *row] for c, row in zip(class_names, metrics["confusion_matrix"])]))
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""Fine-tuning: config in, finished run folder out."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bertclf import artifacts
+from bertclf.config import Config, TrainConfig, dump_config
+from bertclf.data import LabelledData, Split, load_data
+from bertclf.encoders import load_preprocessor, prepare_encoder
+from bertclf.metrics import classification_metrics
+from bertclf.registry import resolve_spec
+from bertclf.runtime import setup_tensorflow
+
+# The exported string-input model must reproduce the in-memory model's probabilities.
+EXPORT_TOLERANCE = 1e-5
+_EXPORT_CHECK_TEXTS = 32
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Where the run went and what it measured."""
+
+    run_dir: Path
+    metrics: dict
+
+
+def train(config: Config) -> TrainResult:
+    """Fine-tunes the configured encoder and writes a complete run folder.
+
+    The run folder gets the resolved config, labels and data report first; the
+    exported model, metrics and the newest-run pointer only once training and the
+    export check succeed, so a failed run never looks finished.
+
+    Raises:
+        BertclfError: For bad data, an unusable encoder and the like.
+    """
+    seed = config.experiment.seed
+    spec = resolve_spec(config.model)
+    _say("Reading data...")
+    data = load_data(config.data, seed)
+    _say(_describe(data))
+    tf = setup_tensorflow(config.runtime, seed)
+    encoder = prepare_encoder(spec, config.model, data.train.texts, seed)
+    preprocessor = load_preprocessor(encoder.preprocess_handle)
+
+    run_dir = artifacts.create_run_dir(config.experiment.output_dir, config.experiment.name)
+    _say(f"Run folder: {run_dir}")
+    artifacts.write_text_atomic(run_dir / artifacts.CONFIG_FILE, dump_config(config))
+    artifacts.write_json_atomic(run_dir / artifacts.LABELS_FILE, data.class_names)
+    artifacts.write_json_atomic(run_dir / artifacts.DATA_REPORT_FILE, data.report)
+
+    from bertclf.model import build_classifier, export_serving_model, probabilities
+    from bertclf.pipeline import make_dataset
+
+    num_classes = len(data.class_names)
+    seq_length, batch_size = config.model.seq_length, config.train.batch_size
+    train_set = make_dataset(data.train, preprocessor, seq_length, batch_size, num_classes, shuffle_seed=seed)
+    validation_set = make_dataset(data.validation, preprocessor, seq_length, batch_size, num_classes)
+    classifier = build_classifier(encoder, num_classes, config.model)
+    steps_per_epoch = math.ceil(len(data.train) / batch_size)
+    classifier.compile(optimizer=build_optimizer(config.train, steps_per_epoch * config.train.epochs),
+                       **_loss_and_metrics(num_classes))
+    _say(f"Training {encoder.spec.name} for {config.train.epochs} epoch(s) of {steps_per_epoch} steps...")
+    fitted = classifier.fit(train_set, validation_data=validation_set, epochs=config.train.epochs,
+                            verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
+    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    _write_history(run_dir, history)
+
+    def predict(split: Split) -> np.ndarray:
+        dataset = make_dataset(split, preprocessor, seq_length, batch_size, num_classes)
+        return probabilities(tf.constant(classifier.predict(dataset, verbose=0)), num_classes).numpy()
+
+    metrics = {"epochs": len(history.get("loss", [])), "encoder": encoder.spec.name,
+               "validation": classification_metrics(data.validation.labels, predict(data.validation),
+                                                    data.class_names)}
+    if data.test is not None:
+        metrics["test"] = classification_metrics(data.test.labels, predict(data.test), data.class_names)
+
+    _say("Exporting the model...")
+    staging = artifacts.staging_dir(run_dir / artifacts.MODEL_DIR)
+    export_serving_model(staging, preprocessor, classifier, seq_length, data.class_names)
+    check_texts = data.validation.texts[:_EXPORT_CHECK_TEXTS]
+    metrics["export_check"] = _check_export(staging, predict(Split(check_texts, [0] * len(check_texts))),
+                                            check_texts)
+    artifacts.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
+    artifacts.write_json_atomic(run_dir / artifacts.METRICS_FILE, metrics)
+    artifacts.mark_latest(run_dir)
+    return TrainResult(run_dir, metrics)
+
+
+def build_optimizer(train: TrainConfig, total_steps: int):
+    """AdamW (decoupled weight decay) with linear warmup, then linear decay to zero.
+
+    This is `official.nlp.optimization.create_optimizer`'s recipe, built from its
+    parts because `create_optimizer` fixes the weight decay at 0.01.
+    """
+    import tf_keras
+    from official.nlp import optimization
+
+    schedule = tf_keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=train.learning_rate, decay_steps=total_steps, end_learning_rate=0.0)
+    warmup_steps = int(train.warmup_fraction * total_steps)
+    if warmup_steps:
+        schedule = optimization.WarmUp(initial_learning_rate=train.learning_rate,
+                                       decay_schedule_fn=schedule, warmup_steps=warmup_steps)
+    return optimization.AdamWeightDecay(
+        learning_rate=schedule, weight_decay_rate=train.weight_decay, beta_1=0.9, beta_2=0.999,
+        epsilon=1e-6, exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
+
+
+def _loss_and_metrics(num_classes: int) -> dict:
+    import tf_keras
+
+    if num_classes == 2:
+        return {"loss": tf_keras.losses.BinaryCrossentropy(from_logits=True),
+                # On a logit, 0 is the 0.5-probability threshold.
+                "metrics": [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]}
+    return {"loss": tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+
+def _check_export(model_dir: Path, expected: np.ndarray, texts: list[str]) -> dict:
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    got = served(texts=tf.constant(texts))["probabilities"].numpy()
+    difference = float(np.abs(got - expected).max())
+    if difference > EXPORT_TOLERANCE:
+        raise RuntimeError(f"exported model differs from the trained one by {difference:.2e} "
+                           f"(tolerance {EXPORT_TOLERANCE:.0e}); this is a bug in bertclf")
+    return {"texts": len(texts), "max_abs_difference": difference}
+
+
+def _write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
+    from bertclf.plots import plot_history
+
+    artifacts.write_json_atomic(run_dir / artifacts.HISTORY_JSON_FILE, history)
+    keys = list(history)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["epoch", *keys])
+    for epoch in range(len(history.get("loss", []))):
+        writer.writerow([epoch + 1, *(history[k][epoch] for k in keys)])
+    artifacts.write_text_atomic(run_dir / artifacts.HISTORY_CSV_FILE, buffer.getvalue())
+    plot_history(history, run_dir / artifacts.PLOTS_DIR / artifacts.HISTORY_PLOT_FILE)
+
+
+def _describe(data: LabelledData) -> str:
+    parts = []
+    for name, split in (("train", data.train), ("validation", data.validation), ("test", data.test)):
+        if split is not None:
+            counts = data.report["splits"][name]["label_counts"]
+            parts.append(f"{name} {len(split)} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    return "Data: " + "; ".join(parts)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
