@@ -15,7 +15,6 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 
 from bertclf import __version__
@@ -224,22 +223,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Runs the CLI and returns its exit code: 0 ok, 1 runtime failure, 2 usage or config error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=argv, prog_name="bertclf", standalone_mode=False)
-        return result if isinstance(result, int) else 0
-    except click.exceptions.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.exceptions.Abort:
-        print("Aborted.", file=sys.stderr)
-        return 130
+        # Standalone mode lets Typer print usage errors and help itself; it ends with SystemExit.
+        app(args=argv, prog_name="bertclf", standalone_mode=True)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except BertclfError as error:
         if "--debug" in argv:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
+    return 0
 
 
 def run() -> None:

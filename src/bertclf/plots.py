@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_history(history: dict[str, list[float]], path: Path) -> None:
@@ -25,6 +26,7 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend()
     axes[1].set_xlabel("epoch")
+    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     _save(figure, path)
 

@@ -83,6 +83,7 @@ def encoder_layer(handle: str, trainable: bool = True):
 
 def _hub_load(handle: str):
     import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops preprocessors use)
 
     check_local_handle(handle)
     try:

@@ -1,0 +1,5 @@
+"""`python -m bertclf` runs the CLI."""
+
+from bertclf.cli import run
+
+run()

@@ -1,0 +1,89 @@
+"""Shared fixtures: an isolated cache, small labelled corpora, one tiny encoder per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import bertclf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any test imports TensorFlow)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+# Words that carry the label, so even a tiny model trained for one epoch has signal.
+_WORDS = {
+    "pos": ["wonderful", "great", "moving", "brilliant", "loved", "superb", "charming", "delightful"],
+    "neg": ["awful", "boring", "terrible", "dull", "hated", "clumsy", "tedious", "painful"],
+    "neutral": ["released", "runtime", "studio", "premiere", "sequel", "cast", "director", "budget"],
+}
+_FILLER = ["the", "film", "was", "a", "story", "with", "acting", "and", "plot", "of", "this", "movie"]
+
+
+def synthetic_texts(label: str, count: int, seed: int = 0) -> list[str]:
+    """Short English review-like texts whose label words make the class learnable."""
+    import random
+
+    rng = random.Random(f"{label}-{seed}")
+    texts = []
+    for _ in range(count):
+        words = rng.sample(_FILLER, 5) + rng.sample(_WORDS[label], 2)
+        rng.shuffle(words)
+        texts.append(" ".join(words).capitalize() + ".")
+    return texts
+
+
+def write_class_folders(root: Path, texts_by_class: dict[str, list[str]]) -> Path:
+    """Writes `root/<class>/<i>.txt` and returns root."""
+    for name, texts in texts_by_class.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i, text in enumerate(texts):
+            (root / name / f"{i}.txt").write_text(text, encoding="utf-8")
+    return root
+
+
+def make_dataset_tree(root: Path, classes: tuple[str, ...] = ("neg", "pos"), train: int = 24,
+                      test: int = 8) -> Path:
+    """A data folder with train/ and test/, one subfolder per class."""
+    write_class_folders(root / "train", {c: synthetic_texts(c, train, seed=1) for c in classes})
+    write_class_folders(root / "test", {c: synthetic_texts(c, test, seed=2) for c in classes})
+    return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache():
+    """Each test session builds into its own cache; nothing leaks into the user's."""
+    with tempfile.TemporaryDirectory(prefix="bertclf-test-cache-") as folder:
+        previous = {k: os.environ.get(k) for k in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR")}
+        os.environ["BERTCLF_CACHE"] = folder
+        os.environ.pop("BERTCLF_DATA_MIRROR", None)
+        yield Path(folder)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> Path:
+    """One tiny encoder for the whole session, built through `bertclf models make-tiny`."""
+    from bertclf.cli import main
+
+    work = tmp_path_factory.mktemp("tiny")
+    corpus = work / "corpus.txt"
+    corpus.write_text("\n".join(t for c in _WORDS for t in synthetic_texts(c, 60)) + "\n"
+                      "이 영화 정말 재미있어요\n최악의 영화였다\n", encoding="utf-8")
+    out = work / "encoder"
+    code = main(["models", "make-tiny", str(out), "--vocab-from", str(corpus), "--vocab-size", "400",
+                 "--layers", "1", "--hidden", "32", "--heads", "2", "--seed", "7"])
+    assert code == 0
+    return out
+
+
+def write_config(path: Path, text: str) -> Path:
+    """Writes a YAML config and returns its path."""
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,70 @@
+"""The command line without training: help, config check, registry, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bertclf.cli import main
+from conftest import write_config
+
+
+def test_help_and_config_check_do_not_import_tensorflow(tmp_path):
+    config = write_config(tmp_path / "c.yaml", "data:\n  path: somewhere\n")
+    script = ("import sys; from bertclf.cli import main; "
+              f"codes = [main(['--help']), main(['config', 'check', {str(config)!r}]), main(['models', 'list'])]; "
+              "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print(codes)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0, 0]"
+
+
+def test_config_check_prints_the_resolved_config(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", "data:\n  path: d\ntrain:\n  epochs: 4\n")
+    assert main(["config", "check", str(config), "--set", "train.batch_size=4"]) == 0
+    out, err = capsys.readouterr()
+    assert "epochs: 4" in out and "batch_size: 4" in out and f"path: {tmp_path / 'd'}" in out
+    assert "is valid" in err
+
+
+def test_config_error_is_one_line_exit_2(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", "data:\n  path: d\ntrain:\n  lerning_rate: 0.1\n")
+    assert main(["config", "check", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {config}: train.lerning_rate: unknown key; did you mean train.learning_rate?\n"
+
+
+def test_unknown_encoder_name_is_caught_by_config_check(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", "data:\n  path: d\nmodel:\n  encoder: electra_smal\n")
+    assert main(["config", "check", str(config)]) == 2
+    assert "did you mean electra_small" in capsys.readouterr().err
+
+
+def test_models_list_and_show(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert len(rows) == 34
+    assert rows["tiny"].endswith("yes")
+    assert "small_bert/bert_en_uncased_L-4_H-512_A-8" in rows
+    assert main(["models", "show", "electra_small"]) == 0
+    shown = capsys.readouterr().out
+    assert "encoder_handle: https://tfhub.dev/google/electra_small/2" in shown
+    assert "preprocess_handle: https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3" in shown
+
+
+def test_runtime_and_usage_errors_exit_codes(tmp_path, capsys):
+    assert main(["evaluate", "--runs-dir", str(tmp_path)]) == 1
+    assert "no finished run" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing-run")]) == 1
+    assert "no such run folder" in capsys.readouterr().err
+    assert main(["evaluate", "--split", "train", "--runs-dir", str(tmp_path)]) == 2
+    assert main(["train", "--no-such-option"]) == 2
+    assert main(["models", "show", "nope-nothing-close"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_console_script_runs(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bertclf", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("bertclf ")

@@ -1,0 +1,127 @@
+"""The config tree: defaults, YAML, --set, paths, and every error message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bertclf.config import Config, dump_config, load_config, parse_override
+from bertclf.errors import ConfigError
+from conftest import write_config
+
+MINIMAL = "data:\n  path: data\n"
+
+
+def test_defaults_then_yaml_then_set(tmp_path):
+    path = write_config(tmp_path / "c.yaml", MINIMAL + "train:\n  epochs: 5\n  batch_size: 8\n")
+    config = load_config(path, ["train.epochs=2", "model.dropout=0.3"])
+    assert config.train.epochs == 2            # --set beats the file
+    assert config.train.batch_size == 8        # the file beats the default
+    assert config.train.learning_rate == 5e-5  # the default stands
+    assert config.model.dropout == 0.3
+
+
+def test_paths_in_file_resolve_against_the_file(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    path = write_config(tmp_path / "configs" / "c.yaml", MINIMAL + "experiment:\n  output_dir: ../runs\n")
+    monkeypatch.chdir(tmp_path / "configs")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(path)
+    assert config.data.path == str(tmp_path / "configs" / "data")
+    assert config.experiment.output_dir == str(tmp_path / "runs")
+
+
+def test_set_paths_resolve_against_the_current_directory(tmp_path, monkeypatch):
+    path = write_config(tmp_path / "c.yaml", MINIMAL)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    config = load_config(path, ["data.path=mydata"])
+    assert config.data.path == str(tmp_path / "sub" / "mydata")
+
+
+def test_encoder_folder_resolves_but_registry_name_does_not(tmp_path):
+    (tmp_path / "my_encoder").mkdir()
+    as_folder = load_config(write_config(tmp_path / "a.yaml", MINIMAL + "model:\n  encoder: my_encoder\n"))
+    assert as_folder.model.encoder == str(tmp_path / "my_encoder")
+    as_name = load_config(write_config(tmp_path / "b.yaml", MINIMAL + "model:\n  encoder: electra_small\n"))
+    assert as_name.model.encoder == "electra_small"
+
+
+@pytest.mark.parametrize("yaml_text, expected", [
+    ("train:\n  lerning_rate: 0.1\n", "train.lerning_rate: unknown key; did you mean train.learning_rate?"),
+    ("model:\n  learning_rate: 0.1\n", "model.learning_rate: unknown key; did you mean train.learning_rate?"),
+    ("trian:\n  epochs: 1\n", "trian: unknown key; did you mean train?"),
+    ("train:\n  epochs: many\n", "train.epochs: Input should be a valid integer"),
+    ("train:\n  epochs: -1\n", "train.epochs: Input should be greater than or equal to 1 (got -1)"),
+    ("train:\n  batch_size: 0\n", "train.batch_size: Input should be greater than or equal to 1"),
+    ("train:\n  learning_rate: 3\n", "train.learning_rate: Input should be less than or equal to 1"),
+    ("model:\n  pooling: max\n", "model.pooling: Input should be 'pooled', 'cls' or 'mean'"),
+    ("model:\n  tiny:\n    hidden: 100\n    heads: 3\n", "must be a multiple of model.tiny.heads"),
+    ("model:\n  encoder_handle: /x\n", "model.encoder_handle and model.preprocess_handle go together"),
+])
+def test_bad_values_name_the_file_and_key(tmp_path, yaml_text, expected):
+    path = write_config(tmp_path / "bad.yaml", MINIMAL + yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
+
+
+def test_data_needs_exactly_one_source(tmp_path):
+    with pytest.raises(ConfigError, match="data.path .* data.archive_url"):
+        load_config(write_config(tmp_path / "c.yaml", "data:\n  path: a\n  archive_url: http://x/a.tgz\n"))
+    with pytest.raises(ConfigError, match="data: required key is missing"):
+        load_config(write_config(tmp_path / "d.yaml", "train:\n  epochs: 1\n"))
+
+
+def test_errors_from_set_say_set(tmp_path):
+    path = write_config(tmp_path / "c.yaml", MINIMAL)
+    with pytest.raises(ConfigError, match=r"^--set: train.epoch: unknown key; did you mean train.epochs\?"):
+        load_config(path, ["train.epoch=2"])
+    with pytest.raises(ConfigError, match=r"--set train.epochs: expected KEY=VALUE"):
+        load_config(path, ["train.epochs"])
+
+
+def test_set_values_are_typed_like_yaml():
+    assert parse_override("train.epochs=2") == ("train.epochs", 2)
+    assert parse_override("runtime.progress=false") == ("runtime.progress", False)
+    assert parse_override("data.classes=[neg, pos]") == ("data.classes", ["neg", "pos"])
+    assert parse_override("experiment.name=a:b") == ("experiment.name", "a:b")
+
+
+def test_yaml_syntax_error_has_line_and_column(tmp_path):
+    path = write_config(tmp_path / "broken.yaml", "data:\n  path: [unclosed\ntrain: {\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:\d+:\d+: YAML syntax error"):
+        load_config(path)
+
+
+def test_missing_file_and_non_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write_config(tmp_path / "list.yaml", "- a\n- b\n"))
+
+
+def test_yaml_tags_are_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    path = write_config(tmp_path / "evil.yaml",
+                        f"data: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ConfigError, match="YAML"):
+        load_config(path)
+    assert not marker.exists()
+
+
+def test_dumped_config_reloads_to_the_same_tree(tmp_path):
+    config = load_config(write_config(tmp_path / "c.yaml", MINIMAL + "train:\n  epochs: 7\n"))
+    again = Config.model_validate(yaml.safe_load(dump_config(config)))
+    assert again == config
+
+
+def test_example_configs_are_valid():
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
+        load_config(path)
