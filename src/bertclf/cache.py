@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 
 def cache_root() -> Path:
@@ -21,3 +24,24 @@ def cache_dir(*parts: str) -> Path:
     folder = cache_root().joinpath(*parts)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def build_once(target: Path, build: Callable[[Path], None], done_marker: str) -> Path:
+    """Returns `target`, first building it if it lacks `done_marker`.
+
+    `build(staging)` writes into a fresh folder beside the target (and must
+    create `done_marker` in it last); the folder is then renamed into place, so
+    an interrupted build never leaves a cache entry that looks complete.
+    """
+    if (target / done_marker).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as scratch:
+        staging = Path(scratch) / "build"
+        build(staging)
+        if not (staging / done_marker).exists():
+            raise RuntimeError(f"building {target} did not produce {done_marker}")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    return target

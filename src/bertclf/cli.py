@@ -202,6 +202,26 @@ def models_make_tiny(
                f"use it with model.encoder: {out_dir}")
 
 
+@models_app.command("convert")
+def models_convert(
+    source: Path = typer.Argument(..., help="Hugging Face BERT folder: config.json, model.safetensors, "
+                                            "vocab.txt, tokenizer_config.json."),
+    out_dir: Path = typer.Argument(..., help="Folder to create (encoder/, preprocessor/, vocab.txt)."),
+) -> None:
+    """Convert a Hugging Face BERT checkpoint to TF Hub encoder + preprocessor SavedModels."""
+    from bertclf.encoders.convert import convert_checkpoint
+    from bertclf.runtime import setup_tensorflow
+
+    if not source.is_dir():
+        raise ConfigError(f"{source}: no such folder")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(f"{out_dir}: exists and is not empty; choose a new folder")
+    setup_tensorflow()
+    manifest = convert_checkpoint(source, out_dir)
+    typer.echo(f"Wrote {out_dir} ({manifest['layers']} layers, hidden {manifest['hidden']}, "
+               f"{manifest['vocab_size']} wordpieces); use it with model.encoder: {out_dir}")
+
+
 def _vocab_texts(path: Path) -> list[str]:
     from bertclf.data import read_class_folders
 

@@ -45,6 +45,7 @@ class DataConfig(_Section):
     test_dir: Optional[str] = "test"
     classes: Optional[list[str]] = Field(None, min_length=2)
     validation_split: float = Field(0.2, gt=0, lt=1)
+    truncation: Literal["head", "tail", "head_tail"] = "head"
     max_train_examples: Optional[int] = Field(None, gt=0)
     max_eval_examples: Optional[int] = Field(None, gt=0)
 

@@ -73,7 +73,7 @@ def probabilities(logits, num_classes: int):
 
 
 def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
-                         class_names: Sequence[str]) -> None:
+                         class_names: Sequence[str], truncation: str = "head") -> None:
     """Saves a SavedModel whose `serving_default` maps strings to probabilities.
 
     Outputs: `probabilities` float32 [batch, num_classes] and `label` string
@@ -88,7 +88,7 @@ def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def serve(texts):
-        inputs = encode_texts(module.preprocessor, texts, seq_length)
+        inputs = encode_texts(module.preprocessor, texts, seq_length, truncation)
         probs = probabilities(module.classifier(inputs, training=False), num_classes)
         return {"probabilities": probs,
                 "label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}

@@ -12,7 +12,7 @@ _TOKENIZE_CHUNK = 256
 
 
 def make_dataset(split: Split, preprocessor, seq_length: int, batch_size: int, num_classes: int,
-                 shuffle_seed: int | None = None):
+                 shuffle_seed: int | None = None, truncation: str = "head"):
     """Builds (inputs, labels) batches for Keras.
 
     Texts are tokenized once and the packed ids cached in memory, so later
@@ -27,10 +27,11 @@ def make_dataset(split: Split, preprocessor, seq_length: int, batch_size: int, n
         num_classes: 2 gives float labels of shape [batch, 1] for a single-logit
             binary head; more gives integer labels of shape [batch].
         shuffle_seed: Shuffle each epoch with this seed; None keeps the order.
+        truncation: Which tokens of long texts to keep (see `encode_texts`).
     """
     dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.labels))
     dataset = dataset.batch(_TOKENIZE_CHUNK).map(
-        lambda texts, labels: (encode_texts(preprocessor, texts, seq_length), labels),
+        lambda texts, labels: (encode_texts(preprocessor, texts, seq_length, truncation), labels),
         num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -37,16 +38,19 @@ class EncoderSpec:
 
     Attributes:
         name: Registry name, or the folder/handle it was given as.
-        source: `hub` (TF Hub handles: URLs or SavedModel folders) or `tiny`
-            (built locally from the run's training texts).
+        source: `hub` (TF Hub handles: URLs or SavedModel folders), `tiny`
+            (built locally from the run's training texts) or `package` (a Hugging
+            Face checkpoint inside an installed pip package, converted on first use).
         encoder_handle: TF Hub handle of the encoder SavedModel.
         preprocess_handle: TF Hub handle of the matching preprocessor SavedModel.
+        package: For `package` sources, `module/subfolder` holding the checkpoint.
     """
 
     name: str
     source: str
     encoder_handle: Optional[str] = None
     preprocess_handle: Optional[str] = None
+    package: Optional[str] = None
     family: str = ""
     layers: Optional[int] = None
     hidden: Optional[int] = None
@@ -121,7 +125,25 @@ def is_available_offline(spec: EncoderSpec) -> bool:
     folder, or already in the TF Hub download cache."""
     if spec.source == "tiny":
         return True
+    if spec.source == "package":
+        return packaged_checkpoint(spec) is not None
     return all(_handle_is_local(h) for h in (spec.encoder_handle, spec.preprocess_handle))
+
+
+def packaged_checkpoint(spec: EncoderSpec) -> Optional[Path]:
+    """The checkpoint folder inside the installed package, or None if it is not installed.
+
+    Found without importing the package, so listing models stays instant.
+    """
+    module, _, subfolder = (spec.package or "").partition("/")
+    try:
+        found = importlib.util.find_spec(module) if module else None
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    folder = Path(list(found.submodule_search_locations)[0]) / subfolder
+    return folder if (folder / "model.safetensors").is_file() else None
 
 
 def _handle_is_local(handle: Optional[str]) -> bool:

