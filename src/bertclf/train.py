@@ -7,6 +7,7 @@ import dataclasses
 import io
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,10 @@ def train(config: Config) -> TrainResult:
     classifier.compile(optimizer=build_optimizer(config.train, steps_per_epoch * config.train.epochs),
                        **_loss_and_metrics(num_classes))
     _say(f"Training {encoder.spec.name} for {config.train.epochs} epoch(s) of {steps_per_epoch} steps...")
+    fit_started = time.monotonic()
     fitted = classifier.fit(train_set, validation_data=validation_set, epochs=config.train.epochs,
                             verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
+    fit_seconds = time.monotonic() - fit_started
     history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
     _write_history(run_dir, history)
 
@@ -82,6 +85,9 @@ def train(config: Config) -> TrainResult:
         return probabilities(tf.constant(classifier.predict(dataset, verbose=0)), num_classes).numpy()
 
     metrics = {"epochs": len(history.get("loss", [])), "encoder": encoder.spec.name,
+               "train_examples": len(data.train),
+               # fit() wall time, per-epoch validation included; excludes data reading and export.
+               "timing": {"fit_seconds": round(fit_seconds, 1)},
                "validation": classification_metrics(data.validation.labels, predict(data.validation),
                                                     data.class_names)}
     if data.test is not None:

@@ -11,14 +11,12 @@ them, so a conversion can never silently drop weights.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from bertclf.errors import ModelError
-from bertclf.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
+from bertclf.encoders.export import VOCAB_FILE, export_encoder_folder
 
 # Hugging Face's "gelu" is the exact erf form; tf-models-official's "gelu" string is the
 # tanh approximation (about 5e-3 apart in sequence_output on MiniLM). This name is
@@ -122,7 +120,6 @@ def convert_checkpoint(source: Path, out_dir: Path, name: str = "") -> dict:
     Raises:
         ModelError: The checkpoint is not a BERT this encoder can represent exactly.
     """
-    import tensorflow as tf
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
 
@@ -165,20 +162,12 @@ def convert_checkpoint(source: Path, out_dir: Path, name: str = "") -> dict:
                          f"mapped weights with no variable: {sorted(mapped)[:5]}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    vocab_file = out_dir / "vocab.txt"
+    vocab_file = out_dir / VOCAB_FILE
     vocab_file.write_bytes((source / "vocab.txt").read_bytes())
-    with tempfile.TemporaryDirectory() as scratch:
-        checkpoint = tf.train.Checkpoint(encoder=encoder).save(os.path.join(scratch, "converted"))
-        export_tfhub_lib.export_model(
-            str(out_dir / ENCODER_SUBDIR), bert_config=bert_config, model_checkpoint_path=checkpoint,
-            with_mlm=False, vocab_file=str(vocab_file), do_lower_case=lower_case)
-    export_tfhub_lib.export_preprocessing(
-        str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
-        tokenize_with_offsets=False, default_seq_length=128)
     manifest = {"name": name or source.name, "family": "bert", "layers": layers, "hidden": hidden,
                 "heads": heads, "cased": not lower_case, "vocab_size": config["vocab_size"],
                 "note": f"converted from {source} (hidden_act {config.get('hidden_act', 'gelu')})"}
-    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    export_encoder_folder(out_dir, encoder, bert_config, vocab_file, lower_case, manifest)
     return manifest
 
 

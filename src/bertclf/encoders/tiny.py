@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from bertclf.cache import build_once, cache_dir
 from bertclf.config import TinyEncoderConfig
 from bertclf.errors import ModelError
-from bertclf.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
+from bertclf.encoders.export import VOCAB_FILE, export_encoder_folder
+from bertclf.registry import MANIFEST_FILE
 
-VOCAB_FILE = "vocab.txt"
 RESERVED_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-# The preprocessor's default only matters to callers that do not pass seq_length.
-_DEFAULT_SEQ_LENGTH = 128
 
 
 def cached_tiny_encoder(texts: Sequence[str], tiny: TinyEncoderConfig, seed: int) -> Path:
@@ -66,15 +62,12 @@ def read_vocab(path: Path) -> list[str]:
     return vocab
 
 
-def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig, seed: int,
-                        lower_case: Optional[bool] = None) -> None:
+def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig, seed: int) -> None:
     """Writes `encoder/`, `preprocessor/`, the vocab and a manifest to `out_dir`."""
-    import tensorflow as tf
     import tf_keras
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
 
-    lower_case = tiny.lower_case if lower_case is None else lower_case
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = out_dir / VOCAB_FILE
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
@@ -84,19 +77,10 @@ def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig
         max_position_embeddings=512, type_vocab_size=2)
     tf_keras.utils.set_random_seed(seed)
     encoder = export_tfhub_lib.get_bert_encoder(bert_config)
-    with tempfile.TemporaryDirectory() as scratch:
-        # export_model restores weights from a checkpoint; ours are the fresh random ones.
-        checkpoint = tf.train.Checkpoint(encoder=encoder).save(os.path.join(scratch, "init"))
-        export_tfhub_lib.export_model(
-            str(out_dir / ENCODER_SUBDIR), bert_config=bert_config, model_checkpoint_path=checkpoint,
-            with_mlm=False, vocab_file=str(vocab_file), do_lower_case=lower_case)
-    export_tfhub_lib.export_preprocessing(
-        str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
-        tokenize_with_offsets=False, default_seq_length=_DEFAULT_SEQ_LENGTH)
     manifest = {
         "name": "tiny", "family": "tiny", "layers": tiny.layers, "hidden": tiny.hidden,
-        "heads": tiny.heads, "cased": not lower_case, "vocab_size": len(vocab),
+        "heads": tiny.heads, "cased": not tiny.lower_case, "vocab_size": len(vocab),
         "languages": "those of the vocabulary's texts",
         "note": f"randomly initialised (seed {seed}); for smoke tests, not for accuracy",
     }
-    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    export_encoder_folder(out_dir, encoder, bert_config, vocab_file, tiny.lower_case, manifest)
