@@ -10,27 +10,30 @@ import pytest
 
 from bertclf.archive import extract_safely, fetch_archive
 from bertclf.config import DataConfig
-from bertclf.data import load_data, read_class_folders, stratified_partition, stratified_sample
+from bertclf.data import load_data, partition, stratified_sample
+from bertclf.data.readers import read_folder
 from bertclf.errors import DataError
 from conftest import make_dataset_tree, synthetic_texts, write_class_folders
 
 
 def test_class_folders_sorted_and_skips_counted(tmp_path):
-    root = write_class_folders(tmp_path, {"pos": ["good", "fine"], "neg": ["bad"], "b_mid": ["meh"]})
+    root = write_class_folders(tmp_path / "train", {"pos": ["good", "fine"], "neg": ["bad"], "b_mid": ["meh"]})
     (root / "neg" / "empty.txt").write_text("   \n", encoding="utf-8")
     (root / "neg" / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     (root / "neg" / "notes.md").write_text("not an example", encoding="utf-8")
-    split, classes, skipped = read_class_folders(root)
-    assert classes == ["b_mid", "neg", "pos"]
-    assert sorted(zip(split.labels, split.texts)) == [(0, "meh"), (1, "bad"), (2, "fine"), (2, "good")]
-    assert skipped == {"empty": 1, "not_utf8": 1}
+    data = load_data(DataConfig(path=str(tmp_path), validation_split=0.5), seed=0)
+    assert data.class_names == ["b_mid", "neg", "pos"]
+    both = sorted(zip(data.train.labels + data.validation.labels, data.train.texts + data.validation.texts))
+    assert both == [(0, "meh"), (1, "bad"), (2, "fine"), (2, "good")]
+    assert data.report["splits"]["train"]["skipped"] == {"empty_text": 1, "not_utf8": 1}
+    assert data.report["splits"]["train"]["rows_read"] == 6
 
 
 @pytest.mark.parametrize("layout, message", [
     (None, "no such folder"),
     ({}, "no class subfolders"),
     ({"pos": ["x"]}, "only one class"),
-    ({"pos": [""], "neg": [" "]}, "no non-empty .txt files"),
+    ({"pos": [""], "neg": [" "]}, "no usable examples"),
 ])
 def test_bad_folders_are_explained(tmp_path, layout, message):
     folder = tmp_path / "train"
@@ -38,14 +41,14 @@ def test_bad_folders_are_explained(tmp_path, layout, message):
         folder.mkdir()
         write_class_folders(folder, layout)
     with pytest.raises(DataError, match=message):
-        read_class_folders(folder)
+        load_data(DataConfig(path=str(tmp_path)), seed=0)
 
 
 def test_classes_option_selects_and_checks_folders(tmp_path):
     root = write_class_folders(tmp_path, {"pos": ["a"], "neg": ["b"], "unsup": ["c"]})
-    assert read_class_folders(root, ["pos", "neg"])[1] == ["neg", "pos"]
+    assert sorted({row.label for row in read_folder(root, ["pos", "neg"]).rows}) == ["neg", "pos"]
     with pytest.raises(DataError, match="no class folder 'neutral'"):
-        read_class_folders(root, ["pos", "neutral"])
+        read_folder(root, ["pos", "neutral"])
 
 
 def test_validation_split_is_stratified_disjoint_and_seeded(tmp_path):
@@ -68,7 +71,7 @@ def _texts_repeat(data) -> bool:
 
 def test_partition_indices_are_disjoint_and_complete():
     labels = [0] * 30 + [1] * 7 + [2] * 2
-    held, rest = stratified_partition(labels, 0.25, random.Random(0))
+    held, rest = partition(labels, 0.25, random.Random(0))
     assert sorted(held + rest) == list(range(len(labels)))
     assert {labels[i] for i in held} == {0, 1, 2} and {labels[i] for i in rest} == {0, 1, 2}
 
@@ -90,7 +93,7 @@ def test_max_examples_cut_train_validation_and_test(tmp_path):
 def test_test_folder_with_unknown_class_is_an_error(tmp_path):
     root = make_dataset_tree(tmp_path)
     write_class_folders(root / "test", {"neutral": ["x"]})
-    with pytest.raises(DataError, match="'neutral' is not one of the trained classes"):
+    with pytest.raises(DataError, match=r"neutral/0.txt: label 'neutral' is not among the training labels"):
         load_data(DataConfig(path=str(root)), seed=0)
 
 

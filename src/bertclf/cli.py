@@ -24,8 +24,10 @@ app = typer.Typer(name="bertclf", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
                   help="Fine-tune BERT-family encoders for text classification from a YAML config.")
 config_app = typer.Typer(no_args_is_help=True, help="Validate and show experiment configs.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect the data a config reads.")
 models_app = typer.Typer(no_args_is_help=True, help="The encoder registry and local encoders.")
 app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 
 SET_HELP = "Override a config value: --set train.epochs=2 (repeatable)."
@@ -69,7 +71,9 @@ def train(
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="Run folder (default: the newest finished run)."),
     split: str = typer.Option("test", "--split", help="test or validation, from the run's config."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Score a folder of class subfolders instead."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Score a folder of class subfolders, or a "
+                                                              "file in the run's format, instead."),
+    full: bool = typer.Option(False, "--full", help="Score the whole split, ignoring data.max_eval_examples."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_HELP),
 ) -> None:
@@ -80,7 +84,7 @@ def evaluate(
 
     if split not in ("test", "validation"):
         raise ConfigError(f"--split {split}: expected test or validation")
-    result = evaluate_run(resolve_run(run, runs_dir), split=split, data_path=data)
+    result = evaluate_run(resolve_run(run, runs_dir), split=split, data_path=data, full=full)
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=2, ensure_ascii=False))
     else:
@@ -131,6 +135,21 @@ def config_check(
     spec = resolve_spec(resolved.model)
     typer.echo(dump_config(resolved), nl=False)
     typer.echo(f"# OK: {config} is valid (encoder: {spec.name})", err=True)
+
+
+@data_app.command("check")
+def data_check(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Report rows read, kept and skipped, label counts and token lengths; warn on problems."""
+    from bertclf.config import load_config
+    from bertclf.data_check import check_data
+    from bertclf.tables import data_report_text
+
+    report = check_data(load_config(config, overrides)).report
+    typer.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else data_report_text(report))
 
 
 @models_app.command("list")
@@ -223,10 +242,10 @@ def models_convert(
 
 
 def _vocab_texts(path: Path) -> list[str]:
-    from bertclf.data import read_class_folders
+    from bertclf.data.readers import read_folder
 
     if path.is_dir():
-        return read_class_folders(path)[0].texts
+        return [row.text for row in read_folder(path).rows]
     return [line for line in _read_lines(path) if line.strip()]
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bertclf.errors import ConfigError
 
@@ -35,26 +35,61 @@ class ExperimentConfig(_Section):
 
 
 class DataConfig(_Section):
-    """Where the texts come from and how they are split and sampled."""
+    """Where the texts come from and how they are split, filtered and sampled.
 
-    format: Literal["directory"] = "directory"
+    `format: directory` reads class folders (`path` or an unpacked `archive_url`,
+    with `train_dir`/`validation_dir`/`test_dir` inside); `csv`, `tsv` and `jsonl`
+    read `train_path` (and optional `validation_path`, `test_path`) by column name.
+    """
+
+    format: Literal["directory", "csv", "tsv", "jsonl"] = "directory"
     path: Optional[str] = None
     archive_url: Optional[str] = None
     archive_subdir: Optional[str] = None
     train_dir: str = "train"
+    validation_dir: Optional[str] = None
     test_dir: Optional[str] = "test"
     classes: Optional[list[str]] = Field(None, min_length=2)
+    train_path: Optional[str] = None
+    validation_path: Optional[str] = None
+    test_path: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    text_pair_column: Optional[str] = None
+    label_names: Optional[dict[str, str]] = None
     validation_split: float = Field(0.2, gt=0, lt=1)
+    stratify: bool = True
+    sample_fraction: Optional[float] = Field(None, gt=0, le=1)
+    min_text_length: int = Field(1, ge=1)
     truncation: Literal["head", "tail", "head_tail"] = "head"
     max_train_examples: Optional[int] = Field(None, gt=0)
     max_eval_examples: Optional[int] = Field(None, gt=0)
 
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _label_keys_as_text(cls, value: Any) -> Any:
+        # YAML reads `0: negative` with an integer key; labels are compared as text.
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
+
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
-        if (self.path is None) == (self.archive_url is None):
-            raise ValueError(
-                "set exactly one of data.path (a local folder) and data.archive_url "
-                "(an archive to download and unpack)")
+        if self.format == "directory":
+            if (self.path is None) == (self.archive_url is None):
+                raise ValueError(
+                    "set exactly one of data.path (a local folder) and data.archive_url "
+                    "(an archive to download and unpack)")
+            stray = [k for k in ("train_path", "validation_path", "test_path", "text_pair_column")
+                     if getattr(self, k) is not None]
+            if stray:
+                raise ValueError(f"data.{stray[0]} is for csv/tsv/jsonl data; with format: directory "
+                                 f"use data.path and its train/ and test/ class folders")
+        else:
+            if self.train_path is None:
+                raise ValueError(f"format: {self.format} needs data.train_path (and optionally "
+                                 f"data.validation_path, data.test_path)")
+            if self.path is not None or self.archive_url is not None:
+                raise ValueError(f"format: {self.format} reads data.train_path; data.path and "
+                                 f"data.archive_url are for format: directory")
         return self
 
 
@@ -106,6 +141,13 @@ class TrainConfig(_Section):
     learning_rate: float = Field(5e-5, gt=0, le=1)
     weight_decay: float = Field(0.01, ge=0, lt=1)
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    class_weight: Union[Literal["none", "balanced"], dict[str, float]] = "none"
+    monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"] = "val_loss"
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _weight_keys_as_text(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
 class RuntimeConfig(_Section):
@@ -130,6 +172,9 @@ class Config(_Section):
 _PATH_KEYS = (
     ("experiment", "output_dir"),
     ("data", "path"),
+    ("data", "train_path"),
+    ("data", "validation_path"),
+    ("data", "test_path"),
     ("model", "encoder_handle"),
     ("model", "preprocess_handle"),
 )

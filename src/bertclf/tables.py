@@ -40,3 +40,23 @@ def evaluation_text(name: str, metrics: dict, class_names: Sequence[str]) -> str
     lines.append(format_table(["", *class_names],
                               [[c, *row] for c, row in zip(class_names, metrics["confusion_matrix"])]))
     return "\n".join(lines)
+
+
+def data_report_text(report: dict) -> str:
+    """The human-readable form of a data report."""
+    classes = report["classes"]
+    rows = []
+    for name, entry in report["splits"].items():
+        skipped = entry.get("skipped") or {}
+        tokens = entry.get("tokens", {})
+        rows.append([name, entry.get("rows_read", ""), entry["examples"],
+                     ", ".join(f"{k} {v}" for k, v in skipped.items()) or ("none" if "skipped" in entry else ""),
+                     " / ".join(str(entry["label_counts"][c]) for c in classes),
+                     f"{tokens['p50']}/{tokens['p90']}/{tokens['p99']}" if tokens else "",
+                     f"{tokens['truncated_share']:.1%}" if tokens else ""])
+    lines = [f"classes: {', '.join(classes)}", "",
+             format_table(["split", "read", "kept", "skipped", "per class", "tokens p50/p90/p99", "truncated"],
+                          rows)]
+    warnings = report.get("warnings", [])
+    lines += [""] + [f"warning: {w}" for w in warnings] if warnings else ["", "no warnings"]
+    return "\n".join(lines)

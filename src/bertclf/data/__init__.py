@@ -1,0 +1,187 @@
+"""Labelled texts in memory: read, label, filter, split and sample, all before TensorFlow.
+
+Class folders follow `text_dataset_from_directory`'s layout (one subfolder per
+label; sorted names are the class order; `*.txt` files are examples) but are
+read in plain Python, as are CSV/TSV/JSON-lines files: we need per-row skip
+counts, a validation split that is stratified and provably disjoint, seeded
+sampling and a data report. Data sets this tool targets fit in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from pathlib import Path
+from typing import Optional
+
+from bertclf.config import DataConfig
+from bertclf.data.readers import RawSplit, Row, read_folder, read_table
+from bertclf.data.report import build_report
+from bertclf.data.splits import Split, partition, stratified_sample
+from bertclf.errors import DataError
+
+__all__ = ["LabelledData", "Split", "load_data", "read_eval_source", "partition", "stratified_sample"]
+
+
+@dataclasses.dataclass
+class LabelledData:
+    """What a config's data section yields: class names and the three splits."""
+
+    class_names: list[str]
+    train: Split
+    validation: Split
+    test: Optional[Split]
+    report: dict
+
+
+def load_data(data: DataConfig, seed: int) -> LabelledData:
+    """Reads the configured data and derives train/validation/test.
+
+    The label set comes from the training split. Without a validation file or
+    folder, validation is a seeded (by default stratified) share of training,
+    disjoint from what is kept. Then `sample_fraction`, `max_train_examples` and
+    `max_eval_examples` cut splits to seeded, stratified subsets.
+
+    Raises:
+        DataError: Missing or empty data, a single class, a label in validation
+            or test that training lacks, a malformed file.
+    """
+    raw = _read_raw(data)
+    raw = {name: _filter(split, data.min_text_length) if split else None for name, split in raw.items()}
+    raw_labels = _sorted_labels({row.label for row in raw["train"].rows})
+    train_source = _source_name(data, "train")
+    if not raw["train"].rows:
+        raise DataError(f"{train_source}: no usable examples ({raw['train'].read} read, "
+                        f"skipped: {dict(raw['train'].skipped) or 'none'})")
+    if len(raw_labels) < 2:
+        raise DataError(f"{train_source}: only one class ({raw_labels[0]!r}); a classifier needs "
+                        f"at least two labels in the training data")
+    names = data.label_names or {}
+    class_names = [names.get(label, label) for label in raw_labels]
+    index = {label: i for i, label in enumerate(raw_labels)}
+    rng = random.Random(seed)
+
+    train = to_split(raw["train"].rows, index, class_names)
+    if data.sample_fraction:
+        train = train.subset(stratified_sample(train.labels, max(len(class_names), round(len(train) * data.sample_fraction)), rng))
+    if raw["validation"] is not None:
+        validation = to_split(raw["validation"].rows, index, class_names)
+    else:
+        held_out, kept = partition(train.labels, data.validation_split, rng, data.stratify)
+        train, validation = train.subset(kept), train.subset(held_out)
+    test = to_split(raw["test"].rows, index, class_names) if raw["test"] is not None else None
+    train = _cap(train, data.max_train_examples, rng)
+    validation = _cap(validation, data.max_eval_examples, rng)
+    test = _cap(test, data.max_eval_examples, rng) if test is not None else None
+    report = build_report(class_names, {"train": train, "validation": validation, "test": test}, raw)
+    return LabelledData(class_names, train, validation, test, report)
+
+
+def read_eval_source(path: Path, data: DataConfig, class_names: list[str]) -> Split:
+    """Reads a folder of class subfolders, or a file in the run's table format, for evaluation.
+
+    Raises:
+        DataError: Unreadable data, or a label the model was not trained on.
+    """
+    if path.is_dir():
+        raw = read_folder(path)
+    elif data.format == "directory":
+        raise DataError(f"{path}: not a folder; this run was trained on class folders")
+    else:
+        raw = read_table(path, data.format, data.text_column, data.label_column, data.text_pair_column)
+    raw = _filter(raw, data.min_text_length)
+    if not raw.rows:
+        raise DataError(f"{path}: no usable examples")
+    names = data.label_names or {}
+    index = {}
+    for label in {row.label for row in raw.rows}:
+        shown = names.get(label, label)
+        if shown in class_names:
+            index[label] = class_names.index(shown)
+    return to_split(raw.rows, index, class_names)
+
+
+def to_split(rows: list[Row], index: dict[str, int], class_names: list[str]) -> Split:
+    """Maps raw labels to class indices.
+
+    Raises:
+        DataError: A label is not in `index`; names it and the row it is on.
+    """
+    labels = []
+    for row in rows:
+        if row.label not in index:
+            raise DataError(f"{row.where}: label {row.label!r} is not among the training labels "
+                            f"({', '.join(class_names)})")
+        labels.append(index[row.label])
+    pairs = [row.pair or "" for row in rows] if rows and rows[0].pair is not None else None
+    return Split([row.text for row in rows], labels, pairs)
+
+
+def data_root(data: DataConfig) -> Path:
+    """The folder holding the split folders: `data.path`, or the unpacked archive."""
+    if data.archive_url:
+        from bertclf.archive import fetch_archive
+
+        root = fetch_archive(data.archive_url)
+        if data.archive_subdir:
+            root = root / data.archive_subdir
+            if not root.is_dir():
+                raise DataError(f"data.archive_subdir: the archive has no folder {data.archive_subdir!r}")
+        return root
+    root = Path(data.path)
+    if not root.is_dir():
+        raise DataError(f"data.path: {root} does not exist; point it at a folder holding "
+                        f"{data.train_dir}/<class>/*.txt")
+    return root
+
+
+def _read_raw(data: DataConfig) -> dict[str, Optional[RawSplit]]:
+    if data.format == "directory":
+        root = data_root(data)
+        raw = {"train": read_folder(root / data.train_dir, data.classes), "validation": None, "test": None}
+        if data.validation_dir:
+            raw["validation"] = read_folder(root / data.validation_dir, data.classes)
+        # The test folder is optional: many data sets ship without one.
+        if data.test_dir and (root / data.test_dir).is_dir():
+            raw["test"] = read_folder(root / data.test_dir, data.classes)
+        return raw
+    paths = {"train": data.train_path, "validation": data.validation_path, "test": data.test_path}
+    return {name: read_table(Path(path), data.format, data.text_column, data.label_column,
+                             data.text_pair_column) if path else None
+            for name, path in paths.items()}
+
+
+def _filter(split: RawSplit, min_length: int) -> RawSplit:
+    kept, skipped = [], split.skipped.copy()
+    for row in split.rows:
+        length = len(row.text.strip())
+        if length == 0:
+            skipped["empty_text"] += 1
+        elif length < min_length:
+            skipped["too_short"] += 1
+        else:
+            kept.append(row)
+    return RawSplit(kept, split.read, skipped)
+
+
+_INTEGER = re.compile(r"-?\d+")
+
+
+def _sorted_labels(labels: set[str]) -> list[str]:
+    """Numeric order when every label is an integer (so 2 < 10), text order otherwise."""
+    if all(_INTEGER.fullmatch(label) for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+def _cap(split: Split, limit: Optional[int], rng: random.Random) -> Split:
+    if limit and limit < len(split):
+        return split.subset(stratified_sample(split.labels, limit, rng))
+    return split
+
+
+def _source_name(data: DataConfig, split: str) -> str:
+    if data.format == "directory":
+        return f"data.{split}_dir ({data.path or data.archive_url})"
+    return str(getattr(data, f"{split}_path"))

@@ -1,0 +1,38 @@
+"""`bertclf data check`: the data report, token lengths included, without training."""
+
+from __future__ import annotations
+
+from bertclf.config import Config
+from bertclf.data import LabelledData, load_data
+from bertclf.data.report import add_token_lengths
+from bertclf.encoders import load_preprocessor, prepare_encoder
+from bertclf.registry import resolve_spec
+from bertclf.runtime import setup_tensorflow
+
+# Token lengths are measured on at most this many texts per split (they are a summary).
+TOKEN_STATS_SAMPLE = 20_000
+
+
+def check_data(config: Config) -> LabelledData:
+    """Reads the data as training would and measures it with the encoder's tokenizer.
+
+    Raises:
+        BertclfError: The same data and encoder errors `bertclf train` would raise.
+    """
+    data = load_data(config.data, config.experiment.seed)
+    setup_tensorflow(config.runtime)
+    encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
+                              config.experiment.seed)
+    add_split_token_lengths(data, load_preprocessor(encoder.preprocess_handle), config.model.seq_length)
+    return data
+
+
+def add_split_token_lengths(data: LabelledData, preprocessor, seq_length: int) -> None:
+    """Adds wordpiece-length statistics of train and test to the data report."""
+    from bertclf.tokenization import token_lengths
+
+    for name, split in (("train", data.train), ("test", data.test)):
+        if split is not None:
+            sample = split.subset(range(min(len(split), TOKEN_STATS_SAMPLE)))
+            add_token_lengths(data.report, name, token_lengths(preprocessor, sample.texts, sample.pairs),
+                              seq_length)
