@@ -62,6 +62,15 @@ def test_unused_or_missing_weights_are_named():
         map_weights(weights, layers=1, hidden=4, heads=2)
 
 
+@needs_minilm
+def test_minilm_is_listed_as_available_offline(capsys):
+    from bertclf.cli import main
+
+    assert main(["models", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("minilm_l6_uncased "))
+    assert row.split()[-1] == "yes"
+
+
 @pytest.fixture(scope="module")
 def minilm_dir():
     from bertclf.config import ModelConfig

@@ -80,6 +80,16 @@ def test_evaluate_newest_run_writes_report_and_plot(binary_run, capsys):
     assert (binary_run / artifacts.PLOTS_DIR / artifacts.confusion_plot_file("test")).is_file()
 
 
+def test_evaluate_full_split_ignores_the_cap(tmp_path, tiny_encoder_dir, capsys):
+    config = _config(tmp_path, tiny_encoder_dir, extra="", name="capped")
+    config.write_text(config.read_text().replace("validation_split: 0.25}", "validation_split: 0.25, max_eval_examples: 6}"))
+    assert main(["train", str(config)]) == 0
+    run = tmp_path / "runs" / (tmp_path / "runs" / artifacts.LATEST_FILE).read_text().strip()
+    assert main(["evaluate", str(run), "--full"]) == 0
+    assert json.loads((run / artifacts.eval_file("test-full")).read_text())["examples"] == 16
+    assert json.loads((run / artifacts.METRICS_FILE).read_text())["test"]["examples"] == 6
+
+
 def test_evaluate_validation_and_another_folder(binary_run, tmp_path, capsys):
     assert main(["evaluate", str(binary_run), "--split", "validation"]) == 0
     assert "validation: 12 examples" in capsys.readouterr().out

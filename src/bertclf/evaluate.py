@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +10,7 @@ import yaml
 
 from bertclf import artifacts
 from bertclf.config import Config
-from bertclf.data import Split, load_data, read_split_folder
+from bertclf.data import Split, load_data, read_eval_source
 from bertclf.errors import DataError, RunError
 from bertclf.metrics import classification_metrics
 from bertclf.plots import plot_confusion_matrix
@@ -29,27 +28,34 @@ class Evaluation:
     plot_path: Path
 
 
-def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] = None) -> Evaluation:
+def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] = None,
+                 full: bool = False) -> Evaluation:
     """Scores the run's SavedModel on its config's `split`, or on a class-folder tree.
 
     Args:
         run_dir: A finished run folder.
         split: `test` or `validation`, re-derived from the run's own resolved config
             (same seed, so the same examples as at training time).
-        data_path: Instead of a split, a folder with one subfolder per class; all
-            of its files are scored. Its result is named `data-<folder name>`.
+        data_path: Instead of a split, a folder with one subfolder per class, or a
+            file in the run's table format; all of it is scored. Its result is
+            named `data-<folder or file name>`.
+        full: Score every example of the split, ignoring `data.max_eval_examples`
+            (the result is named `<split>-full`).
 
     Raises:
         BertclfError: The run or the data is missing or does not match.
     """
     class_names = artifacts.read_labels(run_dir)
+    config = _run_config(run_dir)
     if data_path is not None:
-        examples, _ = read_split_folder(Path(data_path), class_names, None, random.Random(0))
-        name = f"data-{Path(data_path).resolve().name}"
+        examples = read_eval_source(Path(data_path), config.data, class_names)
+        name = f"data-{Path(data_path).resolve().stem}"
     else:
-        examples = _config_split(run_dir, split, class_names)
-        name = split
-    probabilities = Predictor(run_dir).probabilities(examples.texts)
+        if full:
+            config.data.max_eval_examples = None
+        examples = _config_split(run_dir, config, split, class_names)
+        name = f"{split}-full" if full else split
+    probabilities = Predictor(run_dir).probabilities(examples.texts, examples.pairs)
     metrics = classification_metrics(examples.labels, probabilities, class_names)
     metrics["source"] = str(data_path) if data_path is not None else f"config split {split}"
     report_path = run_dir / artifacts.eval_file(name)
@@ -60,11 +66,14 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
     return Evaluation(name, metrics, class_names, report_path, plot_path)
 
 
-def _config_split(run_dir: Path, split: str, class_names: list[str]) -> Split:
+def _run_config(run_dir: Path) -> Config:
     config_path = run_dir / artifacts.CONFIG_FILE
     if not config_path.is_file():
-        raise RunError(f"{run_dir}: has no {artifacts.CONFIG_FILE}; pass --data PATH to evaluate on a folder")
-    config = Config.model_validate(yaml.safe_load(config_path.read_text(encoding="utf-8")))
+        raise RunError(f"{run_dir}: has no {artifacts.CONFIG_FILE}; the run folder is incomplete")
+    return Config.model_validate(yaml.safe_load(config_path.read_text(encoding="utf-8")))
+
+
+def _config_split(run_dir: Path, config: Config, split: str, class_names: list[str]) -> Split:
     data = load_data(config.data, config.experiment.seed)
     if data.class_names != class_names:
         raise RunError(f"{run_dir}: the data now has classes {data.class_names}, the model was trained "

@@ -73,12 +73,14 @@ def probabilities(logits, num_classes: int):
 
 
 def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
-                         class_names: Sequence[str], truncation: str = "head") -> None:
+                         class_names: Sequence[str], truncation: str = "head", pairs: bool = False) -> None:
     """Saves a SavedModel whose `serving_default` maps strings to probabilities.
 
-    Outputs: `probabilities` float32 [batch, num_classes] and `label` string
-    [batch] (the most probable class name), so the model is usable without
-    bertclf (loading it needs `import tensorflow_text` for the tokenizer ops).
+    Inputs: `texts`, string [batch] (and `text_pairs`, string [batch], for a
+    sentence-pair model). Outputs: `probabilities` float32 [batch, num_classes]
+    and `label` string [batch] (the most probable class name), so the model is
+    usable without bertclf (loading it needs `import tensorflow_text` for the
+    tokenizer ops).
     """
     module = tf.Module()
     module.preprocessor = preprocessor
@@ -86,12 +88,19 @@ def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
     module.class_names = tf.Variable(list(class_names), trainable=False, name="class_names")
     num_classes = len(class_names)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
-    def serve(texts):
-        inputs = encode_texts(module.preprocessor, texts, seq_length, truncation)
+    def outputs(inputs):
         probs = probabilities(module.classifier(inputs, training=False), num_classes)
-        return {"probabilities": probs,
-                "label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}
+        return {"probabilities": probs, "label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}
+
+    if pairs:
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts"),
+                                      tf.TensorSpec([None], tf.string, name="text_pairs")])
+        def serve(texts, text_pairs):
+            return outputs(encode_texts(module.preprocessor, texts, seq_length, pairs=text_pairs))
+    else:
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+        def serve(texts):
+            return outputs(encode_texts(module.preprocessor, texts, seq_length, truncation))
 
     module.serve = serve
     tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: serve})

@@ -20,7 +20,7 @@ def make_dataset(split: Split, preprocessor, seq_length: int, batch_size: int, n
     every epoch in a reproducible order.
 
     Args:
-        split: The texts and label indices.
+        split: The texts (and optional second texts) and label indices.
         preprocessor: A loaded TF Hub BERT preprocessor.
         seq_length: Tokens per example.
         batch_size: Examples per batch.
@@ -29,10 +29,17 @@ def make_dataset(split: Split, preprocessor, seq_length: int, batch_size: int, n
         shuffle_seed: Shuffle each epoch with this seed; None keeps the order.
         truncation: Which tokens of long texts to keep (see `encode_texts`).
     """
-    dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.labels))
-    dataset = dataset.batch(_TOKENIZE_CHUNK).map(
-        lambda texts, labels: (encode_texts(preprocessor, texts, seq_length, truncation), labels),
-        num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
+    if split.pairs is None:
+        dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.labels)).batch(_TOKENIZE_CHUNK)
+        dataset = dataset.map(
+            lambda texts, labels: (encode_texts(preprocessor, texts, seq_length, truncation), labels),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.pairs, split.labels))
+        dataset = dataset.batch(_TOKENIZE_CHUNK).map(
+            lambda texts, pairs, labels: (encode_texts(preprocessor, texts, seq_length, pairs=pairs), labels),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.unbatch().cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
     if num_classes == 2:

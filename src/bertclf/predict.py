@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from bertclf import artifacts
-from bertclf.errors import RunError
+from bertclf.errors import DataError, RunError
 
 _BATCH_SIZE = 64
 
@@ -32,16 +32,43 @@ class Predictor:
                            f"({str(error).splitlines()[0]})") from None
         self._tf = tf
 
-    def probabilities(self, texts: Sequence[str], batch_size: int = _BATCH_SIZE) -> np.ndarray:
-        """Class probabilities, shape [len(texts), num_classes]."""
-        chunks = [self._serve(texts=self._tf.constant(list(texts[i:i + batch_size])))["probabilities"].numpy()
-                  for i in range(0, len(texts), batch_size)]
+    @property
+    def takes_pairs(self) -> bool:
+        """Whether the model classifies text pairs (a `text_pairs` input)."""
+        return "text_pairs" in self._serve.structured_input_signature[1]
+
+    def probabilities(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None,
+                      batch_size: int = _BATCH_SIZE) -> np.ndarray:
+        """Class probabilities, shape [len(texts), num_classes].
+
+        Raises:
+            DataError: A pair model got no second texts.
+        """
+        if self.takes_pairs and pairs is None:
+            raise DataError("this model classifies text pairs; give each input as first<TAB>second")
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            inputs = {"texts": self._tf.constant(list(texts[start:start + batch_size]))}
+            if self.takes_pairs:
+                inputs["text_pairs"] = self._tf.constant(list(pairs[start:start + batch_size]))
+            chunks.append(self._serve(**inputs)["probabilities"].numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.class_names)), np.float32)
 
     def predict(self, texts: Sequence[str], top_k: int = 1) -> list[dict]:
-        """Per text: the best label, its probability, the top-k and all probabilities."""
+        """Per text: the best label, its probability, the top-k and all probabilities.
+
+        For a pair model each text is `first<TAB>second`.
+        """
+        pairs = None
+        if self.takes_pairs:
+            split = [text.split("\t", 1) for text in texts]
+            for number, parts in enumerate(split, start=1):
+                if len(parts) != 2:
+                    raise DataError(f"input {number}: this model classifies text pairs; separate the two "
+                                    f"texts with a tab")
+            texts, pairs = [parts[0] for parts in split], [parts[1] for parts in split]
         results = []
-        for text, row in zip(texts, self.probabilities(texts)):
+        for text, row in zip(texts, self.probabilities(texts, pairs)):
             order = np.argsort(-row)[: max(1, top_k)]
             results.append({
                 "text": text,

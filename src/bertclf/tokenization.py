@@ -19,21 +19,27 @@ def head_count(budget: int, truncation: str) -> int:
     return {"head": budget, "tail": 0, "head_tail": int(budget * HEAD_SHARE)}[truncation]
 
 
-def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head") -> dict:
-    """Tokenizes a batch of strings and packs them as BERT inputs.
+def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head", pairs=None) -> dict:
+    """Tokenizes a batch of strings (or string pairs) and packs them as BERT inputs.
 
     Args:
         preprocessor: A loaded TF Hub BERT preprocessor.
         texts: A string tensor of shape [batch].
         seq_length: Tokens per example, [CLS] and [SEP] included.
-        truncation: Which tokens of a too-long text to keep: `head` (the first),
-            `tail` (the last) or `head_tail` (a quarter from the start, the rest
-            from the end).
+        truncation: Which tokens of a too-long single text to keep: `head` (the
+            first), `tail` (the last) or `head_tail` (a quarter from the start, the
+            rest from the end).
+        pairs: Optional second texts, shape [batch]; packed as segment B. Pairs are
+            trimmed by the preprocessor's round-robin rule (longer segment first).
 
     Returns:
         `input_word_ids`, `input_mask`, `input_type_ids`: int32 [batch, seq_length].
     """
     tokens = preprocessor.tokenize(texts).merge_dims(-2, -1)
+    length = tf.constant(seq_length, tf.int32)
+    if pairs is not None:
+        second = preprocessor.tokenize(pairs).merge_dims(-2, -1)
+        return preprocessor.bert_pack_inputs([tokens, second], seq_length=length)
     budget = seq_length - 2  # [CLS] and [SEP]
     keep_head = head_count(budget, truncation)
     lengths = tokens.row_lengths()
@@ -42,4 +48,18 @@ def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head")
     # Short rows keep every token: for them tail_start <= keep_head.
     keep = (positions < keep_head) | (positions >= tail_start)
     tokens = tf.ragged.boolean_mask(tokens, keep)
-    return preprocessor.bert_pack_inputs([tokens], seq_length=tf.constant(seq_length, tf.int32))
+    return preprocessor.bert_pack_inputs([tokens], seq_length=length)
+
+
+def token_lengths(preprocessor, texts: list[str], pairs: list[str] | None = None,
+                  chunk: int = 1024) -> list[int]:
+    """Packed length of each example before truncation: wordpieces plus special tokens."""
+    lengths: list[int] = []
+    for start in range(0, len(texts), chunk):
+        counts = preprocessor.tokenize(tf.constant(texts[start:start + chunk])).merge_dims(-2, -1)
+        counts = counts.row_lengths().numpy() + 2  # [CLS] ... [SEP]
+        if pairs is not None:
+            second = preprocessor.tokenize(tf.constant(pairs[start:start + chunk])).merge_dims(-2, -1)
+            counts = counts + second.row_lengths().numpy() + 1  # ... [SEP]
+        lengths += counts.tolist()
+    return lengths

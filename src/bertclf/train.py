@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import io
@@ -9,13 +10,16 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from bertclf import artifacts
 from bertclf.config import Config, TrainConfig, dump_config
 from bertclf.data import LabelledData, Split, load_data
+from bertclf.data_check import add_split_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder
+from bertclf.errors import ConfigError
 from bertclf.metrics import classification_metrics
 from bertclf.registry import resolve_spec
 from bertclf.runtime import setup_tensorflow
@@ -48,9 +52,17 @@ def train(config: Config) -> TrainResult:
     _say("Reading data...")
     data = load_data(config.data, seed)
     _say(_describe(data))
+    num_classes = len(data.class_names)
+    class_weight = resolve_class_weight(config.train, data)
+    _check_monitor(config.train.monitor, num_classes)
     tf = setup_tensorflow(config.runtime, seed)
     encoder = prepare_encoder(spec, config.model, data.train.texts, seed)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
+    seq_length, batch_size = config.model.seq_length, config.train.batch_size
+    truncation = config.data.truncation
+    add_split_token_lengths(data, preprocessor, seq_length)
+    for warning in data.report["warnings"]:
+        _say(f"warning: {warning}")
 
     run_dir = artifacts.create_run_dir(config.experiment.output_dir, config.experiment.name)
     _say(f"Run folder: {run_dir}")
@@ -58,12 +70,10 @@ def train(config: Config) -> TrainResult:
     artifacts.write_json_atomic(run_dir / artifacts.LABELS_FILE, data.class_names)
     artifacts.write_json_atomic(run_dir / artifacts.DATA_REPORT_FILE, data.report)
 
+    from bertclf.callbacks import ValidationMetrics
     from bertclf.model import build_classifier, export_serving_model, probabilities
     from bertclf.pipeline import make_dataset
 
-    num_classes = len(data.class_names)
-    seq_length, batch_size = config.model.seq_length, config.train.batch_size
-    truncation = config.data.truncation
     train_set = make_dataset(data.train, preprocessor, seq_length, batch_size, num_classes,
                              shuffle_seed=seed, truncation=truncation)
     validation_set = make_dataset(data.validation, preprocessor, seq_length, batch_size, num_classes,
@@ -72,19 +82,25 @@ def train(config: Config) -> TrainResult:
     steps_per_epoch = math.ceil(len(data.train) / batch_size)
     classifier.compile(optimizer=build_optimizer(config.train, steps_per_epoch * config.train.epochs),
                        **_loss_and_metrics(num_classes))
+    validation = ValidationMetrics(validation_set, data.validation.labels, data.class_names,
+                                   config.train.monitor)
     _say(f"Training {encoder.spec.name} for {config.train.epochs} epoch(s) of {steps_per_epoch} steps...")
     fit_started = time.monotonic()
-    fitted = classifier.fit(train_set, validation_data=validation_set, epochs=config.train.epochs,
+    fitted = classifier.fit(train_set, epochs=config.train.epochs, callbacks=[validation],
+                            class_weight=class_weight,
                             verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
     fit_seconds = time.monotonic() - fit_started
     history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
     _write_history(run_dir, history)
+    validation.restore_best()
 
     def predict(split: Split) -> np.ndarray:
         dataset = make_dataset(split, preprocessor, seq_length, batch_size, num_classes, truncation=truncation)
         return probabilities(tf.constant(classifier.predict(dataset, verbose=0)), num_classes).numpy()
 
     metrics = {"epochs": len(history.get("loss", [])), "encoder": encoder.spec.name,
+               "monitor": config.train.monitor, "best_epoch": validation.best_epoch,
+               "class_weight": class_weight,
                "train_examples": len(data.train),
                # fit() wall time, per-epoch validation included; excludes data reading and export.
                "timing": {"fit_seconds": round(fit_seconds, 1)},
@@ -95,10 +111,10 @@ def train(config: Config) -> TrainResult:
 
     _say("Exporting the model...")
     staging = artifacts.staging_dir(run_dir / artifacts.MODEL_DIR)
-    export_serving_model(staging, preprocessor, classifier, seq_length, data.class_names, truncation)
-    check_texts = data.validation.texts[:_EXPORT_CHECK_TEXTS]
-    metrics["export_check"] = _check_export(staging, predict(Split(check_texts, [0] * len(check_texts))),
-                                            check_texts)
+    export_serving_model(staging, preprocessor, classifier, seq_length, data.class_names, truncation,
+                         pairs=data.train.pairs is not None)
+    check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
+    metrics["export_check"] = _check_export(staging, predict(check), check)
     artifacts.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
     artifacts.write_json_atomic(run_dir / artifacts.METRICS_FILE, metrics)
     artifacts.mark_latest(run_dir)
@@ -125,6 +141,34 @@ def build_optimizer(train: TrainConfig, total_steps: int):
         epsilon=1e-6, exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
 
 
+def resolve_class_weight(train: TrainConfig, data: LabelledData) -> Optional[dict[int, float]]:
+    """`train.class_weight` as Keras wants it: class index -> loss weight, or None.
+
+    `balanced` weighs each class by n / (classes * count), so every class carries
+    the same total weight.
+
+    Raises:
+        ConfigError: A class named in the mapping does not exist.
+    """
+    if train.class_weight == "none":
+        return None
+    counts = collections.Counter(data.train.labels)
+    if train.class_weight == "balanced":
+        total, classes = len(data.train), len(data.class_names)
+        return {i: total / (classes * counts[i]) for i in range(classes) if counts[i]}
+    unknown = [name for name in train.class_weight if name not in data.class_names]
+    if unknown:
+        raise ConfigError(f"train.class_weight: no class {unknown[0]!r}; classes are "
+                          f"{', '.join(data.class_names)}")
+    return {i: float(train.class_weight.get(name, 1.0)) for i, name in enumerate(data.class_names)}
+
+
+def _check_monitor(monitor: str, num_classes: int) -> None:
+    if monitor in ("val_roc_auc", "val_pr_auc") and num_classes != 2:
+        raise ConfigError(f"train.monitor: {monitor} is defined for two classes, this data has "
+                          f"{num_classes}; use val_macro_f1, val_accuracy or val_loss")
+
+
 def _loss_and_metrics(num_classes: int) -> dict:
     import tf_keras
 
@@ -136,16 +180,19 @@ def _loss_and_metrics(num_classes: int) -> dict:
             "metrics": [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
 
-def _check_export(model_dir: Path, expected: np.ndarray, texts: list[str]) -> dict:
+def _check_export(model_dir: Path, expected: np.ndarray, examples: Split) -> dict:
     import tensorflow as tf
 
     served = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    got = served(texts=tf.constant(texts))["probabilities"].numpy()
+    inputs = {"texts": tf.constant(examples.texts)}
+    if examples.pairs is not None:
+        inputs["text_pairs"] = tf.constant(examples.pairs)
+    got = served(**inputs)["probabilities"].numpy()
     difference = float(np.abs(got - expected).max())
     if difference > EXPORT_TOLERANCE:
         raise RuntimeError(f"exported model differs from the trained one by {difference:.2e} "
                            f"(tolerance {EXPORT_TOLERANCE:.0e}); this is a bug in bertclf")
-    return {"texts": len(texts), "max_abs_difference": difference}
+    return {"texts": len(examples), "max_abs_difference": difference}
 
 
 def _write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
