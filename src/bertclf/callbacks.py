@@ -33,6 +33,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         self.best_epoch: Optional[int] = None
         self.best_score: Optional[float] = None
         self.best_weights: Optional[list[np.ndarray]] = None
+        self.best_metrics: Optional[dict] = None
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs if logs is not None else {}
@@ -49,6 +50,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
                                        else score < self.best_score):
             self.best_epoch, self.best_score = epoch + 1, float(score)
             self.best_weights = self.model.get_weights()
+            self.best_metrics = scores
 
     def restore_best(self) -> None:
         """Puts the best epoch's weights back into the model."""

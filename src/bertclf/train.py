@@ -104,8 +104,10 @@ def train(config: Config) -> TrainResult:
                "train_examples": len(data.train),
                # fit() wall time, per-epoch validation included; excludes data reading and export.
                "timing": {"fit_seconds": round(fit_seconds, 1)},
-               "validation": classification_metrics(data.validation.labels, predict(data.validation),
-                                                    data.class_names)}
+               # Scored by the callback with exactly the weights that are exported (or, if no
+               # epoch had a finite score, with the final weights).
+               "validation": validation.best_metrics or classification_metrics(
+                   data.validation.labels, predict(data.validation), data.class_names)}
     if data.test is not None:
         metrics["test"] = classification_metrics(data.test.labels, predict(data.test), data.class_names)
 
