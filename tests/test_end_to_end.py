@@ -48,7 +48,7 @@ def test_run_folder_is_complete(binary_run):
         assert (binary_run / name).is_file(), name
     assert json.loads((binary_run / artifacts.LABELS_FILE).read_text()) == ["neg", "pos"]
     history = json.loads((binary_run / artifacts.HISTORY_JSON_FILE).read_text())
-    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"}
     assert all(len(values) == 2 for values in history.values())
     rows = list(csv.DictReader(io.StringIO((binary_run / artifacts.HISTORY_CSV_FILE).read_text())))
     assert [row["epoch"] for row in rows] == ["1", "2"]
