@@ -183,5 +183,6 @@ def _cap(split: Split, limit: Optional[int], rng: random.Random) -> Split:
 
 def _source_name(data: DataConfig, split: str) -> str:
     if data.format == "directory":
-        return f"data.{split}_dir ({data.path or data.archive_url})"
+        folder = getattr(data, f"{split}_dir")
+        return str(Path(data.path) / folder) if data.path else f"{data.archive_url} ({folder}/)"
     return str(getattr(data, f"{split}_path"))
