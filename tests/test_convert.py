@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,7 +80,11 @@ def minilm_dir():
 
     setup_tensorflow()
     encoder = prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0)
-    assert prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0) == encoder  # cached
+    manifest = Path(encoder.encoder_handle).parent / "bertclf_encoder.json"
+    converted_at = manifest.stat().st_mtime_ns
+    # A second use reuses the cached conversion: same folder, nothing rewritten.
+    assert prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0) == encoder
+    assert manifest.stat().st_mtime_ns == converted_at
     return encoder
 
 

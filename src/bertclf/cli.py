@@ -199,8 +199,7 @@ def models_make_tiny(
 
     if (vocab is None) == (vocab_from is None):
         raise ConfigError("make-tiny: give exactly one of --vocab FILE and --vocab-from PATH")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"{out_dir}: exists and is not empty; choose a new folder")
+    _require_new_folder(out_dir)
     try:
         tiny = TinyEncoderConfig(layers=layers, hidden=hidden, heads=heads, vocab_size=vocab_size,
                                  lower_case=lower_case)
@@ -233,12 +232,17 @@ def models_convert(
 
     if not source.is_dir():
         raise ConfigError(f"{source}: no such folder")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"{out_dir}: exists and is not empty; choose a new folder")
+    _require_new_folder(out_dir)
     setup_tensorflow()
     manifest = convert_checkpoint(source, out_dir)
     typer.echo(f"Wrote {out_dir} ({manifest['layers']} layers, hidden {manifest['hidden']}, "
                f"{manifest['vocab_size']} wordpieces); use it with model.encoder: {out_dir}")
+
+
+def _require_new_folder(out_dir: Path) -> None:
+    # Writing into a folder that holds something would mix two encoders' files.
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(f"{out_dir}: exists and is not empty; choose a new folder")
 
 
 def _vocab_texts(path: Path) -> list[str]:

@@ -73,7 +73,7 @@ def load_data(data: DataConfig, seed: int) -> LabelledData:
     test = to_split(raw["test"].rows, index, class_names) if raw["test"] is not None else None
     train = _cap(train, data.max_train_examples, rng)
     validation = _cap(validation, data.max_eval_examples, rng)
-    test = _cap(test, data.max_eval_examples, rng) if test is not None else None
+    test = _cap(test, data.max_eval_examples, rng)
     report = build_report(class_names, {"train": train, "validation": validation, "test": test}, raw)
     return LabelledData(class_names, train, validation, test, report)
 
@@ -175,8 +175,8 @@ def _sorted_labels(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
-def _cap(split: Split, limit: Optional[int], rng: random.Random) -> Split:
-    if limit and limit < len(split):
+def _cap(split: Optional[Split], limit: Optional[int], rng: random.Random) -> Optional[Split]:
+    if split is not None and limit and limit < len(split):
         return split.subset(stratified_sample(split.labels, limit, rng))
     return split
 
