@@ -87,3 +87,27 @@ def write_config(path: Path, text: str) -> Path:
     """Writes a YAML config and returns its path."""
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def e2e_config(work, encoder, classes=("neg", "pos"), extra="", name="e2e"):
+    """A two-epoch config over a small synthetic data tree in `work`."""
+    make_dataset_tree(work / "data", classes=classes, train=24, test=8)
+    return write_config(work / "config.yaml", f"""
+experiment: {{name: {name}, seed: 3, output_dir: runs}}
+data: {{path: data, validation_split: 0.25}}
+model: {{encoder: {encoder}, seq_length: 32, pooling: mean}}
+train: {{epochs: 2, batch_size: 8, learning_rate: 1.0e-3}}
+runtime: {{progress: false}}
+{extra}""")
+
+
+@pytest.fixture(scope="session")
+def binary_run(tmp_path_factory, tiny_encoder_dir):
+    """A finished two-class run on the tiny encoder, shared by the tests that only read it."""
+    from bertclf import artifacts
+    from bertclf.cli import main
+
+    work = tmp_path_factory.mktemp("binary")
+    assert main(["train", str(e2e_config(work, tiny_encoder_dir))]) == 0
+    runs = work / "runs"
+    return runs / (runs / artifacts.LATEST_FILE).read_text().strip()

@@ -15,30 +15,11 @@ import yaml
 
 from bertclf import artifacts
 from bertclf.cli import main
-from conftest import SHARED_DATA, make_dataset_tree, write_class_folders, write_config
+from conftest import SHARED_DATA, e2e_config as _config, write_class_folders, write_config
 
 pytestmark = pytest.mark.slow
 
 KOREAN = "이 영화 정말 재미있어요"
-
-
-def _config(work, encoder, classes=("neg", "pos"), extra="", name="e2e"):
-    make_dataset_tree(work / "data", classes=classes, train=24, test=8)
-    return write_config(work / "config.yaml", f"""
-experiment: {{name: {name}, seed: 3, output_dir: runs}}
-data: {{path: data, validation_split: 0.25}}
-model: {{encoder: {encoder}, seq_length: 32, pooling: mean}}
-train: {{epochs: 2, batch_size: 8, learning_rate: 1.0e-3}}
-runtime: {{progress: false}}
-{extra}""")
-
-
-@pytest.fixture(scope="module")
-def binary_run(tmp_path_factory, tiny_encoder_dir):
-    work = tmp_path_factory.mktemp("binary")
-    assert main(["train", str(_config(work, tiny_encoder_dir))]) == 0
-    runs = work / "runs"
-    return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
 
 
 def test_run_folder_is_complete(binary_run):

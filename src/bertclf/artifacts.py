@@ -28,6 +28,10 @@ METRICS_FILE = "metrics.json"
 PLOTS_DIR = "plots"
 HISTORY_PLOT_FILE = "history.png"
 MODEL_DIR = "model"
+# Written after every completed epoch so an interrupted run can resume; removed
+# once the run has finished and exported its model.
+CHECKPOINT_DIR = "checkpoints"
+TRAINING_STATE_FILE = "training_state.json"  # inside CHECKPOINT_DIR
 # In the output folder, beside the runs: the name of the newest successful run.
 LATEST_FILE = "LATEST"
 
@@ -55,6 +59,25 @@ def create_run_dir(output_dir: str | Path, experiment: str) -> Path:
         except FileExistsError:
             continue
     raise RunError(f"{output_dir}: could not create a new run folder for {experiment}")
+
+
+def claim_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
+    """Creates a run folder at a path the user chose, refusing to mix two runs.
+
+    Raises:
+        RunError: The folder holds files and `overwrite` is off, or it holds files
+            that are not a bertclf run (which `overwrite` never deletes).
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise RunError(f"{run_dir}: exists and is not a bertclf run folder; choose another --run-dir")
+        if not overwrite:
+            raise RunError(f"{run_dir}: holds a run already; continue it with --resume, replace it "
+                           f"with --overwrite, or choose another --run-dir")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
 
 
 def write_text_atomic(path: Path, text: str) -> None:

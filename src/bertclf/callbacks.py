@@ -1,58 +1,105 @@
-"""Keras callbacks: full validation metrics each epoch, and keeping the best epoch."""
+"""Keras callbacks: validation metrics and the best epoch, divergence, and checkpoints."""
 
 from __future__ import annotations
 
 import math
 from typing import Optional, Sequence
 
-import numpy as np
 import tf_keras
 
 from bertclf.metrics import classification_metrics
 from bertclf.model import probabilities
+from bertclf.pipeline import EncodedSplit, predict_logits
 
 # Metrics where larger is better; everything else (losses) is minimised.
 _MAXIMISED = {"val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"}
 
 
 class ValidationMetrics(tf_keras.callbacks.Callback):
-    """Scores the validation set after each epoch and remembers the best epoch's weights.
+    """Scores the validation set after each epoch, tracks the best epoch, stops early.
 
     One pass over the validation data gives loss, accuracy, macro F1 and, for
     binary tasks, ROC-AUC and PR-AUC, computed exactly as `bertclf evaluate`
     computes them. They go into the epoch's logs (so into the history, the
-    progress line and any later callback) as `val_*`.
+    progress line and later callbacks) as `val_*`. `state()` and `load_state()`
+    carry the best score and the early-stopping counter across a resume.
     """
 
-    def __init__(self, dataset, labels: Sequence[int], class_names: Sequence[str], monitor: str):
+    def __init__(self, encoded: EncodedSplit, class_names: Sequence[str], monitor: str, batch_size: int,
+                 bucketing: bool = True, patience: Optional[int] = None):
         super().__init__()
-        self.dataset = dataset
-        self.labels = list(labels)
+        self.encoded = encoded
         self.class_names = list(class_names)
         self.monitor = monitor
+        self.batch_size = batch_size
+        self.bucketing = bucketing
+        self.patience = patience
         self.best_epoch: Optional[int] = None
         self.best_score: Optional[float] = None
-        self.best_weights: Optional[list[np.ndarray]] = None
         self.best_metrics: Optional[dict] = None
+        self.epochs_without_improvement = 0
+        self.improved = False  # whether the epoch that just ended is the new best
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs if logs is not None else {}
-        logits = self.model.predict(self.dataset, verbose=0)
-        scores = classification_metrics(self.labels, probabilities(logits, len(self.class_names)).numpy(),
-                                         self.class_names)
+        self.improved = False
+        if not all_finite(logs):
+            return  # diverged: the weights are not worth scoring
+        logits = predict_logits(self.model, self.encoded, self.batch_size, self.bucketing)
+        scores = classification_metrics(self.encoded.labels.tolist(),
+                                        probabilities(logits, len(self.class_names)).numpy(), self.class_names)
         for key in ("loss", "accuracy", "macro_f1", "roc_auc", "pr_auc"):
             if key in scores:
                 logs[f"val_{key}"] = scores[key]
         score = logs.get(self.monitor)
-        if score is None or math.isnan(score):
-            return
-        if self.best_score is None or (score > self.best_score if self.monitor in _MAXIMISED
-                                       else score < self.best_score):
-            self.best_epoch, self.best_score = epoch + 1, float(score)
-            self.best_weights = self.model.get_weights()
-            self.best_metrics = scores
+        if score is not None and not math.isnan(score) and (
+                self.best_score is None or (score > self.best_score if self.monitor in _MAXIMISED
+                                            else score < self.best_score)):
+            self.best_epoch, self.best_score, self.best_metrics = epoch + 1, float(score), scores
+            self.epochs_without_improvement = 0
+            self.improved = True
+        else:
+            self.epochs_without_improvement += 1
+        if self.patience is not None and self.epochs_without_improvement >= self.patience:
+            self.model.stop_training = True
 
-    def restore_best(self) -> None:
-        """Puts the best epoch's weights back into the model."""
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+    def state(self) -> dict:
+        """What a resumed run needs to continue best-epoch tracking and early stopping."""
+        return {"best_epoch": self.best_epoch, "best_score": self.best_score,
+                "best_metrics": self.best_metrics,
+                "epochs_without_improvement": self.epochs_without_improvement}
+
+    def load_state(self, state: dict) -> None:
+        """Restores what `state()` returned."""
+        self.best_epoch = state["best_epoch"]
+        self.best_score = state["best_score"]
+        self.best_metrics = state["best_metrics"]
+        self.epochs_without_improvement = state["epochs_without_improvement"]
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether patience ran out."""
+        return self.patience is not None and self.epochs_without_improvement >= self.patience
+
+
+class DivergenceGuard(tf_keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite, and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.where: Optional[tuple[int, int]] = None  # (epoch, step), both from 1
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        if self.where is None and logs and not all_finite({"loss": logs.get("loss", 0.0)}):
+            self.where = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+
+def all_finite(logs: dict) -> bool:
+    """Whether every numeric value in an epoch's logs is finite."""
+    return all(math.isfinite(float(value)) for value in logs.values()
+               if isinstance(value, (int, float)) or hasattr(value, "__float__"))

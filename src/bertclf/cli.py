@@ -51,16 +51,32 @@ def _main(
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    config: Path = typer.Argument(..., help="Experiment config (YAML); with --resume, a run folder "
+                                            "or the config of the run to continue."),
     overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last completed "
+                                                        "epoch: the run folder given, or the newest "
+                                                        "unfinished run of the config's experiment."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run to this folder instead "
+                                                                    "of <output_dir>/<name>-<time>/."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Let --run-dir replace an earlier run there."),
 ) -> None:
     """Fine-tune an encoder as the config says; write a run folder."""
     from bertclf.config import load_config
     from bertclf.train import train as run_training
 
-    result = run_training(load_config(config, overrides))
+    if resume:
+        from bertclf.resume import resolve_resume
+
+        if run_dir is not None or overwrite:
+            raise ConfigError("--resume continues a run in its own folder; drop --run-dir/--overwrite")
+        resumed_dir, resumed_config = resolve_resume(config, overrides)
+        result = run_training(resumed_config, run_dir=resumed_dir, resume=True)
+    else:
+        result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite)
     metrics = result.metrics
-    summary = [f"validation accuracy {metrics['validation']['accuracy']:.4f}"]
+    summary = [f"validation accuracy {metrics['validation']['accuracy']:.4f} (best epoch "
+               f"{metrics['best_epoch'] or metrics['epochs']} of {metrics['epochs']})"]
     if "test" in metrics:
         summary.append(f"test accuracy {metrics['test']['accuracy']:.4f} "
                        f"({metrics['test']['examples']} examples)")
@@ -106,8 +122,8 @@ def predict(
     from bertclf.predict import Predictor
     from bertclf.tables import format_table, shorten
 
-    run_dir = resolve_run(model, runs_dir)
     inputs = list(texts or []) + (_read_lines(file) if file else [])
+    run_dir = resolve_run(model, runs_dir)
     if not inputs and not texts and file is None:
         if sys.stdin.isatty():
             raise ConfigError("predict: give texts as arguments, with --file F, or on standard input")
@@ -120,6 +136,37 @@ def predict(
     rows = [[", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"]), shorten(r["text"])]
             for r in results]
     typer.echo(format_table(["prediction", "text"], rows))
+
+
+@app.command()
+def bench(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
+    pipelines: str = typer.Option("seed,fixed,bucketed", "--pipelines",
+                                  help="Comma-separated: seed (tokenizer in the model, fixed length), "
+                                       "fixed (tokenized once, fixed length), bucketed (by length)."),
+    steps: int = typer.Option(20, "--steps", min=1, help="Timed training steps per pipeline and repeat."),
+    warmup: int = typer.Option(3, "--warmup", min=1, help="Untimed training steps first."),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Runs per pipeline; medians are reported."),
+    inference_examples: int = typer.Option(512, "--inference-examples", min=1,
+                                           help="Validation texts scored per pipeline and repeat."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also save the full result as JSON here."),
+) -> None:
+    """Measure training and inference throughput of pipelines side by side; print a Markdown table."""
+    from bertclf.config import load_config
+
+    loaded = load_config(config, overrides)
+    from bertclf.bench import PIPELINES, markdown, run_bench, write_result
+
+    chosen = tuple(name.strip() for name in pipelines.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in PIPELINES]
+    if unknown or not chosen:
+        raise ConfigError(f"--pipelines: unknown {', '.join(unknown) or '(none)'}; "
+                          f"choose from {', '.join(PIPELINES)}")
+    result = run_bench(loaded, chosen, steps, warmup, repeats, inference_examples)
+    if output is not None:
+        write_result(result, output)
+    typer.echo(markdown(result))
 
 
 @config_app.command("check")

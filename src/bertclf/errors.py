@@ -29,3 +29,13 @@ class ModelError(BertclfError):
 
 class RunError(BertclfError):
     """A run folder is missing, incomplete or would be overwritten."""
+
+
+class TrainingDiverged(BertclfError):
+    """The loss became NaN or infinite."""
+
+
+class Interrupted(BertclfError):
+    """The user stopped a run (Ctrl-C); what was saved can be resumed."""
+
+    exit_code = 130

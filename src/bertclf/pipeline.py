@@ -1,7 +1,25 @@
-"""`tf.data` pipelines: tokenize once, cache the ids, shuffle and batch per epoch."""
+"""Token ids for training and scoring: tokenize once, then batch by length.
+
+Texts go through the preprocessor once per run (a batched, parallel `tf.data`
+map) into NumPy arrays. Every epoch then only gathers rows: no tokenizer on the
+training path. Batches are planned in Python from the token lengths:
+
+* Training shuffles the examples with a generator seeded by (seed, epoch), so
+  epoch `e` has the same order whether the run was interrupted or not (this is
+  what makes `--resume` reproduce an uninterrupted run).
+* With bucketing, each window of shuffled examples is sorted by length and cut
+  into batches, and the batches are shuffled; every batch is padded only to the
+  smallest bucket boundary that holds its longest example. The number of
+  batches per epoch does not depend on the shuffle.
+* Scoring sorts by length and puts results back in the original order.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Iterator, Optional
+
+import numpy as np
 import tensorflow as tf
 
 from bertclf.data import Split
@@ -9,39 +27,147 @@ from bertclf.tokenization import encode_texts
 
 # Strings go through the tokenizer in chunks this large; it vectorises well.
 _TOKENIZE_CHUNK = 256
+# Bucketing sorts this many batches' worth of shuffled examples at a time: enough
+# for batches of similar length, few enough that an epoch stays well mixed.
+_WINDOW_BATCHES = 32
+# Padded lengths a batch can have (plus the sequence length itself): a small fixed
+# set, so each shape's kernels are prepared once rather than per batch.
+BUCKET_BOUNDARIES = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
 
 
-def make_dataset(split: Split, preprocessor, seq_length: int, batch_size: int, num_classes: int,
-                 shuffle_seed: int | None = None, truncation: str = "head"):
-    """Builds (inputs, labels) batches for Keras.
+@dataclasses.dataclass
+class EncodedSplit:
+    """A split's packed token ids, padded to the sequence length, and its labels."""
 
-    Texts are tokenized once and the packed ids cached in memory, so later
-    epochs skip the tokenizer. With `shuffle_seed`, examples are reshuffled
-    every epoch in a reproducible order.
+    word_ids: np.ndarray   # int32 [examples, seq_length]
+    type_ids: np.ndarray   # int32 [examples, seq_length]
+    lengths: np.ndarray    # int32 [examples], real tokens incl. [CLS]/[SEP]
+    labels: np.ndarray     # int32 [examples]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def seq_length(self) -> int:
+        return self.word_ids.shape[1]
+
+
+def encode_split(split: Split, preprocessor, seq_length: int, truncation: str = "head") -> EncodedSplit:
+    """Tokenizes and packs a split once (see `encode_texts` for truncation)."""
+    if split.pairs is None:
+        dataset = tf.data.Dataset.from_tensor_slices(split.texts).batch(_TOKENIZE_CHUNK)
+        dataset = dataset.map(lambda texts: encode_texts(preprocessor, texts, seq_length, truncation),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.pairs)).batch(_TOKENIZE_CHUNK)
+        dataset = dataset.map(lambda texts, pairs: encode_texts(preprocessor, texts, seq_length, pairs=pairs),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    word_ids, type_ids, lengths = [], [], []
+    for packed in dataset.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+        word_ids.append(packed["input_word_ids"].astype(np.int32))
+        type_ids.append(packed["input_type_ids"].astype(np.int32))
+        lengths.append(packed["input_mask"].sum(axis=1).astype(np.int32))
+    if not word_ids:
+        empty = np.zeros((0, seq_length), np.int32)
+        return EncodedSplit(empty, empty, np.zeros(0, np.int32), np.zeros(0, np.int32))
+    return EncodedSplit(np.concatenate(word_ids), np.concatenate(type_ids), np.concatenate(lengths),
+                        np.asarray(split.labels, np.int32))
+
+
+def padded_length(longest: int, seq_length: int, bucketing: bool = True) -> int:
+    """The length a batch whose longest example has `longest` tokens is padded to."""
+    if not bucketing:
+        return seq_length
+    for boundary in BUCKET_BOUNDARIES:
+        if boundary >= longest:
+            return min(boundary, seq_length)
+    return seq_length
+
+
+def plan_batches(lengths: np.ndarray, batch_size: int, bucketing: bool = True,
+                 seed: Optional[int] = None, epoch: int = 0) -> list[np.ndarray]:
+    """Example indices of each batch, in the order they are fed.
 
     Args:
-        split: The texts (and optional second texts) and label indices.
-        preprocessor: A loaded TF Hub BERT preprocessor.
-        seq_length: Tokens per example.
-        batch_size: Examples per batch.
-        num_classes: 2 gives float labels of shape [batch, 1] for a single-logit
-            binary head; more gives integer labels of shape [batch].
-        shuffle_seed: Shuffle each epoch with this seed; None keeps the order.
-        truncation: Which tokens of long texts to keep (see `encode_texts`).
+        lengths: Token length of each example.
+        batch_size: Examples per batch (the last batch of a window may be smaller).
+        bucketing: Group examples of similar length into the same batch.
+        seed: Shuffle (training); None keeps a fixed order (scoring: by length
+            when bucketing, else as given).
+        epoch: Mixed into the seed, so each epoch has its own reproducible order.
     """
-    if split.pairs is None:
-        dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.labels)).batch(_TOKENIZE_CHUNK)
-        dataset = dataset.map(
-            lambda texts, labels: (encode_texts(preprocessor, texts, seq_length, truncation), labels),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        dataset = tf.data.Dataset.from_tensor_slices((split.texts, split.pairs, split.labels))
-        dataset = dataset.batch(_TOKENIZE_CHUNK).map(
-            lambda texts, pairs, labels: (encode_texts(preprocessor, texts, seq_length, pairs=pairs), labels),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.unbatch().cache()
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if num_classes == 2:
-        dataset = dataset.map(lambda inputs, label: (inputs, tf.cast(tf.reshape(label, [1]), tf.float32)))
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    count = len(lengths)
+    if seed is None:
+        order = np.argsort(lengths, kind="stable") if bucketing else np.arange(count)
+        return [order[start:start + batch_size] for start in range(0, count, batch_size)]
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(count)
+    if not bucketing:
+        return [order[start:start + batch_size] for start in range(0, count, batch_size)]
+    batches = []
+    window = batch_size * _WINDOW_BATCHES
+    for start in range(0, count, window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def gather_batch(encoded: EncodedSplit, indices: np.ndarray, bucketing: bool = True) -> dict:
+    """The model inputs of the examples at `indices`, padded to their bucket."""
+    width = padded_length(int(encoded.lengths[indices].max()), encoded.seq_length, bucketing)
+    lengths = encoded.lengths[indices]
+    return {"input_word_ids": encoded.word_ids[indices, :width],
+            "input_mask": (np.arange(width)[np.newaxis, :] < lengths[:, np.newaxis]).astype(np.int32),
+            "input_type_ids": encoded.type_ids[indices, :width]}
+
+
+def _input_signature() -> dict:
+    return {name: tf.TensorSpec([None, None], tf.int32, name=name)
+            for name in ("input_word_ids", "input_mask", "input_type_ids")}
+
+
+def _label_spec(num_classes: int) -> tf.TensorSpec:
+    return tf.TensorSpec([None, 1], tf.float32) if num_classes == 2 else tf.TensorSpec([None], tf.int32)
+
+
+def _labels(encoded: EncodedSplit, indices: np.ndarray, num_classes: int) -> np.ndarray:
+    labels = encoded.labels[indices]
+    # Binary tasks have one logit: float labels of shape [batch, 1].
+    return labels.astype(np.float32)[:, np.newaxis] if num_classes == 2 else labels
+
+
+def training_dataset(encoded: EncodedSplit, batch_size: int, num_classes: int, seed: int,
+                     first_epoch: int, epochs: int, bucketing: bool = True) -> tf.data.Dataset:
+    """(inputs, labels) batches for epochs `first_epoch` .. `epochs - 1`, in one stream.
+
+    Feed it to `fit(..., initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch(...))`;
+    Keras then keeps one iterator across epochs.
+    """
+    def batches() -> Iterator:
+        for epoch in range(first_epoch, epochs):
+            for indices in plan_batches(encoded.lengths, batch_size, bucketing, seed, epoch):
+                yield gather_batch(encoded, indices, bucketing), _labels(encoded, indices, num_classes)
+
+    dataset = tf.data.Dataset.from_generator(
+        batches, output_signature=(_input_signature(), _label_spec(num_classes)))
+    return dataset.prefetch(2)
+
+
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Batches per training epoch: windows are whole batches, so only the last is partial."""
+    return -(-examples // batch_size)
+
+
+def predict_logits(model, encoded: EncodedSplit, batch_size: int, bucketing: bool = True) -> np.ndarray:
+    """The model's outputs for every example, in the split's order."""
+    plan = plan_batches(encoded.lengths, batch_size, bucketing)
+    if not plan:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    dataset = tf.data.Dataset.from_generator(
+        lambda: (gather_batch(encoded, indices, bucketing) for indices in plan),
+        output_signature=_input_signature()).prefetch(2)
+    outputs = model.predict(dataset, verbose=0)
+    ordered = np.empty_like(outputs)
+    ordered[np.concatenate(plan)] = outputs
+    return ordered

@@ -46,13 +46,17 @@ class Predictor:
         """
         if self.takes_pairs and pairs is None:
             raise DataError("this model classifies text pairs; give each input as first<TAB>second")
-        chunks = []
-        for start in range(0, len(texts), batch_size):
-            inputs = {"texts": self._tf.constant(list(texts[start:start + batch_size]))}
+        # Texts of similar length share a batch: the model pads a batch only as far as its
+        # longest text needs. Character length is a cheap stand-in for token length.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+        result = np.zeros((len(texts), len(self.class_names)), np.float32)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            inputs = {"texts": self._tf.constant([texts[i] for i in chosen])}
             if self.takes_pairs:
-                inputs["text_pairs"] = self._tf.constant(list(pairs[start:start + batch_size]))
-            chunks.append(self._serve(**inputs)["probabilities"].numpy())
-        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.class_names)), np.float32)
+                inputs["text_pairs"] = self._tf.constant([pairs[i] for i in chosen])
+            result[chosen] = self._serve(**inputs)["probabilities"].numpy()
+        return result
 
     def predict(self, texts: Sequence[str], top_k: int = 1) -> list[dict]:
         """Per text: the best label, its probability, the top-k and all probabilities.

@@ -6,9 +6,7 @@ import collections
 import csv
 import dataclasses
 import io
-import math
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -18,8 +16,8 @@ from bertclf import artifacts
 from bertclf.config import Config, TrainConfig, dump_config
 from bertclf.data import LabelledData, Split, load_data
 from bertclf.data_check import add_split_token_lengths
-from bertclf.encoders import load_preprocessor, prepare_encoder
-from bertclf.errors import ConfigError
+from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
+from bertclf.errors import ConfigError, Interrupted, RunError, TrainingDiverged
 from bertclf.metrics import classification_metrics
 from bertclf.registry import resolve_spec
 from bertclf.runtime import setup_tensorflow
@@ -37,15 +35,23 @@ class TrainResult:
     metrics: dict
 
 
-def train(config: Config) -> TrainResult:
+def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
+          overwrite: bool = False) -> TrainResult:
     """Fine-tunes the configured encoder and writes a complete run folder.
 
-    The run folder gets the resolved config, labels and data report first; the
-    exported model, metrics and the newest-run pointer only once training and the
-    export check succeed, so a failed run never looks finished.
+    The run folder gets the resolved config, labels and data report first, a
+    checkpoint after every epoch, and the exported model, metrics and the
+    newest-run pointer only once training and the export check succeed, so a
+    failed run never looks finished.
+
+    Args:
+        config: The resolved experiment config (on resume: the run's own).
+        run_dir: The run folder; None creates `<output_dir>/<name>-<time>/`.
+        resume: Continue `run_dir` from its last completed epoch.
+        overwrite: Replace an existing `run_dir` (a previous run's folder).
 
     Raises:
-        BertclfError: For bad data, an unusable encoder and the like.
+        BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
     """
     seed = config.experiment.seed
     spec = resolve_spec(config.model)
@@ -57,53 +63,79 @@ def train(config: Config) -> TrainResult:
     _check_monitor(config.train.monitor, num_classes)
     tf = setup_tensorflow(config.runtime, seed)
     encoder = prepare_encoder(spec, config.model, data.train.texts, seed)
+    if config.runtime.precision != "float32":
+        encoder = with_native_weights(encoder)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
     seq_length, batch_size = config.model.seq_length, config.train.batch_size
-    truncation = config.data.truncation
+    truncation, bucketing = config.data.truncation, config.data.bucketing
     add_split_token_lengths(data, preprocessor, seq_length)
     for warning in data.report["warnings"]:
         _say(f"warning: {warning}")
 
-    run_dir = artifacts.create_run_dir(config.experiment.output_dir, config.experiment.name)
+    from bertclf import checkpoints
+    from bertclf.callbacks import DivergenceGuard, ValidationMetrics
+    from bertclf.model import build_classifier, export_serving_model, probabilities
+    from bertclf.pipeline import encode_split, predict_logits, steps_per_epoch, training_dataset
+
+    run_dir, state = _open_run_dir(config, run_dir, resume, overwrite, data.class_names)
     _say(f"Run folder: {run_dir}")
-    artifacts.write_text_atomic(run_dir / artifacts.CONFIG_FILE, dump_config(config))
-    artifacts.write_json_atomic(run_dir / artifacts.LABELS_FILE, data.class_names)
+    if state is None:
+        artifacts.write_text_atomic(run_dir / artifacts.CONFIG_FILE, dump_config(config))
+        artifacts.write_json_atomic(run_dir / artifacts.LABELS_FILE, data.class_names)
     artifacts.write_json_atomic(run_dir / artifacts.DATA_REPORT_FILE, data.report)
 
-    from bertclf.callbacks import ValidationMetrics
-    from bertclf.model import build_classifier, export_serving_model, probabilities
-    from bertclf.pipeline import make_dataset
-
-    train_set = make_dataset(data.train, preprocessor, seq_length, batch_size, num_classes,
-                             shuffle_seed=seed, truncation=truncation)
-    validation_set = make_dataset(data.validation, preprocessor, seq_length, batch_size, num_classes,
-                                  truncation=truncation)
-    classifier = build_classifier(encoder, num_classes, config.model)
-    steps_per_epoch = math.ceil(len(data.train) / batch_size)
-    classifier.compile(optimizer=build_optimizer(config.train, steps_per_epoch * config.train.epochs),
-                       **_loss_and_metrics(num_classes))
-    validation = ValidationMetrics(validation_set, data.validation.labels, data.class_names,
-                                   config.train.monitor)
-    _say(f"Training {encoder.spec.name} for {config.train.epochs} epoch(s) of {steps_per_epoch} steps...")
-    fit_started = time.monotonic()
-    fitted = classifier.fit(train_set, epochs=config.train.epochs, callbacks=[validation],
-                            class_weight=class_weight,
-                            verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
-    fit_seconds = time.monotonic() - fit_started
-    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
-    _write_history(run_dir, history)
-    validation.restore_best()
+    def encode(split: Split):
+        return encode_split(split, preprocessor, seq_length, truncation)
 
     def predict(split: Split) -> np.ndarray:
-        dataset = make_dataset(split, preprocessor, seq_length, batch_size, num_classes, truncation=truncation)
-        return probabilities(tf.constant(classifier.predict(dataset, verbose=0)), num_classes).numpy()
+        logits = predict_logits(classifier, encode(split), batch_size, bucketing)
+        return probabilities(tf.constant(logits), num_classes).numpy()
 
-    metrics = {"epochs": len(history.get("loss", [])), "encoder": encoder.spec.name,
-               "monitor": config.train.monitor, "best_epoch": validation.best_epoch,
+    train_ids = encode(data.train)
+    classifier = build_classifier(encoder, num_classes, config.model)
+    steps = steps_per_epoch(len(data.train), batch_size)
+    epochs = config.train.epochs
+    classifier.compile(optimizer=build_optimizer(config.train, steps * epochs), jit_compile=config.runtime.jit_compile,
+                       **_loss_and_metrics(num_classes))
+    validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
+                                   bucketing, config.train.early_stopping_patience)
+    guard = DivergenceGuard()
+    saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state)
+    first_epoch = 0
+    if state is not None:
+        checkpoints.restore(classifier, state, run_dir)
+        validation.load_state(state["validation"])
+        first_epoch = state["epochs_completed"]
+        _say(f"Resuming after epoch {first_epoch} (optimizer step {state['optimizer_steps']}).")
+    if first_epoch < epochs and not validation.stopped_early:
+        _say(f"Training {encoder.spec.name} for {epochs - first_epoch} epoch(s) of {steps} steps...")
+        try:
+            classifier.fit(training_dataset(train_ids, batch_size, num_classes, seed, first_epoch, epochs, bucketing),
+                           epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                           callbacks=[guard, validation, saver], class_weight=class_weight,
+                           verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
+        except KeyboardInterrupt:
+            raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted")) from None
+    if guard.where is not None:
+        epoch, step = guard.where
+        raise TrainingDiverged(
+            f"training diverged: the loss became NaN/inf in epoch {epoch}, step {step}; lower "
+            f"train.learning_rate (now {config.train.learning_rate:g}), e.g. --set "
+            f"train.learning_rate={config.train.learning_rate / 10:g}. "
+            + _resume_hint(run_dir, saver.epochs_completed, "The run stopped"))
+    final_state = saver.state()
+    _write_history(run_dir, saver.history)
+    best_epoch = checkpoints.restore_best_weights(classifier, final_state, run_dir)
+
+    metrics = {"epochs": len(saver.history.get("loss", [])), "encoder": encoder.spec.name,
+               "monitor": config.train.monitor, "best_epoch": best_epoch,
+               "stopped_early": validation.stopped_early,
+               "optimizer_steps": final_state.get("optimizer_steps", 0),
                "class_weight": class_weight,
                "train_examples": len(data.train),
-               # fit() wall time, per-epoch validation included; excludes data reading and export.
-               "timing": {"fit_seconds": round(fit_seconds, 1)},
+               # fit() wall time over all sessions of the run, per-epoch validation included;
+               # excludes data reading, tokenizing and export.
+               "timing": {"fit_seconds": final_state.get("fit_seconds", 0.0)},
                # Scored by the callback with exactly the weights that are exported (or, if no
                # epoch had a finite score, with the final weights).
                "validation": validation.best_metrics or classification_metrics(
@@ -119,8 +151,33 @@ def train(config: Config) -> TrainResult:
     metrics["export_check"] = _check_export(staging, predict(check), check)
     artifacts.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
     artifacts.write_json_atomic(run_dir / artifacts.METRICS_FILE, metrics)
+    checkpoints.remove(run_dir)
     artifacts.mark_latest(run_dir)
     return TrainResult(run_dir, metrics)
+
+
+def _open_run_dir(config: Config, run_dir: Optional[Path], resume: bool, overwrite: bool,
+                  class_names: list[str]) -> tuple[Path, Optional[dict]]:
+    """The run folder to write, and its training state when resuming one that has some."""
+    from bertclf import checkpoints
+
+    if resume:
+        if (run_dir / artifacts.MODEL_DIR).is_dir():
+            raise RunError(f"{run_dir}: this run already finished; nothing to resume")
+        if artifacts.read_labels(run_dir) != class_names:
+            raise RunError(f"{run_dir}: the data now has classes {class_names}, the run started with "
+                           f"{artifacts.read_labels(run_dir)}; start a new run")
+        return run_dir, checkpoints.read_state(run_dir)
+    if run_dir is None:
+        return artifacts.create_run_dir(config.experiment.output_dir, config.experiment.name), None
+    return artifacts.claim_run_dir(run_dir, overwrite), None
+
+
+def _resume_hint(run_dir: Path, epochs_completed: int, what: str) -> str:
+    if not epochs_completed:
+        return f"{what} before the first epoch ended; nothing to resume (start again)"
+    saved = "epoch 1 is" if epochs_completed == 1 else f"epochs 1-{epochs_completed} are"
+    return f"{what}; {saved} saved. Resume with: bertclf train --resume {run_dir}"
 
 
 def build_optimizer(train: TrainConfig, total_steps: int):

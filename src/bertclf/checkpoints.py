@@ -1,0 +1,138 @@
+"""Per-epoch checkpoints of a run, and resuming from them.
+
+After every completed epoch the run folder's `checkpoints/` gets the model and
+optimizer variables (the optimizer's step counter drives the learning-rate
+schedule, so it resumes too), the best epoch's weights when that epoch is the
+new best, and `training_state.json`: epochs completed, the history so far, the
+best score and the early-stopping counter. The state file is renamed into place
+last and names the checkpoint it belongs to, so a run killed at any instant
+resumes from its last completed epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import tensorflow as tf
+import tf_keras
+
+from bertclf import artifacts
+from bertclf.callbacks import DivergenceGuard, ValidationMetrics, all_finite
+from bertclf.errors import RunError
+
+# The previous epoch's checkpoint stays until the new state file names the new one.
+_KEEP = 2
+_BEST_PREFIX = "best-epoch"
+
+
+def read_state(run_dir: Path) -> Optional[dict]:
+    """The run's training state after its last completed epoch, or None if it has none.
+
+    Raises:
+        RunError: The state file exists but cannot be read.
+    """
+    path = run_dir / artifacts.CHECKPOINT_DIR / artifacts.TRAINING_STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: unreadable training state ({error}); start the run again") from None
+
+
+def restore(model, state: dict, run_dir: Path) -> None:
+    """Loads the model and optimizer variables of the state's last completed epoch.
+
+    Call after `compile`; the optimizer's slots are restored when first created.
+    """
+    path = run_dir / artifacts.CHECKPOINT_DIR / state["checkpoint"]
+    _full_checkpoint(model).restore(str(path)).expect_partial()
+
+
+def restore_best_weights(model, state: Optional[dict], run_dir: Path) -> Optional[int]:
+    """Puts the best epoch's weights into the model; returns that epoch (None: kept as is)."""
+    if not state or not state.get("best_checkpoint"):
+        return None
+    path = run_dir / artifacts.CHECKPOINT_DIR / state["best_checkpoint"]
+    _weights_checkpoint(model).read(str(path)).assert_consumed()
+    return state["validation"]["best_epoch"]
+
+
+def remove(run_dir: Path) -> None:
+    """Deletes the checkpoints of a finished run (its model is exported)."""
+    shutil.rmtree(run_dir / artifacts.CHECKPOINT_DIR, ignore_errors=True)
+
+
+class RunCheckpoint(tf_keras.callbacks.Callback):
+    """Saves a resumable checkpoint and the training state at the end of every epoch.
+
+    Keep it after `ValidationMetrics` in the callback list: it records the
+    validation scores that callback adds to the epoch's logs.
+    """
+
+    def __init__(self, run_dir: Path, validation: ValidationMetrics, guard: DivergenceGuard,
+                 state: Optional[dict] = None):
+        super().__init__()
+        self.directory = run_dir / artifacts.CHECKPOINT_DIR
+        self.validation = validation
+        self.guard = guard
+        state = state or {}
+        self.history: dict[str, list[float]] = {k: list(v) for k, v in state.get("history", {}).items()}
+        self.fit_seconds = float(state.get("fit_seconds", 0.0))
+        self.best_checkpoint: Optional[str] = state.get("best_checkpoint")
+        self.epochs_completed = int(state.get("epochs_completed", 0))
+        self._manager = None
+        self._started = 0.0
+
+    def on_train_begin(self, logs: Optional[dict] = None) -> None:
+        self._manager = tf.train.CheckpointManager(_full_checkpoint(self.model), str(self.directory),
+                                                   max_to_keep=_KEEP, checkpoint_name="epoch")
+        self._started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        logs = logs or {}
+        if self.guard.where is not None or not all_finite(logs):
+            return  # never checkpoint diverged weights: the last good epoch stays the one to resume
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        now = time.monotonic()
+        self.fit_seconds += now - self._started
+        self._started = now
+        if self.validation.improved:
+            prefix = self.directory / f"{_BEST_PREFIX}{epoch + 1}"
+            self.best_checkpoint = Path(_weights_checkpoint(self.model).write(str(prefix))).name
+        checkpoint = Path(self._manager.save(checkpoint_number=epoch + 1)).name
+        self.epochs_completed = epoch + 1
+        artifacts.write_json_atomic(self.directory / artifacts.TRAINING_STATE_FILE, {
+            "epochs_completed": self.epochs_completed,
+            "optimizer_steps": int(self.model.optimizer.iterations.numpy()),
+            "checkpoint": checkpoint,
+            "best_checkpoint": self.best_checkpoint,
+            "validation": self.validation.state(),
+            "history": self.history,
+            "fit_seconds": round(self.fit_seconds, 1),
+        })
+        self._drop_stale_best()
+
+    def state(self) -> dict:
+        """The state as last written (for the end of a run)."""
+        return read_state(self.directory.parent) or {}
+
+    def _drop_stale_best(self) -> None:
+        for path in self.directory.glob(f"{_BEST_PREFIX}*"):
+            if self.best_checkpoint is None or not path.name.startswith(self.best_checkpoint + "."):
+                path.unlink(missing_ok=True)
+
+
+def _full_checkpoint(model) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+
+
+def _weights_checkpoint(model) -> tf.train.Checkpoint:
+    # A flat list of the model's variables: tracking the model itself would also
+    # save the optimizer's slots, tripling the size of a weights-only checkpoint.
+    return tf.train.Checkpoint(weights=list(model.weights))

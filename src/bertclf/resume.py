@@ -1,0 +1,78 @@
+"""Which run `bertclf train --resume` continues, and with which config (no TensorFlow here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from bertclf import artifacts
+from bertclf.config import Config, load_config
+from bertclf.errors import ConfigError, RunError
+
+# What may differ between a run's saved config and the one it is resumed with:
+# how the machine runs it, not what is trained.
+_MAY_CHANGE = ("runtime",)
+
+
+def resolve_resume(target: Path, overrides: list[str]) -> tuple[Path, Config]:
+    """The run folder to continue and its config.
+
+    Args:
+        target: A run folder, or an experiment config whose newest unfinished
+            run is continued.
+        overrides: `--set` values; only `runtime.*` may differ from the run's config.
+
+    Raises:
+        ConfigError: A setting differs from the run's saved config.
+        RunError: No such run, or it is not resumable.
+    """
+    for item in overrides:
+        if not item.split("=", 1)[0].strip().startswith(_MAY_CHANGE):
+            raise ConfigError(f"--set {item}: a resumed run keeps its own config; only runtime.* may "
+                              f"change. Start a new run to change it")
+    target = Path(target)
+    if target.is_dir():
+        run_dir = target
+        if not (run_dir / artifacts.CONFIG_FILE).is_file():
+            raise RunError(f"{run_dir}: not a run folder (no {artifacts.CONFIG_FILE}); "
+                           f"give the folder `bertclf train` printed")
+        if (run_dir / artifacts.MODEL_DIR).is_dir():
+            raise RunError(f"{run_dir}: this run already finished; nothing to resume")
+    else:
+        config = load_config(target, overrides)
+        run_dir = find_resumable(Path(config.experiment.output_dir), config.experiment.name)
+        _require_same(config, load_config(run_dir / artifacts.CONFIG_FILE, overrides), run_dir)
+    return run_dir, load_config(run_dir / artifacts.CONFIG_FILE, overrides)
+
+
+def find_resumable(output_dir: Path, experiment: str) -> Path:
+    """The newest run of `experiment` in `output_dir` that has not finished.
+
+    Raises:
+        RunError: There is none.
+    """
+    candidates = [path for path in Path(output_dir).glob(f"{experiment}-*")
+                  if path.is_dir() and (path / artifacts.CONFIG_FILE).is_file()
+                  and not (path / artifacts.MODEL_DIR).is_dir()]
+    if not candidates:
+        raise RunError(f"{output_dir}: no unfinished run of {experiment!r} to resume; start one with "
+                       f"`bertclf train CONFIG`, or name the run folder: --resume RUN")
+    return max(candidates, key=lambda path: path.name)
+
+
+def _require_same(given: Config, saved: Config, run_dir: Path) -> None:
+    difference = _first_difference(given.model_dump(), saved.model_dump())
+    if difference is not None and not difference[0].startswith(_MAY_CHANGE):
+        key, now, then = difference
+        raise ConfigError(f"{key}: the config says {now!r}, the run {run_dir} was started with {then!r}; "
+                          f"a resumed run keeps its config (start a new run to change it)")
+
+
+def _first_difference(now: Any, then: Any, prefix: str = "") -> Optional[tuple[str, Any, Any]]:
+    if isinstance(now, dict) and isinstance(then, dict):
+        for key in sorted(set(now) | set(then)):
+            found = _first_difference(now.get(key), then.get(key), f"{prefix}{key}.")
+            if found is not None and not found[0].startswith(_MAY_CHANGE):
+                return found
+        return None
+    return None if now == then else (prefix.rstrip("."), now, then)

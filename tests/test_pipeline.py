@@ -1,0 +1,110 @@
+"""Batching by length: same examples every epoch, bounded padding, reproducible order."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+from bertclf.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, gather_batch, padded_length, plan_batches,
+                              steps_per_epoch)
+
+
+def _encoded(count: int = 203, seq_length: int = 64, seed: int = 0) -> EncodedSplit:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, seq_length + 1, size=count).astype(np.int32)
+    word_ids = np.zeros((count, seq_length), np.int32)
+    for row, length in enumerate(lengths):
+        word_ids[row, :length] = rng.integers(5, 400, size=length)
+    type_ids = np.zeros_like(word_ids)
+    return EncodedSplit(word_ids, type_ids, lengths, rng.integers(0, 3, size=count).astype(np.int32))
+
+
+def _multiset(encoded: EncodedSplit, batches, bucketing: bool) -> collections.Counter:
+    pairs = collections.Counter()
+    for indices in batches:
+        inputs = gather_batch(encoded, indices, bucketing)
+        for row, index in enumerate(indices):
+            real = inputs["input_mask"][row].sum()
+            pairs[(tuple(inputs["input_word_ids"][row, :real]), int(encoded.labels[index]))] += 1
+    return pairs
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 5])
+def test_bucketed_and_fixed_epochs_feed_the_same_examples(epoch):
+    encoded = _encoded()
+    bucketed = plan_batches(encoded.lengths, 16, bucketing=True, seed=3, epoch=epoch)
+    fixed = plan_batches(encoded.lengths, 16, bucketing=False, seed=3, epoch=epoch)
+    expected = collections.Counter((tuple(encoded.word_ids[i, :encoded.lengths[i]]), int(encoded.labels[i]))
+                                   for i in range(len(encoded)))
+    assert _multiset(encoded, bucketed, True) == expected == _multiset(encoded, fixed, False)
+    assert len(bucketed) == len(fixed) == steps_per_epoch(len(encoded), 16)
+    assert sorted(np.concatenate(bucketed).tolist()) == list(range(len(encoded)))
+
+
+def test_padding_never_exceeds_the_batch_bucket_and_shapes_are_few():
+    encoded = _encoded(count=1000, seq_length=300)
+    widths = set()
+    for indices in plan_batches(encoded.lengths, 32, bucketing=True, seed=1, epoch=0):
+        inputs = gather_batch(encoded, indices, bucketing=True)
+        width = inputs["input_word_ids"].shape[1]
+        longest = int(encoded.lengths[indices].max())
+        smallest_fit = min([b for b in BUCKET_BOUNDARIES if b >= longest] + [300])
+        assert longest <= width == min(smallest_fit, 300)
+        # Real tokens are kept, the mask marks exactly them.
+        assert (inputs["input_mask"].sum(axis=1) == encoded.lengths[indices]).all()
+        widths.add(width)
+    assert widths <= set(BUCKET_BOUNDARIES) | {300}
+    fixed = gather_batch(encoded, np.arange(10), bucketing=False)
+    assert fixed["input_word_ids"].shape == (10, 300)
+
+
+def test_bucketing_cuts_padding():
+    encoded = _encoded(count=2000, seq_length=128)
+    encoded.lengths[:] = np.minimum(encoded.lengths, np.random.default_rng(0).integers(8, 40, 2000))
+
+    def padded(bucketing):
+        return sum(len(indices) * padded_length(int(encoded.lengths[indices].max()), 128, bucketing)
+                   for indices in plan_batches(encoded.lengths, 32, bucketing, seed=0))
+
+    assert padded(True) < 0.5 * padded(False)
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    lengths = _encoded().lengths
+    first = [b.tolist() for b in plan_batches(lengths, 8, True, seed=4, epoch=2)]
+    again = [b.tolist() for b in plan_batches(lengths, 8, True, seed=4, epoch=2)]
+    other_epoch = [b.tolist() for b in plan_batches(lengths, 8, True, seed=4, epoch=3)]
+    assert first == again and first != other_epoch
+
+
+def test_scoring_order_is_by_length_and_covers_every_example():
+    lengths = _encoded().lengths
+    plan = plan_batches(lengths, 10, bucketing=True)
+    order = np.concatenate(plan)
+    assert (np.diff(lengths[order]) >= 0).all() and sorted(order.tolist()) == list(range(len(lengths)))
+    assert np.concatenate(plan_batches(lengths, 10, bucketing=False)).tolist() == list(range(len(lengths)))
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_training_stream_yields_each_example_once_per_epoch(num_classes):
+    from bertclf.pipeline import training_dataset
+
+    encoded = _encoded(count=70)
+    encoded.labels %= num_classes
+    expected = collections.Counter((tuple(encoded.word_ids[i, :encoded.lengths[i]]), int(encoded.labels[i]))
+                                   for i in range(len(encoded)))
+    for bucketing in (True, False):
+        stream = list(training_dataset(encoded, 16, num_classes, seed=2, first_epoch=1, epochs=3,
+                                       bucketing=bucketing).as_numpy_iterator())
+        steps = steps_per_epoch(len(encoded), 16)
+        assert len(stream) == 2 * steps
+        for epoch in range(2):
+            seen = collections.Counter()
+            for inputs, labels in stream[epoch * steps:(epoch + 1) * steps]:
+                labels = labels.reshape(-1).astype(int)
+                for row in range(len(labels)):
+                    real = inputs["input_mask"][row].sum()
+                    seen[(tuple(inputs["input_word_ids"][row, :real]), int(labels[row]))] += 1
+            assert seen == expected

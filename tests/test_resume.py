@@ -1,0 +1,156 @@
+"""Interrupted runs: SIGKILL or Ctrl-C mid-epoch, then `--resume`; divergence; run-folder safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bertclf import artifacts
+from bertclf.cli import main
+from conftest import make_dataset_tree, write_config
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def resume_config(tmp_path_factory, tiny_encoder_dir) -> Path:
+    work = tmp_path_factory.mktemp("resume")
+    make_dataset_tree(work / "data", train=250, test=10)
+    return write_config(work / "config.yaml", f"""
+experiment: {{name: resumable, seed: 11, output_dir: runs}}
+data: {{path: data, validation_split: 0.2}}
+model: {{encoder: {tiny_encoder_dir}, seq_length: 32, pooling: mean}}
+train: {{epochs: {EPOCHS}, batch_size: 4, learning_rate: 1.0e-3, monitor: val_accuracy}}
+runtime: {{progress: false}}
+""")
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bertclf", "train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _state(run_dir: Path) -> dict:
+    path = run_dir / artifacts.CHECKPOINT_DIR / artifacts.TRAINING_STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _interrupt_in_epoch_two(config: Path, run_dir: Path, how: signal.Signals) -> subprocess.Popen:
+    process = _start(str(config), "--run-dir", str(run_dir))
+    deadline = time.monotonic() + 300
+    while _state(run_dir).get("epochs_completed", 0) < 1:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "epoch 1 never finished"
+        time.sleep(0.02)
+    process.send_signal(how)
+    process.wait(timeout=120)
+    return process
+
+
+def _finished(run_dir: Path) -> tuple[dict, dict]:
+    metrics = json.loads((run_dir / artifacts.METRICS_FILE).read_text())
+    history = json.loads((run_dir / artifacts.HISTORY_JSON_FILE).read_text())
+    return metrics, history
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(resume_config) -> tuple[dict, dict]:
+    # A subprocess, like the interrupted runs, so both start from the same process state.
+    run_dir = resume_config.parent / "runs" / "uninterrupted"
+    process = _start(str(resume_config), "--run-dir", str(run_dir))
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return _finished(run_dir)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "sigint"])
+def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, uninterrupted, how):
+    run_dir = resume_config.parent / "runs" / f"interrupted-{how.name}"
+    process = _interrupt_in_epoch_two(resume_config, run_dir, how)
+    stopped_after = _state(run_dir)["epochs_completed"]
+    assert 1 <= stopped_after < EPOCHS and not (run_dir / artifacts.MODEL_DIR).exists()
+    if how == signal.SIGINT:
+        err = process.stderr.read()
+        assert process.returncode == 130, err[-2000:]
+        assert f"Resume with: bertclf train --resume {run_dir}" in err and "Traceback" not in err
+    else:
+        assert process.returncode == -signal.SIGKILL
+
+    done = subprocess.run([sys.executable, "-m", "bertclf", "train", "--resume", str(run_dir)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Resuming after epoch {stopped_after}" in done.stderr
+    metrics, history = _finished(run_dir)
+    expected_metrics, expected_history = uninterrupted
+    assert set(history) == set(expected_history)
+    assert all(len(values) == EPOCHS for values in history.values())
+    assert metrics["optimizer_steps"] == expected_metrics["optimizer_steps"] == EPOCHS * 100
+    # Epochs before the interruption are the ones recorded then, not re-run.
+    assert history["loss"][:stopped_after] == pytest.approx(expected_history["loss"][:stopped_after], rel=1e-4)
+    assert metrics["best_epoch"] in range(1, EPOCHS + 1)
+    assert metrics["validation"]["accuracy"] == max(history["val_accuracy"])
+    assert not (run_dir / artifacts.CHECKPOINT_DIR).exists()
+    assert main(["predict", "a wonderful film", "--model", str(run_dir)]) == 0
+
+
+def test_resume_newest_unfinished_run_of_a_config(resume_config, capsys):
+    runs = resume_config.parent / "runs"
+    assert main(["train", str(resume_config), "--resume"]) == 1
+    assert "no unfinished run of 'resumable'" in capsys.readouterr().err
+    assert main(["train", "--resume", str(runs / "uninterrupted")]) == 1
+    assert "already finished" in capsys.readouterr().err
+    assert main(["train", "--resume", str(runs / "uninterrupted"), "--set", "train.epochs=9"]) == 2
+    assert "only runtime.* may change" in capsys.readouterr().err
+
+
+def test_run_dir_is_never_overwritten_without_overwrite(resume_config, uninterrupted, capsys):
+    run_dir = resume_config.parent / "runs" / "uninterrupted"
+    before = (run_dir / artifacts.METRICS_FILE).read_text()
+    assert main(["train", str(resume_config), "--run-dir", str(run_dir)]) == 1
+    assert "holds a run already; continue it with --resume, replace it with --overwrite" in capsys.readouterr().err
+    assert (run_dir / artifacts.METRICS_FILE).read_text() == before
+    stranger = resume_config.parent / "not-a-run"
+    stranger.mkdir()
+    (stranger / "precious.txt").write_text("keep me")
+    assert main(["train", str(resume_config), "--run-dir", str(stranger), "--overwrite"]) == 1
+    assert (stranger / "precious.txt").read_text() == "keep me"
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_checkpoint(resume_config, monkeypatch, capsys):
+    import numpy as np
+    import tensorflow as tf
+
+    import bertclf.train
+
+    real = bertclf.train._loss_and_metrics
+    steps_per_epoch = 100
+
+    def exploding(num_classes):
+        chosen = real(num_classes)
+        base, calls = chosen["loss"], tf.Variable(0, dtype=tf.int64)
+
+        def loss(y_true, y_pred):
+            calls.assign_add(1)
+            # Added, not multiplied: a NaN loss value whose gradient stays finite, so the
+            # weights of the steps before are unharmed (as when one batch overflows).
+            return base(y_true, y_pred) + tf.where(calls > steps_per_epoch + 3, np.nan, 0.0)
+
+        return {**chosen, "loss": loss}
+
+    monkeypatch.setattr(bertclf.train, "_loss_and_metrics", exploding)
+    run_dir = resume_config.parent / "runs" / "diverged"
+    assert main(["train", str(resume_config), "--run-dir", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "the loss became NaN/inf in epoch 2, step 4; lower train.learning_rate (now 0.001)" in err, err
+    assert "epoch 1 is saved" in err and "Traceback" not in err
+    assert _state(run_dir)["epochs_completed"] == 1
+    assert not (run_dir / artifacts.MODEL_DIR).exists()
