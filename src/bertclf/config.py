@@ -62,6 +62,9 @@ class DataConfig(_Section):
     sample_fraction: Optional[float] = Field(None, gt=0, le=1)
     min_text_length: int = Field(1, ge=1)
     truncation: Literal["head", "tail", "head_tail"] = "head"
+    # Batch texts of similar token length and pad each batch only to its own bucket
+    # boundary; the order stays random per epoch. Off pads every batch to seq_length.
+    bucketing: bool = True
     max_train_examples: Optional[int] = Field(None, gt=0)
     max_eval_examples: Optional[int] = Field(None, gt=0)
 
@@ -143,6 +146,8 @@ class TrainConfig(_Section):
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     class_weight: Union[Literal["none", "balanced"], dict[str, float]] = "none"
     monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"] = "val_loss"
+    # Stop after this many epochs without a better `monitor`; None trains every epoch.
+    early_stopping_patience: Optional[int] = Field(None, ge=1, le=1000)
 
     @field_validator("class_weight", mode="before")
     @classmethod
@@ -155,6 +160,11 @@ class RuntimeConfig(_Section):
 
     intra_op_threads: int = Field(0, ge=0, le=1024)
     inter_op_threads: int = Field(0, ge=0, le=1024)
+    # Anything but float32 rebuilds the encoder natively (a SavedModel's dtypes are fixed
+    # at export) with float32 master weights; see docs/BENCHMARKS.md for what it buys.
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    # XLA for the numeric model (token ids in); slow to compile on CPU, so off by default.
+    jit_compile: bool = False
     progress: bool = True
 
 

@@ -17,6 +17,8 @@ import tf_keras
 
 from bertclf.config import ModelConfig
 from bertclf.encoders import ResolvedEncoder, encoder_layer
+from bertclf.errors import ModelError
+from bertclf.pipeline import BUCKET_BOUNDARIES
 from bertclf.tokenization import encode_texts
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
@@ -41,18 +43,39 @@ def build_classifier(encoder: ResolvedEncoder, num_classes: int, model: ModelCon
     """
     inputs = {name: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
               for name in INPUT_NAMES}
-    outputs = encoder_layer(encoder.encoder_handle, trainable=True)(inputs)
+    if encoder.native is not None:
+        # Built natively so it computes in the Keras dtype policy (bfloat16, float16).
+        from bertclf.encoders.native import build_native_encoder
+
+        outputs = build_native_encoder(encoder.native)(inputs)
+    else:
+        outputs = _call_encoder(encoder.encoder_handle, inputs)
     if model.pooling == "pooled":
         features = outputs["pooled_output"]
     elif model.pooling == "cls":
         features = outputs["sequence_output"][:, 0, :]
     else:
-        features = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"], inputs["input_mask"])
+        features = MaskedMeanPooling(name="mean_pooling", dtype="float32")(outputs["sequence_output"], inputs["input_mask"])
     features = tf_keras.layers.Dropout(model.dropout, name="dropout")(features)
     logits = tf_keras.layers.Dense(
-        num_logits(num_classes), name="classifier",
+        num_logits(num_classes), name="classifier", dtype="float32",  # float32 logits under any policy
         kernel_initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))(features)
     return tf_keras.Model(inputs, logits, name="bertclf_classifier")
+
+
+def _call_encoder(handle: str, inputs: dict) -> dict:
+    # A SavedModel that is not a BERT encoder fails here with TensorFlow's message
+    # about signatures; the user needs to know which handle is wrong.
+    layer = encoder_layer(handle, trainable=True)
+    try:
+        outputs = layer(inputs)
+    except (ValueError, TypeError) as error:
+        raise ModelError(f"encoder {handle}: not a BERT encoder (it does not take input_word_ids, input_mask "
+                         f"and input_type_ids: {str(error).splitlines()[0][:200]})") from None
+    if not isinstance(outputs, dict) or not {"sequence_output", "pooled_output"} <= set(outputs):
+        raise ModelError(f"encoder {handle}: not a BERT encoder (its outputs lack sequence_output and "
+                         f"pooled_output)")
+    return outputs
 
 
 class MaskedMeanPooling(tf_keras.layers.Layer):
@@ -82,13 +105,26 @@ def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
     usable without bertclf (loading it needs `import tensorflow_text` for the
     tokenizer ops).
     """
+    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs)
+    tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: module.serve})
+
+
+def serving_module(preprocessor, classifier, seq_length: int, class_names: Sequence[str],
+                   truncation: str = "head", pairs: bool = False) -> tf.Module:
+    """A module whose `serve` tf.function maps a batch of strings to probabilities and labels."""
     module = tf.Module()
     module.preprocessor = preprocessor
     module.classifier = classifier
     module.class_names = tf.Variable(list(class_names), trainable=False, name="class_names")
     num_classes = len(class_names)
+    boundaries = tf.constant([b for b in BUCKET_BOUNDARIES if b < seq_length] + [seq_length], tf.int32)
 
     def outputs(inputs):
+        # Pad the batch only to the bucket boundary its longest text needs, as in training;
+        # callers that group texts of similar length (predict, evaluate) get short batches.
+        longest = tf.reduce_max(tf.reduce_sum(inputs["input_mask"], axis=1))
+        width = boundaries[tf.minimum(tf.searchsorted(boundaries, [longest])[0], tf.size(boundaries) - 1)]
+        inputs = {name: value[:, :width] for name, value in inputs.items()}
         probs = probabilities(module.classifier(inputs, training=False), num_classes)
         return {"probabilities": probs, "label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}
 
@@ -103,4 +139,4 @@ def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
             return outputs(encode_texts(module.preprocessor, texts, seq_length, truncation))
 
     module.serve = serve
-    tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: serve})
+    return module

@@ -13,7 +13,8 @@ def setup_tensorflow(runtime: Optional[RuntimeConfig] = None, seed: Optional[int
     """Imports TensorFlow quietly, applies thread settings and seeds.
 
     Thread counts only take effect before TensorFlow's runtime starts, so this is
-    called at the top of a command. A seed seeds Python, NumPy and TensorFlow.
+    called at the top of a command. The Keras dtype policy follows
+    `runtime.precision`. A seed seeds Python, NumPy and TensorFlow.
 
     Returns:
         The `tensorflow` module.
@@ -34,8 +35,10 @@ def setup_tensorflow(runtime: Optional[RuntimeConfig] = None, seed: Optional[int
                 tf.config.threading.set_inter_op_parallelism_threads(runtime.inter_op_threads)
         except RuntimeError:
             pass  # already initialised in this process (tests); the first setting stands
-    if seed is not None:
-        import tf_keras
+    import tf_keras
 
+    # Global Keras state: set every time, so a float32 run after a bf16 one is float32.
+    tf_keras.mixed_precision.set_global_policy(runtime.precision if runtime is not None else "float32")
+    if seed is not None:
         tf_keras.utils.set_random_seed(seed)
     return tf

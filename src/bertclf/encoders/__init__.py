@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from bertclf.config import ModelConfig
 from bertclf.errors import ModelError
 from bertclf.registry import EncoderSpec, spec_from_folder
+
+if TYPE_CHECKING:
+    from bertclf.encoders.native import NativeEncoderWeights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +26,8 @@ class ResolvedEncoder:
     spec: EncoderSpec
     encoder_handle: str
     preprocess_handle: str
+    # Set for precisions other than float32: the encoder's weights, to rebuild it natively.
+    native: Optional["NativeEncoderWeights"] = None
 
 
 def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence[str],
@@ -44,6 +49,17 @@ def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence
     for handle in (spec.encoder_handle, spec.preprocess_handle):
         check_local_handle(handle)
     return ResolvedEncoder(spec, spec.encoder_handle, spec.preprocess_handle)
+
+
+def with_native_weights(encoder: ResolvedEncoder) -> ResolvedEncoder:
+    """The same encoder, carrying its weights for a native rebuild (see `encoders.native`).
+
+    Raises:
+        ModelError: The SavedModel cannot be rebuilt exactly.
+    """
+    from bertclf.encoders.native import read_native_weights
+
+    return dataclasses.replace(encoder, native=read_native_weights(encoder.encoder_handle))
 
 
 def converted_package_encoder(spec: EncoderSpec) -> Path:

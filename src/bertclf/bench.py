@@ -1,0 +1,322 @@
+"""`bertclf bench`: training and inference throughput of a config, pipeline against pipeline.
+
+Pipelines measured side by side in one process, on the same examples:
+
+* `seed`: the TF tutorial's way: the preprocessor inside the Keras model, so
+  every step re-tokenizes strings, and every batch padded to `seq_length`.
+* `fixed`: bertclf's pipeline with `data.bucketing: false`: tokenized once,
+  batches padded to `seq_length`.
+* `bucketed`: bertclf's default: tokenized once, batches of similar length,
+  each padded to its bucket boundary.
+* `bucketed_bf16`: as `bucketed`, with the encoder rebuilt natively under the
+  `mixed_bfloat16` policy (`runtime.precision: mixed_bfloat16`).
+
+All but `bucketed_bf16` compute in float32 whatever `runtime.precision` says.
+
+Each pipeline trains a fresh classifier: warm-up steps (graph tracing, kernel
+selection) are excluded, then `steps` timed steps. Inference scores strings end
+to end, as `bertclf predict --file` does. Repeats alternate pipelines, and
+medians are reported. Model FLOPs utilisation uses training FLOPs per real
+token = 6 x non-embedding parameters + 12 x layers x hidden x padded length
+(forward only, for inference: a third of that), against a peak measured on
+this machine with a large float32 matrix product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import re
+import statistics
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import tf_keras
+
+from bertclf.config import Config
+from bertclf.data import load_data
+from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
+from bertclf.registry import resolve_spec
+from bertclf.runtime import setup_tensorflow
+
+PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16")
+
+
+@dataclasses.dataclass
+class Measurement:
+    """One timed run of one pipeline."""
+
+    pipeline: str
+    train_examples_per_second: float
+    train_real_tokens_per_second: float
+    train_padding_share: float
+    train_mfu: float
+    inference_examples_per_second: float
+    inference_real_tokens_per_second: float
+    inference_padding_share: float
+    peak_memory_mb: float
+
+
+def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int = 20, warmup: int = 3,
+              repeats: int = 3, inference_examples: int = 512) -> dict:
+    """Measures each pipeline `repeats` times; returns medians, the raw runs and the setup.
+
+    Raises:
+        BertclfError: The config's data or encoder cannot be used.
+    """
+    seed = config.experiment.seed
+    data = load_data(config.data, seed)
+    tf = setup_tensorflow(config.runtime, seed)
+    encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, seed)
+    preprocessor = load_preprocessor(encoder.preprocess_handle)
+    batch_size, seq_length = config.train.batch_size, config.model.seq_length
+    needed = (warmup + steps) * batch_size
+    train_split = data.train.subset([i % len(data.train) for i in range(needed)])
+    infer_split = data.validation.subset(range(min(inference_examples, len(data.validation))))
+    peak_flops = measure_peak_flops(tf)
+    native = with_native_weights(encoder) if "bucketed_bf16" in pipelines else encoder
+    runs: list[Measurement] = []
+    for _ in range(repeats):
+        for pipeline in pipelines:
+            _reset_peak_memory()
+            bench = _PipelineBench(tf, pipeline, native if pipeline == "bucketed_bf16" else encoder,
+                                   preprocessor, config, len(data.class_names))
+            train = bench.train(train_split, warmup, steps)
+            infer = bench.infer(infer_split)
+            runs.append(Measurement(
+                pipeline, train["examples_per_second"], train["real_tokens_per_second"], train["padding_share"],
+                train["flops_per_second"] / peak_flops, infer["examples_per_second"],
+                infer["real_tokens_per_second"], infer["padding_share"], _peak_memory_mb()))
+    medians = {}
+    for pipeline in pipelines:
+        mine = [run for run in runs if run.pipeline == pipeline]
+        medians[pipeline] = {field.name: round(statistics.median(getattr(run, field.name) for run in mine), 4)
+                             for field in dataclasses.fields(Measurement) if field.name != "pipeline"}
+    return {
+        "config": {"experiment": config.experiment.name, "encoder": encoder.spec.name,
+                   "seq_length": seq_length, "batch_size": batch_size, "truncation": config.data.truncation,
+                   "train_steps": steps, "warmup_steps": warmup, "repeats": repeats,
+                   "inference_examples": len(infer_split),
+                   "intra_op_threads": config.runtime.intra_op_threads,
+                   "inter_op_threads": config.runtime.inter_op_threads},
+        "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version(),
+                    "tensorflow": tf.__version__, "measured_peak_gflops_float32": round(peak_flops / 1e9, 1)},
+        "medians": medians,
+        "ratios_vs_seed": _ratios(medians),
+        "runs": [dataclasses.asdict(run) for run in runs],
+    }
+
+
+def _ratios(medians: dict) -> dict:
+    if "seed" not in medians:
+        return {}
+    base = medians["seed"]
+    return {pipeline: {"train_examples_per_second": round(values["train_examples_per_second"]
+                                                          / base["train_examples_per_second"], 2),
+                       "inference_examples_per_second": round(values["inference_examples_per_second"]
+                                                              / base["inference_examples_per_second"], 2)}
+            for pipeline, values in medians.items() if pipeline != "seed"}
+
+
+class _PipelineBench:
+    def __init__(self, tf, pipeline: str, encoder, preprocessor, config: Config, num_classes: int):
+        from bertclf.model import build_classifier
+        from bertclf.train import _loss_and_metrics, build_optimizer
+
+        tf_keras.mixed_precision.set_global_policy("mixed_bfloat16" if pipeline == "bucketed_bf16" else "float32")
+        self.tf, self.pipeline, self.preprocessor = tf, pipeline, preprocessor
+        self.config, self.num_classes = config, num_classes
+        self.seq_length, self.batch_size = config.model.seq_length, config.train.batch_size
+        self.truncation = config.data.truncation
+        self.classifier = build_classifier(encoder, num_classes, config.model)
+        self.flops_per_token = _flops_per_real_token(self.classifier)
+        model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
+        model.compile(optimizer=build_optimizer(config.train, 10_000), **_loss_and_metrics(num_classes))
+        self.model = model
+
+    def _with_tokenizer_inside(self):
+        from bertclf.tokenization import encode_texts
+
+        preprocessor, seq_length = self.preprocessor, self.seq_length
+
+        class Tokenize(tf_keras.layers.Layer):
+            def call(self, texts):
+                return encode_texts(preprocessor, texts, seq_length, "head")
+
+        texts = tf_keras.layers.Input(shape=(), dtype=self.tf.string)
+        return tf_keras.Model(texts, self.classifier(Tokenize()(texts)))
+
+    def train(self, split, warmup: int, steps: int) -> dict:
+        from bertclf.pipeline import encode_split, gather_batch, plan_batches, training_dataset
+
+        tf = self.tf
+        bucketing = self.pipeline.startswith("bucketed")
+        encoded = encode_split(split, self.preprocessor, self.seq_length, self.truncation)
+        if self.pipeline == "seed":
+            labels = np.asarray(split.labels, np.float32 if self.num_classes == 2 else np.int32)
+            labels = labels[:, None] if self.num_classes == 2 else labels
+            dataset = tf.data.Dataset.from_tensor_slices((split.texts, labels)).batch(self.batch_size).repeat()
+            plan = [np.arange(i, min(i + self.batch_size, len(split))) for i in range(0, len(split), self.batch_size)]
+        else:
+            dataset = training_dataset(encoded, self.batch_size, self.num_classes, seed=0, first_epoch=0,
+                                       epochs=1000, bucketing=bucketing)
+            plan = plan_batches(encoded.lengths, self.batch_size, bucketing, seed=0, epoch=0)
+        clock = _Clock(warmup)
+        self.model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[clock])
+        seconds = clock.ended - clock.started
+        timed = plan[warmup:warmup + steps]
+        real = sum(int(encoded.lengths[batch].sum()) for batch in timed)
+        padded = sum(len(batch) * gather_batch(encoded, batch, bucketing)["input_word_ids"].shape[1]
+                     for batch in timed)
+        examples = sum(len(batch) for batch in timed)
+        flops = self.flops_per_token(padded / examples) * real
+        return {"examples_per_second": examples / seconds, "real_tokens_per_second": real / seconds,
+                "padding_share": 1 - real / padded, "flops_per_second": flops / seconds}
+
+    def infer(self, split) -> dict:
+        from bertclf.model import serving_module
+        from bertclf.pipeline import encode_split, gather_batch, plan_batches
+
+        tf = self.tf
+        bucketing = self.pipeline.startswith("bucketed")
+        encoded = encode_split(split, self.preprocessor, self.seq_length, self.truncation)
+        if self.pipeline == "seed":
+            def run(texts):
+                return self.model.predict_on_batch(tf.constant(texts))
+            order = [np.arange(i, min(i + self.batch_size, len(split))) for i in range(0, len(split), self.batch_size)]
+        else:
+            serve = serving_module(self.preprocessor, self.classifier, self.seq_length,
+                                   [str(i) for i in range(self.num_classes)], self.truncation).serve
+
+            def run(texts):
+                return serve(tf.constant(texts))["probabilities"]
+            # As `Predictor` does: texts grouped by length when bucketing.
+            order = plan_batches(np.array([len(t) for t in split.texts]), self.batch_size, bucketing)
+        run([split.texts[i] for i in order[0]])  # trace and warm up
+        started = time.perf_counter()
+        for batch in order:
+            run([split.texts[i] for i in batch])
+        seconds = time.perf_counter() - started
+        real = int(encoded.lengths.sum())
+        padded = sum(len(batch) * gather_batch(encoded, batch, bucketing)["input_word_ids"].shape[1]
+                     for batch in order) if self.pipeline != "seed" else len(split) * self.seq_length
+        return {"examples_per_second": len(split) / seconds, "real_tokens_per_second": real / seconds,
+                "padding_share": 1 - real / padded}
+
+
+class _Clock(tf_keras.callbacks.Callback):
+    """Times the training steps after the warm-up ones."""
+
+    def __init__(self, warmup: int):
+        super().__init__()
+        self.warmup, self.started, self.ended = max(1, warmup), 0.0, 0.0
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        if batch == self.warmup - 1:
+            self.started = time.perf_counter()
+
+    def on_train_end(self, logs: Optional[dict] = None) -> None:
+        self.ended = time.perf_counter()
+
+
+def _flops_per_real_token(classifier):
+    """Training FLOPs per real token as a function of the padded length (see the module docstring)."""
+    layers, hidden, non_embedding = set(), 0, 0
+    for weight in classifier.weights:
+        name = weight.name
+        match = re.search(r"transformer/layer_(\d+)", name)
+        if match:
+            layers.add(match.group(1))
+        if "word_embeddings" in name:
+            hidden = int(weight.shape[-1])
+        if "embedding" not in name:
+            non_embedding += int(np.prod(weight.shape))
+    count = len(layers)
+    return lambda padded_length: 6 * non_embedding + 12 * count * hidden * padded_length
+
+
+def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0) -> float:
+    """Float32 FLOP/s of a large matrix product on this machine's configured threads."""
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    product = tf.function(lambda x, y: tf.matmul(x, y))
+    product(a, b).numpy()
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        product(a, b).numpy()
+        runs += 1
+    return 2 * size ** 3 * runs / (time.perf_counter() - started)
+
+
+def markdown(result: dict) -> str:
+    """The medians as a Markdown table, with the setup it was measured on."""
+    setup, machine = result["config"], result["machine"]
+    lines = [f"{setup['experiment']} ({setup['encoder']}, seq_length {setup['seq_length']}, batch "
+             f"{setup['batch_size']}; {setup['train_steps']} timed training steps after {setup['warmup_steps']} "
+             f"warm-up, {setup['inference_examples']} texts scored; median of {setup['repeats']}) on "
+             f"{machine['cpu']}, {machine['cores']} cores, TF {machine['tensorflow']}; measured float32 peak "
+             f"{machine['measured_peak_gflops_float32']} GFLOP/s",
+             "",
+             "| pipeline | train ex/s | train real tok/s | train padding | train MFU | infer ex/s | "
+             "infer real tok/s | infer padding | peak RSS MB | train x seed | infer x seed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for pipeline, values in result["medians"].items():
+        ratio = result["ratios_vs_seed"].get(pipeline, {})
+        lines.append(
+            f"| {pipeline} | {values['train_examples_per_second']:.1f} | {values['train_real_tokens_per_second']:.0f} "
+            f"| {values['train_padding_share']:.0%} | {values['train_mfu']:.1%} "
+            f"| {values['inference_examples_per_second']:.1f} | {values['inference_real_tokens_per_second']:.0f} "
+            f"| {values['inference_padding_share']:.0%} | {values['peak_memory_mb']:.0f} "
+            f"| {ratio.get('train_examples_per_second', 1.0):.2f} | {ratio.get('inference_examples_per_second', 1.0):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_result(result: dict, path: Path) -> None:
+    """Saves the full result as JSON."""
+    from bertclf.artifacts import write_json_atomic
+
+    write_json_atomic(path, result)
+
+
+def _reset_peak_memory() -> None:
+    # Linux: writing 5 resets the process's peak resident set size (VmHWM).
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_memory_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cores() -> Optional[int]:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def dumps(result: dict) -> str:
+    """JSON text of a result."""
+    return json.dumps(result, indent=2)

@@ -1,0 +1,126 @@
+"""A TF Hub BERT encoder rebuilt as tf-models-official's `BertEncoder`, for other precisions.
+
+A SavedModel's dtypes are fixed when it is exported, so `hub.KerasLayer`
+computes in float32 whatever the Keras mixed-precision policy says. To train in
+bfloat16 (or float16) the encoder is built natively under the policy and given
+the SavedModel's weights. The architecture is read off the weights' shapes
+(layers, hidden size, heads, intermediate size, positions); the activation,
+which shapes cannot tell, is the candidate whose float32 rebuild reproduces the
+SavedModel's outputs, and a rebuild that reproduces none is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+
+from bertclf.errors import ModelError
+
+# tf-models-official's activation names: exact (erf) GELU, its tanh approximation, ReLU.
+_ACTIVATIONS = ("bertclf_exact_gelu", "gelu", "relu")
+# float32 rebuild vs SavedModel, on a random batch (both float32: rounding differences only).
+_MATCH_TOLERANCE = 1e-4
+_DROPOUT = 0.1  # BERT's own; a SavedModel does not record it
+
+
+@dataclasses.dataclass
+class NativeEncoderWeights:
+    """Everything needed to rebuild an encoder: its shape-derived config and weights by name."""
+
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_positions: int
+    type_vocab_size: int
+    activation: str
+    weights: dict[str, np.ndarray]
+
+
+def read_native_weights(handle: str) -> NativeEncoderWeights:
+    """Loads a BERT encoder SavedModel's weights and works out how to rebuild it.
+
+    Raises:
+        ModelError: The SavedModel is not a BertEncoder this module can rebuild exactly.
+    """
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tf_keras
+
+    from bertclf.encoders.convert import register_exact_gelu
+
+    register_exact_gelu()
+    loaded = hub.load(handle)
+    weights = {_plain_name(v.name): v.numpy() for v in loaded.variables if v.dtype != tf.bool}
+    try:
+        vocab_size, hidden = weights["word_embeddings/embeddings"].shape
+        layers = len([n for n in weights if re.fullmatch(r"transformer/layer_\d+/intermediate/kernel", n)])
+        found = NativeEncoderWeights(
+            vocab_size=vocab_size, hidden_size=hidden, num_layers=layers,
+            num_heads=weights["transformer/layer_0/self_attention/query/kernel"].shape[1],
+            intermediate_size=weights["transformer/layer_0/intermediate/kernel"].shape[1],
+            max_positions=weights["position_embedding/embeddings"].shape[0],
+            type_vocab_size=weights["type_embeddings/embeddings"].shape[0], activation="", weights=weights)
+    except KeyError as missing:
+        raise ModelError(f"encoder {handle}: not a tf-models-official BertEncoder (no {missing} weight); "
+                         f"runtime.precision other than float32 needs one") from None
+    inputs = _probe_inputs(found)
+    expected = loaded(inputs, training=False)["sequence_output"].numpy()
+    # Candidates are compared in float32, whatever policy the run will train in.
+    policy = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy("float32")
+    try:
+        for activation in _ACTIVATIONS:
+            candidate = dataclasses.replace(found, activation=activation)
+            got = build_native_encoder(candidate)(inputs, training=False)["sequence_output"].numpy()
+            if np.abs(got - expected).max() <= _MATCH_TOLERANCE:
+                return candidate
+    finally:
+        tf_keras.mixed_precision.set_global_policy(policy)
+    raise ModelError(f"encoder {handle}: a native rebuild does not reproduce it with any of "
+                     f"{', '.join(_ACTIVATIONS)}; use runtime.precision: float32")
+
+
+def build_native_encoder(native: NativeEncoderWeights):
+    """A `BertEncoder` with `native`'s weights, computing in the current Keras dtype policy.
+
+    Raises:
+        ModelError: A weight is missing or left over (never silently dropped).
+    """
+    import tf_keras
+    from official.nlp.modeling import networks
+
+    encoder = networks.BertEncoder(
+        vocab_size=native.vocab_size, hidden_size=native.hidden_size, num_layers=native.num_layers,
+        num_attention_heads=native.num_heads, intermediate_size=native.intermediate_size,
+        activation=tf_keras.activations.get(native.activation), dropout_rate=_DROPOUT,
+        attention_dropout_rate=_DROPOUT, max_sequence_length=native.max_positions,
+        type_vocab_size=native.type_vocab_size, dict_outputs=True)
+    targets = {_plain_name(weight.name): weight for weight in encoder.weights}
+    missing = sorted(set(targets) - set(native.weights))
+    unused = sorted(set(native.weights) - set(targets))
+    if missing or unused:
+        raise ModelError(f"native encoder rebuild: weights not set {missing[:3]}, not used {unused[:3]}")
+    for name, weight in targets.items():
+        weight.assign(native.weights[name])
+    return encoder
+
+
+def _plain_name(name: str) -> str:
+    # "transformer/layer_0/.../kernel:0" -> without the ":0"; a second model built in the
+    # same process may get uniquified top-level scopes, which carry no meaning here.
+    return re.sub(r":\d+$", "", name)
+
+
+def _probe_inputs(native: NativeEncoderWeights) -> dict:
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, native.vocab_size, size=(2, 16)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[1, 10:] = 0
+    return {"input_word_ids": tf.constant(ids), "input_mask": tf.constant(mask),
+            "input_type_ids": tf.constant(np.zeros_like(ids))}
