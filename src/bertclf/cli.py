@@ -142,9 +142,10 @@ def predict(
 def bench(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
     overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
-    pipelines: str = typer.Option("seed,fixed,bucketed", "--pipelines",
+    pipelines: str = typer.Option("seed,fixed,bucketed,bucketed_bf16", "--pipelines",
                                   help="Comma-separated: seed (tokenizer in the model, fixed length), "
-                                       "fixed (tokenized once, fixed length), bucketed (by length)."),
+                                       "fixed (tokenized once, fixed length), bucketed (by length), "
+                                       "bucketed_bf16 (and the encoder in bfloat16)."),
     steps: int = typer.Option(20, "--steps", min=1, help="Timed training steps per pipeline and repeat."),
     warmup: int = typer.Option(3, "--warmup", min=1, help="Untimed training steps first."),
     repeats: int = typer.Option(3, "--repeats", min=1, help="Runs per pipeline; medians are reported."),
