@@ -15,7 +15,9 @@ All but `bucketed_bf16` compute in float32 whatever `runtime.precision` says.
 
 Each pipeline trains a fresh classifier: warm-up steps (graph tracing, kernel
 selection) are excluded, then `steps` timed steps. Inference scores strings end
-to end, as `bertclf predict --file` does. Repeats alternate pipelines, and
+to end through the exported model's serving function (which pads each batch
+to its bucket) as `bertclf predict --file` does; `fixed` feeds texts in their
+given order, the bucketed pipelines grouped by length. Repeats alternate pipelines, and
 medians are reported. Model FLOPs utilisation uses training FLOPs per real
 token = 6 x non-embedding parameters + 12 x layers x hidden x padded length
 (forward only, for inference: a third of that), against a peak measured on
@@ -201,7 +203,8 @@ class _PipelineBench:
             run([split.texts[i] for i in batch])
         seconds = time.perf_counter() - started
         real = int(encoded.lengths.sum())
-        padded = sum(len(batch) * gather_batch(encoded, batch, bucketing)["input_word_ids"].shape[1]
+        # The exported model pads each batch to its bucket, grouped by length or not.
+        padded = sum(len(batch) * gather_batch(encoded, batch, True)["input_word_ids"].shape[1]
                      for batch in order) if self.pipeline != "seed" else len(split) * self.seq_length
         return {"examples_per_second": len(split) / seconds, "real_tokens_per_second": real / seconds,
                 "padding_share": 1 - real / padded}

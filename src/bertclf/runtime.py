@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from bertclf.config import RuntimeConfig
+if TYPE_CHECKING:  # pydantic is not needed to load a SavedModel (predict's cold start)
+    from bertclf.config import RuntimeConfig
 
 
-def setup_tensorflow(runtime: Optional[RuntimeConfig] = None, seed: Optional[int] = None):
+def setup_tensorflow(runtime: Optional["RuntimeConfig"] = None, seed: Optional[int] = None):
     """Imports TensorFlow quietly, applies thread settings and seeds.
 
     Thread counts only take effect before TensorFlow's runtime starts, so this is
-    called at the top of a command. The Keras dtype policy follows
-    `runtime.precision`. A seed seeds Python, NumPy and TensorFlow.
+    called at the top of a command. With a runtime config, the Keras dtype policy
+    follows `runtime.precision` (loading a SavedModel, as `predict` does, needs
+    neither, nor Keras at all). A seed seeds Python, NumPy and TensorFlow.
 
     Returns:
         The `tensorflow` module.
@@ -35,10 +37,13 @@ def setup_tensorflow(runtime: Optional[RuntimeConfig] = None, seed: Optional[int
                 tf.config.threading.set_inter_op_parallelism_threads(runtime.inter_op_threads)
         except RuntimeError:
             pass  # already initialised in this process (tests); the first setting stands
-    import tf_keras
+    if runtime is not None:
+        import tf_keras
 
-    # Global Keras state: set every time, so a float32 run after a bf16 one is float32.
-    tf_keras.mixed_precision.set_global_policy(runtime.precision if runtime is not None else "float32")
+        # Global Keras state: set on every run, so a float32 run after a bf16 one is float32.
+        tf_keras.mixed_precision.set_global_policy(runtime.precision)
     if seed is not None:
+        import tf_keras
+
         tf_keras.utils.set_random_seed(seed)
     return tf
