@@ -27,7 +27,6 @@ this machine with a large float32 matrix product.
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import re
 import statistics
@@ -318,8 +317,3 @@ def _cores() -> Optional[int]:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def dumps(result: dict) -> str:
-    """JSON text of a result."""
-    return json.dumps(result, indent=2)
