@@ -35,7 +35,7 @@ test: install-test
 demo: install
 	$(BIN)/bertclf train configs/imdb_small.yaml
 	@echo "Evaluating on a seeded 2,000-review sample of the IMDB test split (data.max_eval_examples);"
-	@echo "all 25,000 reviews: .venv/bin/bertclf evaluate --full (about 20 minutes on 2 CPU cores)."
+	@echo "all 25,000 reviews: .venv/bin/bertclf evaluate --full."
 	$(BIN)/bertclf evaluate
 	$(BIN)/bertclf predict "What a wonderful film, I loved every minute." \
 	    "A dull, predictable plot and wooden acting." "It was fine."
