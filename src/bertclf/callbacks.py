@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 from typing import Optional, Sequence
 
 import tf_keras
@@ -43,8 +44,8 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs if logs is not None else {}
         self.improved = False
-        if not all_finite(logs):
-            return  # diverged: the weights are not worth scoring
+        if not all_finite(logs) or getattr(self.model, "bertclf_epoch_cut_short", False):
+            return  # diverged or interrupted mid-epoch: the weights are not worth scoring
         logits = predict_logits(self.model, self.encoded, self.batch_size, self.bucketing)
         scores = classification_metrics(self.encoded.labels.tolist(),
                                         probabilities(logits, len(self.class_names)).numpy(), self.class_names)
@@ -97,6 +98,39 @@ class DivergenceGuard(tf_keras.callbacks.Callback):
         if self.where is None and logs and not all_finite({"loss": logs.get("loss", 0.0)}):
             self.where = (self.epoch + 1, batch + 1)
             self.model.stop_training = True
+
+
+class InterruptGuard(tf_keras.callbacks.Callback):
+    """Turns Ctrl-C during training into a clean stop after the current step.
+
+    A KeyboardInterrupt raised at an arbitrary point can land inside TensorFlow's
+    own Python (a tf.data generator, a callback) and be lost; a flag checked after
+    every step cannot. A second Ctrl-C interrupts at once, as usual.
+    """
+
+    def __init__(self, steps_per_epoch: int):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.requested = False
+        self.cut_short = False  # stopped before the epoch's last step
+        self._previous = None
+
+    def on_train_begin(self, logs: Optional[dict] = None) -> None:
+        self._previous = signal.signal(signal.SIGINT, self._request)
+
+    def on_train_end(self, logs: Optional[dict] = None) -> None:
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        if self.requested and not self.model.stop_training:
+            self.model.stop_training = True
+            self.cut_short = batch + 1 < self.steps_per_epoch
+            # Read by the callbacks after this one at the end of the epoch.
+            self.model.bertclf_epoch_cut_short = self.cut_short
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def all_finite(logs: dict) -> bool:

@@ -95,8 +95,9 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs or {}
-        if self.guard.where is not None or not all_finite(logs):
-            return  # never checkpoint diverged weights: the last good epoch stays the one to resume
+        if self.guard.where is not None or not all_finite(logs) \
+                or getattr(self.model, "bertclf_epoch_cut_short", False):
+            return  # never checkpoint diverged weights or half an epoch: the last whole one resumes
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         now = time.monotonic()

@@ -73,7 +73,7 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         _say(f"warning: {warning}")
 
     from bertclf import checkpoints
-    from bertclf.callbacks import DivergenceGuard, ValidationMetrics
+    from bertclf.callbacks import DivergenceGuard, InterruptGuard, ValidationMetrics
     from bertclf.model import build_classifier, export_serving_model, probabilities
     from bertclf.pipeline import encode_split, predict_logits, steps_per_epoch, training_dataset
 
@@ -99,7 +99,7 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
                        **_loss_and_metrics(num_classes))
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
                                    bucketing, config.train.early_stopping_patience)
-    guard = DivergenceGuard()
+    guard, interrupt = DivergenceGuard(), InterruptGuard(steps)
     saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state)
     first_epoch = 0
     if state is not None:
@@ -112,10 +112,12 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         try:
             classifier.fit(training_dataset(train_ids, batch_size, num_classes, seed, first_epoch, epochs, bucketing),
                            epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                           callbacks=[guard, validation, saver], class_weight=class_weight,
+                           callbacks=[interrupt, guard, validation, saver], class_weight=class_weight,
                            verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted")) from None
+        if interrupt.requested:
+            raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted"))
     if guard.where is not None:
         epoch, step = guard.where
         raise TrainingDiverged(
