@@ -77,7 +77,8 @@ def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, un
     run_dir = resume_config.parent / "runs" / f"interrupted-{how.name}"
     process = _interrupt_in_epoch_two(resume_config, run_dir, how)
     stopped_after = _state(run_dir)["epochs_completed"]
-    assert 1 <= stopped_after < EPOCHS and not (run_dir / artifacts.MODEL_DIR).exists()
+    assert 1 <= stopped_after < EPOCHS  # the run was really cut short ...
+    assert not (run_dir / artifacts.MODEL_DIR).exists()  # ... and did not finish
     if how == signal.SIGINT:
         err = process.stderr.read()
         assert process.returncode == 130, err[-2000:]
@@ -131,7 +132,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_checkpoint(resume
 
     import bertclf.train
 
-    real = bertclf.train._loss_and_metrics
+    real = bertclf.train.loss_and_metrics
     steps_per_epoch = 100
 
     def exploding(num_classes):
@@ -146,7 +147,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_checkpoint(resume
 
         return {**chosen, "loss": loss}
 
-    monkeypatch.setattr(bertclf.train, "_loss_and_metrics", exploding)
+    monkeypatch.setattr(bertclf.train, "loss_and_metrics", exploding)
     run_dir = resume_config.parent / "runs" / "diverged"
     assert main(["train", str(resume_config), "--run-dir", str(run_dir)]) == 1
     err = capsys.readouterr().err

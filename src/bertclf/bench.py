@@ -125,7 +125,7 @@ def _ratios(medians: dict) -> dict:
 class _PipelineBench:
     def __init__(self, tf, pipeline: str, encoder, preprocessor, config: Config, num_classes: int):
         from bertclf.model import build_classifier
-        from bertclf.train import _loss_and_metrics, build_optimizer
+        from bertclf.train import loss_and_metrics, build_optimizer
 
         tf_keras.mixed_precision.set_global_policy("mixed_bfloat16" if pipeline == "bucketed_bf16" else "float32")
         self.tf, self.pipeline, self.preprocessor = tf, pipeline, preprocessor
@@ -135,7 +135,7 @@ class _PipelineBench:
         self.classifier = build_classifier(encoder, num_classes, config.model)
         self.flops_per_token = _flops_per_real_token(self.classifier)
         model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
-        model.compile(optimizer=build_optimizer(config.train, 10_000), **_loss_and_metrics(num_classes))
+        model.compile(optimizer=build_optimizer(config.train, 10_000), **loss_and_metrics(num_classes))
         self.model = model
 
     def _with_tokenizer_inside(self):

@@ -27,8 +27,9 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
     """
 
     def __init__(self, encoded: EncodedSplit, class_names: Sequence[str], monitor: str, batch_size: int,
-                 bucketing: bool = True, patience: Optional[int] = None):
+                 bucketing: bool = True, patience: Optional[int] = None, guard: Optional["StopGuard"] = None):
         super().__init__()
+        self.guard = guard
         self.encoded = encoded
         self.class_names = list(class_names)
         self.monitor = monitor
@@ -44,7 +45,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs if logs is not None else {}
         self.improved = False
-        if not all_finite(logs) or getattr(self.model, "bertclf_epoch_cut_short", False):
+        if not all_finite(logs) or (self.guard is not None and self.guard.epoch_cut_short):
             return  # diverged or interrupted mid-epoch: the weights are not worth scoring
         logits = predict_logits(self.model, self.encoded, self.batch_size, self.bucketing)
         scores = classification_metrics(self.encoded.labels.tolist(),
@@ -83,53 +84,46 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         return self.patience is not None and self.epochs_without_improvement >= self.patience
 
 
-class DivergenceGuard(tf_keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite, and remembers where."""
+class StopGuard(tf_keras.callbacks.Callback):
+    """Stops training cleanly on a NaN/inf loss or Ctrl-C, and says whether the epoch was whole.
 
-    def __init__(self):
-        super().__init__()
-        self.epoch = 0
-        self.where: Optional[tuple[int, int]] = None  # (epoch, step), both from 1
-
-    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
-        if self.where is None and logs and not all_finite({"loss": logs.get("loss", 0.0)}):
-            self.where = (self.epoch + 1, batch + 1)
-            self.model.stop_training = True
-
-
-class InterruptGuard(tf_keras.callbacks.Callback):
-    """Turns Ctrl-C during training into a clean stop after the current step.
-
-    A KeyboardInterrupt raised at an arbitrary point can land inside TensorFlow's
-    own Python (a tf.data generator, a callback) and be lost; a flag checked after
-    every step cannot. A second Ctrl-C interrupts at once, as usual.
+    Ctrl-C only sets a flag that is checked after every step: a KeyboardInterrupt
+    raised at an arbitrary point can land inside TensorFlow's own Python (a
+    tf.data generator, a callback) and be lost. A second Ctrl-C interrupts at once.
+    Callbacks after this one skip scoring and checkpointing an epoch cut short.
     """
 
     def __init__(self, steps_per_epoch: int):
         super().__init__()
         self.steps_per_epoch = steps_per_epoch
-        self.requested = False
-        self.cut_short = False  # stopped before the epoch's last step
-        self._previous = None
+        self.diverged_at: Optional[tuple[int, int]] = None  # (epoch, step), both from 1
+        self.interrupted = False
+        self.epoch_cut_short = False
+        self._epoch = 0
+        self._previous_handler = None
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
-        self._previous = signal.signal(signal.SIGINT, self._request)
+        self._previous_handler = signal.signal(signal.SIGINT, self._request_stop)
 
     def on_train_end(self, logs: Optional[dict] = None) -> None:
-        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+        signal.signal(signal.SIGINT, self._previous_handler or signal.default_int_handler)
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
-        if self.requested and not self.model.stop_training:
+        if self.model.stop_training:
+            return
+        if logs and not all_finite({"loss": logs.get("loss", 0.0)}):
+            self.diverged_at = (self._epoch + 1, batch + 1)
+            self.epoch_cut_short = True  # even on its last step: the epoch's weights are bad
             self.model.stop_training = True
-            self.cut_short = batch + 1 < self.steps_per_epoch
-            # Read by the callbacks after this one at the end of the epoch.
-            self.model.bertclf_epoch_cut_short = self.cut_short
+        elif self.interrupted:
+            self.epoch_cut_short = batch + 1 < self.steps_per_epoch
+            self.model.stop_training = True
 
-    def _request(self, signum, frame) -> None:
-        self.requested = True
+    def _request_stop(self, signum, frame) -> None:
+        self.interrupted = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 

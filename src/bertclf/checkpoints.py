@@ -21,7 +21,7 @@ import tensorflow as tf
 import tf_keras
 
 from bertclf import artifacts
-from bertclf.callbacks import DivergenceGuard, ValidationMetrics, all_finite
+from bertclf.callbacks import StopGuard, ValidationMetrics, all_finite
 from bertclf.errors import RunError
 
 # The previous epoch's checkpoint stays until the new state file names the new one.
@@ -74,7 +74,7 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
     validation scores that callback adds to the epoch's logs.
     """
 
-    def __init__(self, run_dir: Path, validation: ValidationMetrics, guard: DivergenceGuard,
+    def __init__(self, run_dir: Path, validation: ValidationMetrics, guard: StopGuard,
                  state: Optional[dict] = None):
         super().__init__()
         self.directory = run_dir / artifacts.CHECKPOINT_DIR
@@ -95,8 +95,7 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs or {}
-        if self.guard.where is not None or not all_finite(logs) \
-                or getattr(self.model, "bertclf_epoch_cut_short", False):
+        if self.guard.epoch_cut_short or not all_finite(logs):
             return  # never checkpoint diverged weights or half an epoch: the last whole one resumes
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))

@@ -38,11 +38,12 @@ def resolve_resume(target: Path, overrides: list[str]) -> tuple[Path, Config]:
                            f"give the folder `bertclf train` printed")
         if (run_dir / artifacts.MODEL_DIR).is_dir():
             raise RunError(f"{run_dir}: this run already finished; nothing to resume")
-    else:
-        config = load_config(target, overrides)
-        run_dir = find_resumable(Path(config.experiment.output_dir), config.experiment.name)
-        _require_same(config, load_config(run_dir / artifacts.CONFIG_FILE, overrides), run_dir)
-    return run_dir, load_config(run_dir / artifacts.CONFIG_FILE, overrides)
+        return run_dir, load_config(run_dir / artifacts.CONFIG_FILE, overrides)
+    config = load_config(target, overrides)
+    run_dir = find_resumable(Path(config.experiment.output_dir), config.experiment.name)
+    saved = load_config(run_dir / artifacts.CONFIG_FILE, overrides)
+    _require_same(config, saved, run_dir)
+    return run_dir, saved
 
 
 def find_resumable(output_dir: Path, experiment: str) -> Path:
@@ -62,7 +63,7 @@ def find_resumable(output_dir: Path, experiment: str) -> Path:
 
 def _require_same(given: Config, saved: Config, run_dir: Path) -> None:
     difference = _first_difference(given.model_dump(), saved.model_dump())
-    if difference is not None and not difference[0].startswith(_MAY_CHANGE):
+    if difference is not None:
         key, now, then = difference
         raise ConfigError(f"{key}: the config says {now!r}, the run {run_dir} was started with {then!r}; "
                           f"a resumed run keeps its config (start a new run to change it)")

@@ -73,7 +73,7 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         _say(f"warning: {warning}")
 
     from bertclf import checkpoints
-    from bertclf.callbacks import DivergenceGuard, InterruptGuard, ValidationMetrics
+    from bertclf.callbacks import StopGuard, ValidationMetrics
     from bertclf.model import build_classifier, export_serving_model, probabilities
     from bertclf.pipeline import encode_split, predict_logits, steps_per_epoch, training_dataset
 
@@ -96,10 +96,10 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     steps = steps_per_epoch(len(data.train), batch_size)
     epochs = config.train.epochs
     classifier.compile(optimizer=build_optimizer(config.train, steps * epochs), jit_compile=config.runtime.jit_compile,
-                       **_loss_and_metrics(num_classes))
+                       **loss_and_metrics(num_classes))
+    guard = StopGuard(steps)
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
-                                   bucketing, config.train.early_stopping_patience)
-    guard, interrupt = DivergenceGuard(), InterruptGuard(steps)
+                                   bucketing, config.train.early_stopping_patience, guard)
     saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state)
     first_epoch = 0
     if state is not None:
@@ -112,14 +112,14 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         try:
             classifier.fit(training_dataset(train_ids, batch_size, num_classes, seed, first_epoch, epochs, bucketing),
                            epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                           callbacks=[interrupt, guard, validation, saver], class_weight=class_weight,
+                           callbacks=[guard, validation, saver], class_weight=class_weight,
                            verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
         except KeyboardInterrupt:  # a second Ctrl-C
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted")) from None
-        if interrupt.requested:
+        if guard.interrupted:
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted"))
-    if guard.where is not None:
-        epoch, step = guard.where
+    if guard.diverged_at is not None:
+        epoch, step = guard.diverged_at
         raise TrainingDiverged(
             f"training diverged: the loss became NaN/inf in epoch {epoch}, step {step}; lower "
             f"train.learning_rate (now {config.train.learning_rate:g}), e.g. --set "
@@ -230,7 +230,8 @@ def _check_monitor(monitor: str, num_classes: int) -> None:
                           f"{num_classes}; use val_macro_f1, val_accuracy or val_loss")
 
 
-def _loss_and_metrics(num_classes: int) -> dict:
+def loss_and_metrics(num_classes: int) -> dict:
+    """`compile` arguments: one-logit binary or K-logit cross-entropy, and accuracy."""
     import tf_keras
 
     if num_classes == 2:
