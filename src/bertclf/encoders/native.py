@@ -106,6 +106,11 @@ def build_native_encoder(native: NativeEncoderWeights):
         raise ModelError(f"native encoder rebuild: weights not set {missing[:3]}, not used {unused[:3]}")
     for name, weight in targets.items():
         weight.assign(native.weights[name])
+    from bertclf.encoders.dropout import use_fast_dropout
+
+    # Embedding dropout, then per layer: attention probabilities, attention output, inner, output.
+    if use_fast_dropout(encoder) < 1 + 3 * native.num_layers:
+        raise RuntimeError("BertEncoder's dropout layers were not found; tf-models-official changed")
     return encoder
 
 
