@@ -9,7 +9,8 @@ Pipelines measured side by side in one process, on the same examples:
 * `bucketed`: bertclf's default: tokenized once, batches of similar length,
   each padded to its bucket boundary.
 * `bucketed_bf16`: as `bucketed`, with the encoder rebuilt natively under the
-  `mixed_bfloat16` policy (`runtime.precision: mixed_bfloat16`).
+  `mixed_bfloat16` policy (`runtime.precision: mixed_bfloat16`), and so with
+  `encoders.dropout.FastDropout`.
 
 All but `bucketed_bf16` compute in float32 whatever `runtime.precision` says.
 

@@ -1,11 +1,12 @@
-"""Dropout for the natively built encoder: Keras's distribution at under half its CPU cost.
+"""Dropout for the natively built encoder: Keras's distribution, about 1.5x faster on CPU.
 
 With the encoder's matrix products in bfloat16, dropout became a quarter of a
 training step on 2 CPU cores (MiniLM, 128 tokens: 1.56 s per step, 1.19 s
 without any dropout). Keras draws one 32-bit random number per element, then
 multiplies and selects, and its gradient selects again. Here 16 random bits
 decide each element (four to each 64-bit draw), and the decision becomes one
-multiplier tensor that the forward and the backward products share.
+multiplier tensor that the forward and the backward products share. In that
+step it took 1.56 s to 1.36 s; alone, forward + backward, it is 1.5-1.6x faster.
 
 The distribution is Keras's: an element is kept with probability
 1 - round(rate * 2**16) / 2**16 (0.1 -> 0.899994) and then scaled by
