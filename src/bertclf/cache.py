@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 
 def cache_root() -> Path:
@@ -26,15 +27,26 @@ def cache_dir(*parts: str) -> Path:
     return folder
 
 
-def build_once(target: Path, build: Callable[[Path], None], done_marker: str) -> Path:
-    """Returns `target`, first building it if it lacks `done_marker`.
+def build_once(target: Path, build: Callable[[Path], None], done_marker: str,
+               stale: Optional[Callable[[Path], Optional[str]]] = None) -> Path:
+    """Returns `target`, first building it if it lacks `done_marker` or is stale.
 
     `build(staging)` writes into a fresh folder beside the target (and must
     create `done_marker` in it last); the folder is then renamed into place, so
     an interrupted build never leaves a cache entry that looks complete.
+
+    Args:
+        target: The cache entry's folder.
+        build: Writes the entry into the folder it is given.
+        done_marker: File whose presence marks a complete entry.
+        stale: Says why a complete entry must not be reused (None if it may be);
+            such an entry is rebuilt, with one line on stderr saying why.
     """
     if (target / done_marker).exists():
-        return target
+        reason = stale(target) if stale is not None else None
+        if reason is None:
+            return target
+        print(f"{target}: {reason}; rebuilding it", file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as scratch:
         staging = Path(scratch) / "build"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 if TYPE_CHECKING:  # pydantic is not needed to load a SavedModel (predict's cold start)
     from bertclf.config import RuntimeConfig
@@ -47,3 +48,22 @@ def setup_tensorflow(runtime: Optional["RuntimeConfig"] = None, seed: Optional[i
 
         tf_keras.utils.set_random_seed(seed)
     return tf
+
+
+@contextlib.contextmanager
+def keras_policy(name: str) -> Iterator[None]:
+    """Runs a block under the Keras dtype policy `name`, restoring the previous one after.
+
+    The policy is global to the process and baked into whatever is built under
+    it: an encoder exported while a run trains in bfloat16 computes in bfloat16
+    for good. Everything built to be saved and reused is therefore built inside
+    `keras_policy("float32")`, whatever the run trains in.
+    """
+    import tf_keras
+
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)

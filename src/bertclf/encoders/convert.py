@@ -114,12 +114,22 @@ def map_weights(weights: dict[str, np.ndarray], layers: int, hidden: int, heads:
 def convert_checkpoint(source: Path, out_dir: Path, name: str = "") -> dict:
     """Writes `encoder/`, `preprocessor/`, `vocab.txt` and a manifest for a BERT checkpoint.
 
+    The encoder is built and exported in float32 whatever Keras policy the
+    calling run has set (see `encoders.export`).
+
     Returns:
         The manifest (registry facts about the converted encoder).
 
     Raises:
         ModelError: The checkpoint is not a BERT this encoder can represent exactly.
     """
+    from bertclf.runtime import keras_policy
+
+    with keras_policy("float32"):
+        return _convert(source, out_dir, name)
+
+
+def _convert(source: Path, out_dir: Path, name: str) -> dict:
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
 

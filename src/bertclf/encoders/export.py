@@ -1,4 +1,11 @@
-"""Writing an encoder folder: TF Hub encoder + matching preprocessor + manifest."""
+"""Writing an encoder folder: TF Hub encoder + matching preprocessor + manifest.
+
+Encoder folders are built to be reused by runs of any precision, so they always
+compute in float32 (a run that trains in bfloat16 rebuilds the encoder natively
+from the float32 weights; see `encoders.native`). `export_encoder_folder`
+refuses anything else, and `graph_float_dtypes` reads what an existing
+SavedModel computes in, to catch folders written before this rule held.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,19 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 from bertclf.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
 
 VOCAB_FILE = "vocab.txt"
+# Part of every cache key of a built encoder: raising it makes bertclf ignore cache entries
+# written by older versions. 2: encoders are built in float32 whatever the run's precision
+# (version 1 could cache a bfloat16 encoder when a bf16 run was the first to use it).
+ENCODER_FORMAT_VERSION = 2
 # Only callers that do not pass seq_length see this; bertclf always passes it.
 _DEFAULT_SEQ_LENGTH = 128
+# DataType enum values in a GraphDef (tensorflow/core/framework/types.proto).
+_FLOAT_TYPES = {1: "float32", 2: "float64", 14: "bfloat16", 19: "float16"}
 
 
 def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path, lower_case: bool,
@@ -24,7 +38,7 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
 
     Args:
         out_dir: Gets `encoder/`, `preprocessor/` and the manifest.
-        encoder: The `BertEncoder` whose weights to export.
+        encoder: The `BertEncoder` whose weights to export, built under the float32 policy.
         bert_config: The `BertConfig` it was built from.
         vocab_file: Its vocabulary (stored inside both SavedModels as an asset).
         lower_case: Whether the preprocessor lower-cases and strips accents.
@@ -33,12 +47,59 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
     import tensorflow as tf
     from official.nlp.tools import export_tfhub_lib
 
-    with tempfile.TemporaryDirectory() as scratch:
+    from bertclf.runtime import keras_policy
+
+    if encoder.compute_dtype != "float32":
+        raise RuntimeError(f"encoder built in {encoder.compute_dtype}; encoders are saved in float32 "
+                           f"(build them inside runtime.keras_policy('float32'))")
+    with tempfile.TemporaryDirectory() as scratch, keras_policy("float32"):
         checkpoint = tf.train.Checkpoint(encoder=encoder).save(os.path.join(scratch, "weights"))
+        # export_model builds its own encoder from bert_config under the global policy: this
+        # scope, not the encoder passed in, decides what the SavedModel computes in.
         export_tfhub_lib.export_model(
             str(out_dir / ENCODER_SUBDIR), bert_config=bert_config, model_checkpoint_path=checkpoint,
             with_mlm=False, vocab_file=str(vocab_file), do_lower_case=lower_case)
     export_tfhub_lib.export_preprocessing(
         str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
         tokenize_with_offsets=False, default_seq_length=_DEFAULT_SEQ_LENGTH)
+    manifest = {**manifest, "format_version": ENCODER_FORMAT_VERSION, "compute_dtype": "float32"}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def graph_float_dtypes(saved_model_dir: Path) -> set[str]:
+    """The floating-point dtypes that a SavedModel's graph computes in.
+
+    Reads `saved_model.pb` only (no variables, no TensorFlow runtime): every
+    dtype attribute of every node, in the graph and in its functions.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    found: set[int] = set()
+    for meta_graph in proto.meta_graphs:
+        graph = meta_graph.graph_def
+        for nodes in [graph.node, *(function.node_def for function in graph.library.function)]:
+            for node in nodes:
+                for value in node.attr.values():
+                    found.add(value.type)
+                    found.update(value.list.type)
+    return {_FLOAT_TYPES[code] for code in found if code in _FLOAT_TYPES}
+
+
+def reduced_precision_problem(encoder_dir: Path) -> Optional[str]:
+    """Why an encoder SavedModel cannot serve runs of every precision, or None.
+
+    Encoders are saved in float32 and rebuilt natively for bfloat16/float16
+    runs; one exported under a mixed-precision policy computes in that precision
+    for good, silently, and no float32 rebuild reproduces it.
+    """
+    reduced = sorted(graph_float_dtypes(encoder_dir) & {"bfloat16", "float16"})
+    if reduced:
+        return f"its graph computes in {' and '.join(reduced)} (it was exported under a mixed-precision policy)"
+    return None
+
+
+def stale_encoder_folder(folder: Path) -> Optional[str]:
+    """`cache.build_once`'s staleness test for an encoder folder."""
+    return reduced_precision_problem(folder / ENCODER_SUBDIR)

@@ -5,8 +5,8 @@ computes in float32 whatever the Keras mixed-precision policy says. To train in
 bfloat16 (or float16) the encoder is built natively under the policy and given
 the SavedModel's weights. The architecture is read off the weights' shapes
 (layers, hidden size, heads, intermediate size, positions); the activation,
-which shapes cannot tell, is the candidate whose float32 rebuild reproduces the
-SavedModel's outputs, and a rebuild that reproduces none is refused.
+which shapes cannot tell, is the candidate whose float32 rebuild comes closest
+to the SavedModel's outputs, and a rebuild that reproduces none is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import numpy as np
 
 from bertclf.errors import ModelError
 
-# tf-models-official's activation names: exact (erf) GELU, its tanh approximation, ReLU.
+# Names as tf-models-official's `get_activation` resolves them, the way the SavedModels were
+# built: exact (erf) GELU (Hugging Face's "gelu"), the tanh approximation (tf-models-official's
+# and TF Hub BERTs' "gelu"; tf_keras's own "gelu" would be the exact one), ReLU.
 _ACTIVATIONS = ("bertclf_exact_gelu", "gelu", "relu")
 # float32 rebuild vs SavedModel, on a random batch (both float32: rounding differences only).
 _MATCH_TOLERANCE = 1e-4
@@ -48,9 +50,9 @@ def read_native_weights(handle: str) -> NativeEncoderWeights:
     """
     import tensorflow as tf
     import tensorflow_hub as hub
-    import tf_keras
 
     from bertclf.encoders.convert import register_exact_gelu
+    from bertclf.runtime import keras_policy
 
     register_exact_gelu()
     loaded = hub.load(handle)
@@ -70,16 +72,17 @@ def read_native_weights(handle: str) -> NativeEncoderWeights:
     inputs = _probe_inputs(found)
     expected = loaded(inputs, training=False)["sequence_output"].numpy()
     # Candidates are compared in float32, whatever policy the run will train in.
-    policy = tf_keras.mixed_precision.global_policy()
-    tf_keras.mixed_precision.set_global_policy("float32")
-    try:
+    # The closest candidate, not the first within tolerance: on a small random model the exact
+    # and tanh GELUs can both land within it, and only one is what the SavedModel computes.
+    gaps = {}
+    with keras_policy("float32"):
         for activation in _ACTIVATIONS:
             candidate = dataclasses.replace(found, activation=activation)
             got = build_native_encoder(candidate)(inputs, training=False)["sequence_output"].numpy()
-            if np.abs(got - expected).max() <= _MATCH_TOLERANCE:
-                return candidate
-    finally:
-        tf_keras.mixed_precision.set_global_policy(policy)
+            gaps[activation] = float(np.abs(got - expected).max())
+    best = min(gaps, key=gaps.get)
+    if gaps[best] <= _MATCH_TOLERANCE:
+        return dataclasses.replace(found, activation=best)
     raise ModelError(f"encoder {handle}: a native rebuild does not reproduce it with any of "
                      f"{', '.join(_ACTIVATIONS)}; use runtime.precision: float32")
 
@@ -90,13 +93,13 @@ def build_native_encoder(native: NativeEncoderWeights):
     Raises:
         ModelError: A weight is missing or left over (never silently dropped).
     """
-    import tf_keras
+    from official.modeling import tf_utils
     from official.nlp.modeling import networks
 
     encoder = networks.BertEncoder(
         vocab_size=native.vocab_size, hidden_size=native.hidden_size, num_layers=native.num_layers,
         num_attention_heads=native.num_heads, intermediate_size=native.intermediate_size,
-        activation=tf_keras.activations.get(native.activation), dropout_rate=_DROPOUT,
+        activation=tf_utils.get_activation(native.activation), dropout_rate=_DROPOUT,
         attention_dropout_rate=_DROPOUT, max_sequence_length=native.max_positions,
         type_vocab_size=native.type_vocab_size, dict_outputs=True)
     targets = {_plain_name(weight.name): weight for weight in encoder.weights}
@@ -121,11 +124,14 @@ def _plain_name(name: str) -> str:
 
 
 def _probe_inputs(native: NativeEncoderWeights) -> dict:
+    """Random ids over the whole vocabulary, both token types, one padded row."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    ids = rng.integers(1, native.vocab_size, size=(2, 16)).astype(np.int32)
+    ids = rng.integers(1, native.vocab_size, size=(2, 64)).astype(np.int32)
     mask = np.ones_like(ids)
-    mask[1, 10:] = 0
-    return {"input_word_ids": tf.constant(ids), "input_mask": tf.constant(mask),
-            "input_type_ids": tf.constant(np.zeros_like(ids))}
+    mask[1, 40:] = 0
+    types = np.zeros_like(ids)
+    types[:, 24:] = 1
+    return {"input_word_ids": tf.constant(ids * mask), "input_mask": tf.constant(mask),
+            "input_type_ids": tf.constant(types * mask)}

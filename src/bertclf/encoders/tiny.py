@@ -18,7 +18,7 @@ from typing import Sequence
 from bertclf.cache import build_once, cache_dir
 from bertclf.config import TinyEncoderConfig
 from bertclf.errors import ModelError
-from bertclf.encoders.export import VOCAB_FILE, export_encoder_folder
+from bertclf.encoders.export import ENCODER_FORMAT_VERSION, VOCAB_FILE, export_encoder_folder, stale_encoder_folder
 from bertclf.registry import MANIFEST_FILE
 
 RESERVED_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -31,14 +31,15 @@ def cached_tiny_encoder(texts: Sequence[str], tiny: TinyEncoderConfig, seed: int
     seed), so a cached folder is exactly what a fresh build would produce.
     """
     sample = list(texts[: tiny.vocab_sample])
-    key = hashlib.sha256(json.dumps([tiny.model_dump(), seed, sample]).encode("utf-8")).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([ENCODER_FORMAT_VERSION, tiny.model_dump(), seed, sample])
+                         .encode("utf-8")).hexdigest()[:16]
     folder = cache_dir("encoders") / f"tiny-{key}"
 
     def build(staging: Path) -> None:
         print(f"Building the tiny encoder (vocabulary from {len(sample)} texts)...", file=sys.stderr)
         export_tiny_encoder(staging, learn_vocab(sample, tiny.vocab_size, tiny.lower_case), tiny, seed)
 
-    return build_once(folder, build, MANIFEST_FILE)
+    return build_once(folder, build, MANIFEST_FILE, stale=stale_encoder_folder)
 
 
 def learn_vocab(texts: Sequence[str], vocab_size: int, lower_case: bool) -> list[str]:
@@ -63,10 +64,15 @@ def read_vocab(path: Path) -> list[str]:
 
 
 def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig, seed: int) -> None:
-    """Writes `encoder/`, `preprocessor/`, the vocab and a manifest to `out_dir`."""
+    """Writes `encoder/`, `preprocessor/`, the vocab and a manifest to `out_dir`.
+
+    Built and exported in float32 whatever the Keras policy of the calling run.
+    """
     import tf_keras
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
+
+    from bertclf.runtime import keras_policy
 
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = out_dir / VOCAB_FILE
@@ -76,11 +82,12 @@ def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig
         num_attention_heads=tiny.heads, intermediate_size=tiny.intermediate or 4 * tiny.hidden,
         max_position_embeddings=512, type_vocab_size=2)
     tf_keras.utils.set_random_seed(seed)
-    encoder = export_tfhub_lib.get_bert_encoder(bert_config)
     manifest = {
         "name": "tiny", "family": "tiny", "layers": tiny.layers, "hidden": tiny.hidden,
         "heads": tiny.heads, "cased": not tiny.lower_case, "vocab_size": len(vocab),
         "languages": "those of the vocabulary's texts",
         "note": f"randomly initialised (seed {seed}); for smoke tests, not for accuracy",
     }
-    export_encoder_folder(out_dir, encoder, bert_config, vocab_file, tiny.lower_case, manifest)
+    with keras_policy("float32"):
+        encoder = export_tfhub_lib.get_bert_encoder(bert_config)
+        export_encoder_folder(out_dir, encoder, bert_config, vocab_file, tiny.lower_case, manifest)
