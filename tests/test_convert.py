@@ -138,27 +138,3 @@ def test_models_convert_command(tmp_path, capsys):
     (tmp_path / "not-bert").mkdir()
     assert main(["models", "convert", str(tmp_path / "not-bert"), str(tmp_path / "y")]) == 1
     assert "no config.json" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-@needs_minilm
-def test_train_on_minilm_through_the_registry(minilm_dir, tmp_path):
-    import json
-
-    from bertclf.cli import main
-    from conftest import make_dataset_tree, write_config
-
-    make_dataset_tree(tmp_path / "data", train=12, test=4)
-    config = write_config(tmp_path / "c.yaml", """
-experiment: {name: minilm, output_dir: runs}
-data: {path: data, validation_split: 0.25, truncation: head_tail}
-model: {encoder: minilm_l6_uncased, seq_length: 32, pooling: mean}
-train: {epochs: 1, batch_size: 8}
-runtime: {progress: false}
-""")
-    assert main(["train", str(config)]) == 0
-    run = next((tmp_path / "runs").glob("minilm-*"))
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["encoder"] == "minilm_l6_uncased" and metrics["train_examples"] == 18
-    assert metrics["export_check"]["max_abs_difference"] <= 1e-5
-    assert metrics["timing"]["fit_seconds"] > 0

@@ -30,10 +30,15 @@ def test_native_rebuild_reproduces_the_saved_model(tiny_encoder_dir):
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
-def test_precision_trains_without_nan_and_exports(tmp_path, tiny_encoder_dir, precision):
-    config = e2e_config(tmp_path, tiny_encoder_dir, name=precision)
-    config.write_text(config.read_text().replace("runtime: {progress: false}",
-                                                 f"runtime: {{progress: false, precision: {precision}}}"))
+def test_precision_trains_without_nan_and_exports(tmp_path, monkeypatch, precision):
+    """The run is also the first to use `tiny` in an empty cache: it must cache a float32 encoder."""
+    from bertclf.encoders.export import graph_float_dtypes
+
+    monkeypatch.setenv("BERTCLF_CACHE", str(tmp_path / "cache"))
+    config = e2e_config(tmp_path, "tiny", name=precision)
+    config.write_text(config.read_text()
+                      .replace("runtime: {progress: false}", f"runtime: {{progress: false, precision: {precision}}}")
+                      .replace("pooling: mean}", "pooling: mean, tiny: {layers: 1, hidden: 32, heads: 2}}"))
     assert main(["train", str(config)]) == 0
     run = tmp_path / "runs" / (tmp_path / "runs" / artifacts.LATEST_FILE).read_text().strip()
     history = json.loads((run / artifacts.HISTORY_JSON_FILE).read_text())
@@ -41,3 +46,5 @@ def test_precision_trains_without_nan_and_exports(tmp_path, tiny_encoder_dir, pr
     metrics = json.loads((run / artifacts.METRICS_FILE).read_text())
     assert metrics["export_check"]["max_abs_difference"] <= 1e-5
     assert main(["predict", "a wonderful film", "--model", str(run)]) == 0
+    cached = list((tmp_path / "cache" / "encoders").glob("tiny-*/encoder"))
+    assert len(cached) == 1 and graph_float_dtypes(cached[0]) == {"float32"}

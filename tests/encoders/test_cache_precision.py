@@ -10,6 +10,8 @@ import pytest
 from bertclf.cli import main
 from conftest import e2e_config, synthetic_texts
 
+# A bf16 run that builds `tiny` in an empty cache: tests/test_precision.py.
+
 pytestmark = pytest.mark.slow
 
 
@@ -37,18 +39,6 @@ def fresh_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("BERTCLF_CACHE", str(cache))
     return cache
-
-
-def test_a_bf16_run_that_builds_the_encoder_leaves_a_float32_one(tmp_path, fresh_cache):
-    from bertclf.encoders.export import graph_float_dtypes
-
-    config = e2e_config(tmp_path, "tiny", name="bf16-first")
-    config.write_text(config.read_text().replace(
-        "runtime: {progress: false}", "runtime: {progress: false, precision: mixed_bfloat16}"))
-    assert main(["train", str(config)]) == 0
-    built = list((fresh_cache / "encoders").glob("tiny-*/encoder"))
-    assert len(built) == 1
-    assert graph_float_dtypes(built[0]) == {"float32"}
 
 
 def test_the_float32_check_sees_a_bfloat16_graph(tmp_path, tiny_encoder_dir):

@@ -1,0 +1,152 @@
+"""What users run: every config in configs/ through the installed `bertclf` command, small.
+
+Each config trains with its own encoder and precision (only the data size and the
+sequence length are capped), then `evaluate` and `predict` use the run. The
+module has a cache of its own, empty at the start, so the first config to use
+an encoder builds it inside that config's run, as on a new machine; configs that
+train in reduced precision go first, and after every run each cached encoder
+must still compute in float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bertclf import artifacts
+from conftest import PROJECT_ROOT, SHARED_DATA, needs_minilm
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"the shared data sets are not at {SHARED_DATA}"),
+              needs_minilm]
+
+CONFIGS_DIR = PROJECT_ROOT / "configs"
+BERTCLF = Path(sys.executable).parent / "bertclf"
+SMALL = ["--set", "data.max_train_examples=40", "--set", "data.max_eval_examples=16",
+         "--set", "model.seq_length=32", "--set", "runtime.progress=false"]
+
+
+# What each config's data must look like after the caps: labels in order, rows read per split
+# (whole files: caps apply after reading), rows skipped by reason.
+EXPECTED_DATA = {
+    "imdb_small.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 25_000, "test": 25_000}},
+    "smoke.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 25_000, "test": 25_000}},
+    "imdb_csv.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 60, "test": 60}},
+    "sst2.yaml": {"labels": ["negative", "positive"],
+                  "rows_read": {"train": 67_349, "validation": 872, "test": 1_821}},
+    "trec.yaml": {"labels": ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"],
+                  "rows_read": {"train": 5_452, "test": 500}},
+    "nsmc.yaml": {"labels": ["negative", "positive"], "rows_read": {"train": 150_000, "test": 50_000},
+                  "skipped": {"train": {"empty_text": 5}, "test": {"empty_text": 3}}},
+}
+
+
+def _precision(config: Path) -> str:
+    return (yaml.safe_load(config.read_text(encoding="utf-8")).get("runtime") or {}).get("precision", "float32")
+
+
+# Reduced precision first: the bug this guards against was a bf16 run being the first to
+# use an encoder and caching it in bf16.
+SHIPPED = sorted(CONFIGS_DIR.glob("*.yaml"), key=lambda path: (_precision(path) == "float32", path.name))
+
+
+def test_every_shipped_config_is_covered():
+    assert {path.name for path in SHIPPED} == set(EXPECTED_DATA), "give a new config its EXPECTED_DATA"
+    assert _precision(SHIPPED[0]) != "float32", "no shipped config trains in reduced precision any more"
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory) -> dict:
+    work = tmp_path_factory.mktemp("shipped")
+    return {**os.environ, "BERTCLF_CACHE": str(work / "cache"), "BERTCLF_DATA_MIRROR": str(SHARED_DATA)}
+
+
+@pytest.fixture(scope="module")
+def imdb_csv_files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("imdb_csv")
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "imdb_to_csv.py"),
+                           str(SHARED_DATA / "aclImdb_v1.tar.gz"), str(folder), "--per-class", "30"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def _bertclf(environment: dict, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(BERTCLF), *args], capture_output=True, text=True, env=environment,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"bertclf {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda path: path.stem)
+def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_csv_files, tmp_path):
+    from bertclf.encoders.export import graph_float_dtypes
+
+    extra = []
+    if config.name == "imdb_csv.yaml":  # its CSV files are made by scripts/imdb_to_csv.py
+        extra = ["--set", f"data.train_path={imdb_csv_files / 'train.csv'}",
+                 "--set", f"data.test_path={imdb_csv_files / 'test.csv'}"]
+    run = tmp_path / "run"
+    _bertclf(environment, "train", str(config), "--run-dir", str(run), *SMALL, *extra)
+
+    shipped = yaml.safe_load(config.read_text(encoding="utf-8"))
+    resolved = yaml.safe_load((run / artifacts.CONFIG_FILE).read_text(encoding="utf-8"))
+    assert resolved["model"]["encoder"] == shipped["model"]["encoder"]
+    assert resolved["runtime"]["precision"] == _precision(config)
+    expected = EXPECTED_DATA[config.name]
+    class_names = _json(run / artifacts.LABELS_FILE)
+    assert class_names == expected["labels"]
+    splits = _json(run / artifacts.DATA_REPORT_FILE)["splits"]
+    for split, rows in expected["rows_read"].items():
+        assert splits[split]["rows_read"] == rows, split
+    for split, skipped in expected.get("skipped", {}).items():
+        for reason, count in skipped.items():
+            assert splits[split]["skipped"].get(reason) == count, (split, reason)
+    assert splits["train"]["examples"] == 40 and splits["test"]["examples"] == 16
+    assert splits["train"]["tokens"]["seq_length"] == 32
+
+    metrics = _json(run / artifacts.METRICS_FILE)
+    assert metrics["encoder"] == shipped["model"]["encoder"]
+    assert metrics["export_check"]["max_abs_difference"] <= 1e-5
+    if len(class_names) == 2:
+        assert {"roc_auc", "pr_auc"} <= set(metrics["test"])
+    assert set(_json(run / artifacts.HISTORY_JSON_FILE)) >= {"loss", "val_loss", "val_accuracy", "val_macro_f1"}
+    for encoder in Path(environment["BERTCLF_CACHE"], "encoders").glob("*/encoder"):
+        assert graph_float_dtypes(encoder) == {"float32"}, f"{encoder} after {config.name}"
+
+    shown = _bertclf(environment, "evaluate", str(run)).stdout
+    assert "  ".join(class_names) in shown  # the confusion matrix's header row, by name
+    scores = _json(run / artifacts.eval_file("test"))
+    assert scores["examples"] == metrics["test"]["examples"] == 16
+    assert scores["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
+    matrix = np.array(scores["confusion_matrix"])
+    assert matrix.shape == (len(class_names),) * 2 and matrix.sum() == 16
+    assert (run / artifacts.PLOTS_DIR / artifacts.confusion_plot_file("test")).is_file()
+
+    texts = ["A wonderful film, I loved it.", "정말 재미있는 영화였어요"]
+    predicted = _bertclf(environment, "predict", "--model", str(run), "--json", *texts)
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert [row["text"] for row in rows] == texts
+    for row in rows:
+        assert row["label"] in class_names and row["top"][0]["label"] == row["label"]
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def _json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_data_check_on_nsmc_reports_empty_documents_and_lengths(capsys):
+    from bertclf.cli import main
+
+    assert main(["data", "check", str(CONFIGS_DIR / "nsmc.yaml"),
+                 "--set", "model.tiny.vocab_size=500", "--set", "data.max_train_examples=200"]) == 0
+    out = capsys.readouterr().out
+    assert "empty_text 5" in out and "empty_text 3" in out and "tokens p50/p90/p99" in out
