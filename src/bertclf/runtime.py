@@ -16,8 +16,8 @@ def setup_tensorflow(runtime: Optional["RuntimeConfig"] = None, seed: Optional[i
 
     Thread counts only take effect before TensorFlow's runtime starts, so this is
     called at the top of a command. With a runtime config, the Keras dtype policy
-    follows `runtime.precision` (loading a SavedModel, as `predict` does, needs
-    neither, nor Keras at all). A seed seeds Python, NumPy and TensorFlow.
+    is reset to float32 (it is global to the process; `apply_precision` sets a
+    run's own). A seed seeds Python, NumPy and TensorFlow.
 
     Returns:
         The `tensorflow` module.
@@ -41,8 +41,8 @@ def setup_tensorflow(runtime: Optional["RuntimeConfig"] = None, seed: Optional[i
     if runtime is not None:
         import tf_keras
 
-        # Global Keras state: set on every run, so a float32 run after a bf16 one is float32.
-        tf_keras.mixed_precision.set_global_policy(runtime.precision)
+        # Global Keras state: reset on every run, so nothing inherits an earlier run's policy.
+        tf_keras.mixed_precision.set_global_policy("float32")
     if seed is not None:
         import tf_keras
 
@@ -67,3 +67,23 @@ def keras_policy(name: str) -> Iterator[None]:
         yield
     finally:
         tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def apply_precision(tf, requested: str):
+    """Decides `runtime.precision` for this machine and sets the Keras policy to it.
+
+    Args:
+        tf: The imported `tensorflow` module (to see the GPUs).
+        requested: `auto` or a concrete policy name.
+
+    Returns:
+        (the machine's `Hardware`, the `PrecisionChoice` applied).
+    """
+    import tf_keras
+
+    from bertclf.hardware import probe_hardware, resolve_precision
+
+    hardware = probe_hardware(tf)
+    choice = resolve_precision(requested, hardware)
+    tf_keras.mixed_precision.set_global_policy(choice.precision)
+    return hardware, choice

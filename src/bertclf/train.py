@@ -20,7 +20,7 @@ from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_wei
 from bertclf.errors import ConfigError, Interrupted, RunError, TrainingDiverged
 from bertclf.metrics import classification_metrics
 from bertclf.registry import resolve_spec
-from bertclf.runtime import setup_tensorflow
+from bertclf.runtime import apply_precision, setup_tensorflow
 
 # The exported string-input model must reproduce the in-memory model's probabilities.
 EXPORT_TOLERANCE = 1e-5
@@ -62,8 +62,10 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     class_weight = resolve_class_weight(config.train, data)
     _check_monitor(config.train.monitor, num_classes)
     tf = setup_tensorflow(config.runtime, seed)
+    hardware, precision = apply_precision(tf, config.runtime.precision)
+    _say(f"Device: {hardware.describe()}; precision {precision.precision} ({precision.reason})")
     encoder = prepare_encoder(spec, config.model, data.train.texts, seed)
-    if config.runtime.precision != "float32":
+    if precision.precision != "float32":
         encoder = with_native_weights(encoder)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
     seq_length, batch_size = config.model.seq_length, config.train.batch_size
@@ -135,6 +137,8 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
                "optimizer_steps": final_state.get("optimizer_steps", 0),
                "class_weight": class_weight,
                "train_examples": len(data.train),
+               "runtime": {"device": hardware.describe(), "precision": precision.precision,
+                           "precision_reason": precision.reason},
                # fit() wall time over all sessions of the run, per-epoch validation included;
                # excludes data reading, tokenizing and export.
                "timing": {"fit_seconds": final_state.get("fit_seconds", 0.0)},
