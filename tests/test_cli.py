@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from bertclf.cli import main
 from conftest import write_config
@@ -65,6 +66,11 @@ def test_runtime_and_usage_errors_exit_codes(tmp_path, capsys):
 
 
 def test_console_script_runs(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bertclf", "--version"], capture_output=True, text=True,
-                          timeout=60)
+    """The `bertclf` command pip installed (pyproject's [project.scripts]), not `python -m`."""
+    script = Path(sys.executable).parent / "bertclf"
+    assert script.is_file(), f"no console script at {script}; is bertclf installed in this environment?"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("bertclf ")
+    done = subprocess.run([str(script), "config", "check", "no-such.yaml"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == "error: no-such.yaml: no such config file"

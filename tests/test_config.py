@@ -122,6 +122,12 @@ def test_dumped_config_reloads_to_the_same_tree(tmp_path):
     assert again == config
 
 
-def test_example_configs_are_valid():
-    for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
-        load_config(path)
+def test_example_configs_are_valid_and_their_encoders_resolve():
+    from bertclf.registry import resolve_spec
+
+    paths = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(paths) >= 6
+    for path in paths:
+        config = load_config(path)
+        spec = resolve_spec(config.model)
+        assert spec.name == config.model.encoder and spec.source in ("tiny", "package", "hub"), path

@@ -112,11 +112,19 @@ def test_mirror_supplies_the_archive_without_network(tmp_path, monkeypatch):
     (tmp_path / "mirror").mkdir()
     (tmp_path / "mirror" / "toy_v1.tar.gz").write_bytes(_tar_bytes(members))
     monkeypatch.setenv("BERTCLF_DATA_MIRROR", str(tmp_path / "mirror"))
+    from bertclf import archive
+
+    unpacked = []
+    real_extract = archive.extract_safely
+    monkeypatch.setattr(archive, "extract_safely",
+                        lambda source, destination: (unpacked.append(source), real_extract(source, destination)))
     # The host does not exist: any network attempt would fail the test.
     config = DataConfig(archive_url="https://unreachable.invalid/data/toy_v1.tar.gz", archive_subdir="toy")
     data = load_data(config, seed=0)
     assert data.class_names == ["neg", "pos"] and len(data.train) + len(data.validation) == 12
-    assert fetch_archive(config.archive_url) == fetch_archive(config.archive_url)  # unpacked once
+    folder = fetch_archive(config.archive_url)
+    assert fetch_archive(config.archive_url) == folder and (folder / "toy" / "train" / "pos").is_dir()
+    assert [source.name for source in unpacked] == ["toy_v1.tar.gz"]  # three uses, one unpacking
 
 
 def test_mirror_without_the_file_names_it(tmp_path, monkeypatch):

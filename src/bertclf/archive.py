@@ -68,6 +68,9 @@ def _obtain(url: str, filename: str, scratch: Path) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=30) as response, destination.open("wb") as out:
             shutil.copyfileobj(response, out, length=1 << 20)
+    except urllib.error.HTTPError as error:  # the server answered: not a network problem
+        raise DataError(f"could not download {url} (HTTP {error.code} {error.reason}); check "
+                        f"data.archive_url") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise DataError(f"could not download {url} ({reason}); offline? put {filename} in a folder "

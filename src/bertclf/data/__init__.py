@@ -123,11 +123,14 @@ def data_root(data: DataConfig) -> Path:
     if data.archive_url:
         from bertclf.archive import fetch_archive
 
-        root = fetch_archive(data.archive_url)
-        if data.archive_subdir:
-            root = root / data.archive_subdir
-            if not root.is_dir():
-                raise DataError(f"data.archive_subdir: the archive has no folder {data.archive_subdir!r}")
+        unpacked = fetch_archive(data.archive_url)
+        if not data.archive_subdir:
+            return unpacked
+        root = unpacked / data.archive_subdir
+        if not root.is_dir():
+            present = sorted(folder.name for folder in unpacked.iterdir() if folder.is_dir())
+            raise DataError(f"data.archive_subdir: the archive has no folder {data.archive_subdir!r}; "
+                            f"its top-level folders: {', '.join(present) or '(none)'}")
         return root
     root = Path(data.path)
     if not root.is_dir():
