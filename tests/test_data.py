@@ -13,7 +13,7 @@ from bertclf.config import DataConfig
 from bertclf.data import load_data, partition, stratified_sample
 from bertclf.data.readers import read_folder
 from bertclf.errors import DataError
-from conftest import make_dataset_tree, synthetic_texts, write_class_folders
+from conftest import make_dataset_tree, synthetic_texts, tar_bytes, write_class_folders
 
 
 def test_class_folders_sorted_and_skips_counted(tmp_path):
@@ -95,22 +95,11 @@ def test_test_folder_with_unknown_class_is_an_error(tmp_path):
         load_data(DataConfig(path=str(root)), seed=0)
 
 
-def _tar_bytes(members: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
-        for name, text in members.items():
-            data = text.encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            bundle.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_mirror_supplies_the_archive_without_network(tmp_path, monkeypatch):
     members = {f"toy/train/{c}/{i}.txt": t for c in ("neg", "pos")
                for i, t in enumerate(synthetic_texts(c, 6))}
     (tmp_path / "mirror").mkdir()
-    (tmp_path / "mirror" / "toy_v1.tar.gz").write_bytes(_tar_bytes(members))
+    (tmp_path / "mirror" / "toy_v1.tar.gz").write_bytes(tar_bytes(members))
     monkeypatch.setenv("BERTCLF_DATA_MIRROR", str(tmp_path / "mirror"))
     from bertclf import archive
 
@@ -136,7 +125,7 @@ def test_mirror_without_the_file_names_it(tmp_path, monkeypatch):
 @pytest.mark.parametrize("evil", ["../escape.txt", "/absolute-escape.txt", "ok/../../escape.txt"])
 def test_archive_members_escaping_the_target_are_refused(tmp_path, evil):
     archive = tmp_path / "evil.tar.gz"
-    archive.write_bytes(_tar_bytes({"fine/a.txt": "a", evil: "pwned"}))
+    archive.write_bytes(tar_bytes({"fine/a.txt": "a", evil: "pwned"}))
     target = tmp_path / "cache" / "unpacked"
     with pytest.raises(DataError, match="refusing member"):
         extract_safely(archive, target)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
-import tarfile
 import threading
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -16,26 +13,10 @@ from bertclf.archive import extract_safely, fetch_archive
 from bertclf.config import DataConfig
 from bertclf.data import load_data
 from bertclf.errors import DataError
-from conftest import synthetic_texts
+from conftest import synthetic_texts, tar_bytes
 
 TOY = {f"toy/train/{label}/{i}.txt": text for label in ("neg", "pos")
        for i, text in enumerate(synthetic_texts(label, 6))}
-
-
-def tar_bytes(members: dict[str, str], links: dict[str, str] | None = None) -> bytes:
-    """A .tar.gz of text members; `links` adds hard links (name -> target member)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
-        for name, text in members.items():
-            data = text.encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            bundle.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            link = tarfile.TarInfo(name)
-            link.type, link.linkname = tarfile.LNKTYPE, target
-            bundle.addfile(link)
-    return buffer.getvalue()
 
 
 class _CountingHandler(http.server.SimpleHTTPRequestHandler):
