@@ -19,7 +19,7 @@ done
 
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 shared="$(dirname "$repo")/shared"
-work=$(mktemp -d "${TMPDIR:-/tmp}/bertclf-fresh-XXXXXX")
+work=$(mktemp -d -t bertclf-fresh-XXXXXX)  # under $TMPDIR, else the system default
 [ "$keep" = 1 ] || trap 'rm -rf "$work"' EXIT
 
 git clone --quiet "$repo" "$work/main" || exit 1
