@@ -23,11 +23,12 @@ def check_data(config: Config) -> LabelledData:
     setup_tensorflow(config.runtime)
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
                               config.experiment.seed)
-    add_split_token_lengths(data, load_preprocessor(encoder.preprocess_handle), config.model.seq_length)
+    add_split_token_lengths(data, load_preprocessor(encoder.preprocess_handle), config.model.seq_length,
+                            config.data.truncation)
     return data
 
 
-def add_split_token_lengths(data: LabelledData, preprocessor, seq_length: int) -> None:
+def add_split_token_lengths(data: LabelledData, preprocessor, seq_length: int, truncation: str = "head") -> None:
     """Adds wordpiece-length statistics of train and test to the data report."""
     from bertclf.tokenization import token_lengths
 
@@ -35,4 +36,4 @@ def add_split_token_lengths(data: LabelledData, preprocessor, seq_length: int) -
         if split is not None:
             sample = split.subset(range(min(len(split), TOKEN_STATS_SAMPLE)))
             add_token_lengths(data.report, name, token_lengths(preprocessor, sample.texts, sample.pairs),
-                              seq_length)
+                              seq_length, truncation)

@@ -70,7 +70,7 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     preprocessor = load_preprocessor(encoder.preprocess_handle)
     seq_length, batch_size = config.model.seq_length, config.train.batch_size
     truncation, bucketing = config.data.truncation, config.data.bucketing
-    add_split_token_lengths(data, preprocessor, seq_length)
+    add_split_token_lengths(data, preprocessor, seq_length, truncation)
     for warning in data.report["warnings"]:
         _say(f"warning: {warning}")
 

@@ -39,8 +39,12 @@ def build_report(class_names: list[str], splits: dict[str, Optional[Split]],
     return report
 
 
-def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_length: int) -> None:
-    """Adds wordpiece-length percentiles and the share of texts longer than `seq_length`."""
+def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_length: int,
+                      truncation: str = "head") -> None:
+    """Adds wordpiece-length percentiles and the share of texts longer than `seq_length`.
+
+    The warning about long texts suggests head+tail truncation only to runs that do not use it.
+    """
     if split not in report["splits"] or not lengths:
         return
     truncated = sum(1 for n in lengths if n > seq_length) / len(lengths)
@@ -48,9 +52,10 @@ def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_leng
                                          "truncated_share": round(truncated, 4),
                                          "measured_on": len(lengths)}
     if truncated > 0.5:
+        fix = "a longer seq_length" + ("" if truncation == "head_tail" else " or data.truncation: head_tail")
         report["warnings"].append(
             f"{split}: {truncated:.0%} of texts are longer than model.seq_length={seq_length} tokens and "
-            f"will be cut; consider a longer seq_length or data.truncation: head_tail")
+            f"will be cut ({truncation} kept); consider {fix}")
 
 
 def data_warnings(report: dict, splits: dict[str, Optional[Split]]) -> list[str]:

@@ -1,0 +1,28 @@
+"""The data report's token-length warning."""
+
+from __future__ import annotations
+
+from bertclf.data.report import add_token_lengths
+
+
+def _report():
+    return {"splits": {"train": {"examples": 4}}, "warnings": []}
+
+
+def test_long_texts_warn_and_suggest_head_tail_only_when_not_used():
+    report = _report()
+    add_token_lengths(report, "train", [10, 300, 400, 500], seq_length=128, truncation="head")
+    assert report["splits"]["train"]["tokens"]["truncated_share"] == 0.75
+    assert report["warnings"] == ["train: 75% of texts are longer than model.seq_length=128 tokens and will "
+                                  "be cut (head kept); consider a longer seq_length or data.truncation: head_tail"]
+
+    report = _report()
+    add_token_lengths(report, "train", [10, 300, 400, 500], seq_length=128, truncation="head_tail")
+    assert report["warnings"] == ["train: 75% of texts are longer than model.seq_length=128 tokens and will "
+                                  "be cut (head_tail kept); consider a longer seq_length"]
+
+
+def test_no_warning_when_most_texts_fit():
+    report = _report()
+    add_token_lengths(report, "train", [10, 20, 30, 500], seq_length=128)
+    assert report["warnings"] == []
