@@ -123,7 +123,7 @@ def test_dumped_config_reloads_to_the_same_tree(tmp_path):
 
 
 def test_example_configs_are_valid_and_their_encoders_resolve():
-    from bertclf.registry import resolve_spec
+    from bertclf.encoders.registry import resolve_spec
 
     paths = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
     assert len(paths) >= 6

@@ -44,7 +44,9 @@ def test_exported_model_matches_the_trained_one(binary_run):
     metrics = json.loads((binary_run / artifacts.METRICS_FILE).read_text())
     assert metrics["export_check"]["texts"] == 12
     assert metrics["export_check"]["max_abs_difference"] <= 1e-5
-    assert metrics["test"]["examples"] == 16 and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    # Learnable data: the ranking is far better than chance (ROC-AUC 0.5). Two short epochs
+    # need not move the probabilities across 0.5, so accuracy is not the measure here.
+    assert metrics["test"]["examples"] == 16 and metrics["test"]["roc_auc"] >= 0.9
 
 
 def _score_test_folder_by_hand(run):
@@ -156,16 +158,19 @@ def test_export_reproduces_in_memory_probabilities(tiny_encoder_dir, tmp_path, p
 
     from bertclf.config import ModelConfig
     from bertclf.encoders import load_preprocessor, prepare_encoder
-    from bertclf.model import build_classifier, export_serving_model, probabilities
-    from bertclf.registry import spec_from_folder
-    from bertclf.tokenization import encode_texts
+    from bertclf.model import build_classifier
+    from bertclf.serving.export import export_serving_model
+    from bertclf.task import ClassificationTask
+    from bertclf.encoders.registry import spec_from_folder
+    from bertclf.encoders.tokenization import encode_texts
 
     model_config = ModelConfig(encoder=str(tiny_encoder_dir), pooling=pooling, seq_length=24)
     encoder = prepare_encoder(spec_from_folder(tiny_encoder_dir), model_config, [], seed=0)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
     classifier = build_classifier(encoder, 3, model_config)
     texts = ["a wonderful film", "", KOREAN, "word " * 500]
-    expected = probabilities(classifier(encode_texts(preprocessor, tf.constant(texts), 24), training=False), 3)
+    expected = ClassificationTask(3).probabilities(
+        classifier(encode_texts(preprocessor, tf.constant(texts), 24), training=False))
     export_serving_model(tmp_path / "model", preprocessor, classifier, 24, ["a", "b", "c"])
     served = tf.saved_model.load(str(tmp_path / "model")).signatures["serving_default"]
     got = served(texts=tf.constant(texts))
@@ -174,7 +179,7 @@ def test_export_reproduces_in_memory_probabilities(tiny_encoder_dir, tmp_path, p
 
 
 def test_failed_run_leaves_no_model_and_keeps_latest(binary_run, tmp_path, monkeypatch, tiny_encoder_dir):
-    import bertclf.model
+    import bertclf.serving.export
 
     config = _config(tmp_path, tiny_encoder_dir, extra="")
     config.write_text(config.read_text().replace("output_dir: runs", f"output_dir: {binary_run.parent}"))
@@ -184,7 +189,7 @@ def test_failed_run_leaves_no_model_and_keeps_latest(binary_run, tmp_path, monke
         (path / "partial-file").write_text("half written")
         raise RuntimeError("simulated crash during export")
 
-    monkeypatch.setattr(bertclf.model, "export_serving_model", broken_export)
+    monkeypatch.setattr(bertclf.serving.export, "export_serving_model", broken_export)
     with pytest.raises(RuntimeError, match="simulated crash"):
         main(["train", str(config)])
     assert (binary_run.parent / artifacts.LATEST_FILE).read_text() == before

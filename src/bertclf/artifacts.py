@@ -2,22 +2,20 @@
 
 Every file name of the run-folder contract is a constant here, so `train`
 writes and `evaluate`/`predict` read the same names without importing each
-other. Writes go to a temporary name in the same folder and are renamed into
-place, so a crash never leaves a half-written file where a reader expects a
-whole one.
+other. Writes go through `bertclf.files`, so a crash never leaves a
+half-written file where a reader expects a whole one.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Sequence
 
 from bertclf.errors import RunError
+from bertclf.files import write_text_atomic
 
 CONFIG_FILE = "config.yaml"
 LABELS_FILE = "labels.json"
@@ -80,36 +78,6 @@ def claim_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
     return run_dir
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Writes text to a temporary file beside `path`, then renames it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Writes JSON (UTF-8, indented, non-ASCII kept readable) atomically."""
-    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-
-
-def publish_dir(staging: Path, final: Path) -> None:
-    """Moves a fully written folder into place, replacing nothing that exists."""
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)
-
-
-def staging_dir(final: Path) -> Path:
-    """A fresh temporary folder beside `final`, to be published with `publish_dir`."""
-    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
-
-
 def mark_latest(run_dir: Path) -> None:
     """Points the output folder's LATEST file at a run that finished."""
     write_text_atomic(run_dir.parent / LATEST_FILE, run_dir.name + "\n")
@@ -143,3 +111,25 @@ def read_labels(run_dir: Path) -> list[str]:
     if not path.is_file():
         raise RunError(f"{run_dir}: has no {LABELS_FILE}; the run folder is incomplete")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def require_unfinished(run_dir: Path) -> None:
+    """Refuses to resume a run that has exported its model.
+
+    Raises:
+        RunError: The run finished.
+    """
+    if (run_dir / MODEL_DIR).is_dir():
+        raise RunError(f"{run_dir}: this run already finished; nothing to resume")
+
+
+def require_same_classes(run_dir: Path, class_names: Sequence[str]) -> None:
+    """Refuses data whose classes differ from those the run was trained on.
+
+    Raises:
+        RunError: The class names or their order differ.
+    """
+    trained = read_labels(run_dir)
+    if list(class_names) != trained:
+        raise RunError(f"{run_dir}: the data now has classes {list(class_names)}, the run was trained on "
+                       f"{trained}; use data with the run's classes, or start a new run")

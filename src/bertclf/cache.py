@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional
+
+from bertclf.files import publish_dir
 
 
 def cache_root() -> Path:
@@ -53,7 +54,5 @@ def build_once(target: Path, build: Callable[[Path], None], done_marker: str,
         build(staging)
         if not (staging / done_marker).exists():
             raise RuntimeError(f"building {target} did not produce {done_marker}")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        publish_dir(staging, target)
     return target

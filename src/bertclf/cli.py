@@ -31,6 +31,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 
 SET_HELP = "Override a config value: --set train.epochs=2 (repeatable)."
+# Set by the --debug option (the app callback runs before any command).
+_OPTIONS = {"debug": False}
 RUNS_HELP = "Folder holding runs; the newest finished run there is the default."
 
 
@@ -47,12 +49,15 @@ def _main(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     """Fine-tune BERT-family encoders for text classification from a YAML config."""
+    _OPTIONS["debug"] = debug
 
 
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="Experiment config (YAML); with --resume, a run folder "
                                             "or the config of the run to continue."),
+    run: Optional[Path] = typer.Argument(None, help="With --resume after a config: the run folder to "
+                                                    "continue (it must have been started from that config)."),
     overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last completed "
                                                         "epoch: the run folder given, or the newest "
@@ -63,16 +68,19 @@ def train(
 ) -> None:
     """Fine-tune an encoder as the config says; write a run folder."""
     from bertclf.config import load_config
-    from bertclf.train import train as run_training
+    from bertclf.training.train import train as run_training
 
     if resume:
-        from bertclf.resume import resolve_resume
+        from bertclf.training.resume import resolve_resume
 
         if run_dir is not None or overwrite:
             raise ConfigError("--resume continues a run in its own folder; drop --run-dir/--overwrite")
-        resumed_dir, resumed_config = resolve_resume(config, overrides)
+        resumed_dir, resumed_config = resolve_resume(config, overrides, run)
         result = run_training(resumed_config, run_dir=resumed_dir, resume=True)
     else:
+        if run is not None:
+            raise ConfigError(f"train: {run} is one argument too many; to continue that run, add --resume "
+                              f"(bertclf train {config} --resume {run})")
         result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite)
     metrics = result.metrics
     summary = [f"validation accuracy {metrics['validation']['accuracy']:.4f} (best epoch "
@@ -96,7 +104,7 @@ def evaluate(
     """Score a run's exported model: loss, accuracy, per-class F1, confusion matrix."""
     from bertclf.artifacts import resolve_run
     from bertclf.evaluate import evaluate_run
-    from bertclf.tables import evaluation_text
+    from bertclf.reporting.tables import evaluation_text
 
     if split not in ("test", "validation"):
         raise ConfigError(f"--split {split}: expected test or validation")
@@ -119,8 +127,8 @@ def predict(
 ) -> None:
     """Classify texts with a run's exported model."""
     from bertclf.artifacts import resolve_run
-    from bertclf.predict import Predictor
-    from bertclf.tables import format_table, shorten
+    from bertclf.serving.predict import Predictor
+    from bertclf.reporting.tables import format_table, shorten
 
     inputs = list(texts or []) + (_read_lines(file) if file else [])
     run_dir = resolve_run(model, runs_dir)
@@ -157,7 +165,7 @@ def bench(
     from bertclf.config import load_config
 
     loaded = load_config(config, overrides)
-    from bertclf.bench import PIPELINES, markdown, run_bench, write_result
+    from bertclf.training.bench import PIPELINES, markdown, run_bench, write_result
 
     chosen = tuple(name.strip() for name in pipelines.split(",") if name.strip())
     unknown = [name for name in chosen if name not in PIPELINES]
@@ -177,7 +185,7 @@ def config_check(
 ) -> None:
     """Validate a config (and its encoder name) without training; print it resolved."""
     from bertclf.config import dump_config, load_config
-    from bertclf.registry import resolve_spec
+    from bertclf.encoders.registry import resolve_spec
 
     resolved = load_config(config, overrides)
     spec = resolve_spec(resolved.model)
@@ -194,7 +202,7 @@ def data_check(
     """Report rows read, kept and skipped, label counts and token lengths; warn on problems."""
     from bertclf.config import load_config
     from bertclf.data_check import check_data
-    from bertclf.tables import data_report_text
+    from bertclf.reporting.tables import data_report_text
 
     report = check_data(load_config(config, overrides)).report
     typer.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else data_report_text(report))
@@ -203,8 +211,8 @@ def data_check(
 @models_app.command("list")
 def models_list() -> None:
     """List the registry's encoders and whether each works offline right now."""
-    from bertclf.registry import is_available_offline, load_registry
-    from bertclf.tables import format_table
+    from bertclf.encoders.registry import is_available_offline, load_registry
+    from bertclf.reporting.tables import format_table
 
     rows = [[s.name, s.family, s.layers, s.hidden, s.heads, s.cased, s.languages, is_available_offline(s)]
             for s in load_registry().values()]
@@ -217,7 +225,7 @@ def models_show(name: str = typer.Argument(..., help="A registry name.")) -> Non
     """Show one registry entry."""
     import dataclasses
 
-    from bertclf.registry import get_spec, is_available_offline
+    from bertclf.encoders.registry import get_spec, is_available_offline
 
     spec = get_spec(name)
     for key, value in dataclasses.asdict(spec).items():
@@ -254,7 +262,7 @@ def models_make_tiny(
     except ValidationError as error:
         raise ConfigError("make-tiny: " + error.errors()[0]["msg"].removeprefix("Value error, ")) from None
     from bertclf.encoders.tiny import export_tiny_encoder, learn_vocab, read_vocab
-    from bertclf.runtime import setup_tensorflow
+    from bertclf.training.runtime import setup_tensorflow
 
     setup_tensorflow(seed=seed)
     if vocab is not None:
@@ -276,7 +284,7 @@ def models_convert(
 ) -> None:
     """Convert a Hugging Face BERT checkpoint to TF Hub encoder + preprocessor SavedModels."""
     from bertclf.encoders.convert import convert_checkpoint
-    from bertclf.runtime import setup_tensorflow
+    from bertclf.training.runtime import setup_tensorflow
 
     if not source.is_dir():
         raise ConfigError(f"{source}: no such folder")
@@ -313,13 +321,14 @@ def _read_lines(path: Path) -> list[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the CLI and returns its exit code: 0 ok, 1 runtime failure, 2 usage or config error."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _OPTIONS["debug"] = False
     try:
         # Standalone mode lets Typer print usage errors and help itself; it ends with SystemExit.
         app(args=argv, prog_name="bertclf", standalone_mode=True)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except BertclfError as error:
-        if "--debug" in argv:
+        if _OPTIONS["debug"]:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bertclf.errors import ConfigError
+from bertclf.files import is_url
 
 
 class _Section(BaseModel):
@@ -276,7 +277,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         block = raw.get(section)
         if isinstance(block, dict) and isinstance(block.get(key), str):
             value = block[key]
-            if "://" not in value:
+            if not is_url(value):
                 block[key] = _absolute(value, base)
     # model.encoder is a registry name or a folder; it is a folder only if one exists.
     model = raw.get("model")

@@ -6,8 +6,8 @@ from bertclf.config import Config
 from bertclf.data import LabelledData, load_data
 from bertclf.data.report import add_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder
-from bertclf.registry import resolve_spec
-from bertclf.runtime import setup_tensorflow
+from bertclf.encoders.registry import resolve_spec
+from bertclf.training.runtime import setup_tensorflow
 
 # Token lengths are measured on at most this many texts per split (they are a summary).
 TOKEN_STATS_SAMPLE = 20_000
@@ -30,7 +30,7 @@ def check_data(config: Config) -> LabelledData:
 
 def add_split_token_lengths(data: LabelledData, preprocessor, seq_length: int, truncation: str = "head") -> None:
     """Adds wordpiece-length statistics of train and test to the data report."""
-    from bertclf.tokenization import token_lengths
+    from bertclf.encoders.tokenization import token_lengths
 
     for name, split in (("train", data.train), ("test", data.test)):
         if split is not None:

@@ -8,13 +8,11 @@ from typing import Optional
 
 import yaml
 
-from bertclf import artifacts
+from bertclf import artifacts, files
 from bertclf.config import Config
 from bertclf.data import Split, load_data, read_eval_source
 from bertclf.errors import DataError, RunError
 from bertclf.metrics import classification_metrics
-from bertclf.plots import plot_confusion_matrix
-from bertclf.predict import Predictor
 
 
 @dataclasses.dataclass
@@ -55,11 +53,14 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
             config.data.max_eval_examples = None
         examples = _config_split(run_dir, config, split, class_names)
         name = f"{split}-full" if full else split
+    from bertclf.reporting.plots import plot_confusion_matrix
+    from bertclf.serving.predict import Predictor
+
     probabilities = Predictor(run_dir).probabilities(examples.texts, examples.pairs)
     metrics = classification_metrics(examples.labels, probabilities, class_names)
     metrics["source"] = str(data_path) if data_path is not None else f"config split {split}"
     report_path = run_dir / artifacts.eval_file(name)
-    artifacts.write_json_atomic(report_path, metrics)
+    files.write_json_atomic(report_path, metrics)
     plot_path = run_dir / artifacts.PLOTS_DIR / artifacts.confusion_plot_file(name)
     plot_confusion_matrix(metrics["confusion_matrix"], class_names, plot_path,
                           title=f"{run_dir.name}: {name} ({metrics['examples']} examples)")
@@ -75,9 +76,7 @@ def _run_config(run_dir: Path) -> Config:
 
 def _config_split(run_dir: Path, config: Config, split: str, class_names: list[str]) -> Split:
     data = load_data(config.data, config.experiment.seed)
-    if data.class_names != class_names:
-        raise RunError(f"{run_dir}: the data now has classes {data.class_names}, the model was trained "
-                       f"on {class_names}")
+    artifacts.require_same_classes(run_dir, data.class_names)
     chosen = data.test if split == "test" else data.validation
     if chosen is None:
         raise DataError(f"{run_dir}: the run's data has no test split; use --split validation "

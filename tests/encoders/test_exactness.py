@@ -39,7 +39,7 @@ def random_batch(seed: int, length: int, vocab_size: int, rows: int = 3) -> dict
 @pytest.fixture(scope="module")
 def reference():
     from bertclf.encoders.convert import read_checkpoint
-    from bertclf.registry import packaged_checkpoint
+    from bertclf.encoders.registry import packaged_checkpoint
 
     config, weights, _ = read_checkpoint(packaged_checkpoint(MINILM))
     return config, weights
@@ -76,7 +76,7 @@ def test_converted_saved_model_matches_the_checkpoint(minilm_dir, reference, see
 @pytest.fixture(scope="module")
 def native_encoder(minilm_dir):
     from bertclf.encoders.native import build_native_encoder, read_native_weights
-    from bertclf.runtime import keras_policy
+    from bertclf.training.runtime import keras_policy
 
     native = read_native_weights(minilm_dir.encoder_handle)
     with keras_policy("float32"):
@@ -119,7 +119,7 @@ def test_native_rebuild_of_a_tanh_gelu_encoder_selects_tanh(tmp_path, reference)
 
     from bertclf.encoders.convert import convert_checkpoint
     from bertclf.encoders.native import read_native_weights
-    from bertclf.registry import packaged_checkpoint
+    from bertclf.encoders.registry import packaged_checkpoint
 
     from safetensors.numpy import save_file
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from bertclf.config import ModelConfig
+from bertclf.encoders.registry import EncoderSpec, spec_from_folder
 from bertclf.errors import ModelError
-from bertclf.registry import EncoderSpec, spec_from_folder
+from bertclf.files import is_url
 
 if TYPE_CHECKING:
     from bertclf.encoders.native import NativeEncoderWeights
@@ -49,7 +50,7 @@ def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence
     for handle in (spec.encoder_handle, spec.preprocess_handle):
         check_local_handle(handle)
     # Cache entries (tiny, package) were checked, and rebuilt if need be, by build_once.
-    if spec.source == "hub" and "://" not in spec.encoder_handle:
+    if spec.source == "hub" and not is_url(spec.encoder_handle):
         from bertclf.encoders.export import reduced_precision_problem
 
         problem = reduced_precision_problem(Path(spec.encoder_handle))
@@ -85,7 +86,7 @@ def converted_package_encoder(spec: EncoderSpec) -> Path:
 
     from bertclf.cache import build_once, cache_dir
     from bertclf.encoders.export import ENCODER_FORMAT_VERSION, stale_encoder_folder
-    from bertclf.registry import MANIFEST_FILE, packaged_checkpoint
+    from bertclf.encoders.registry import MANIFEST_FILE, packaged_checkpoint
 
     checkpoint = packaged_checkpoint(spec)
     if checkpoint is None:
@@ -109,7 +110,7 @@ def converted_package_encoder(spec: EncoderSpec) -> Path:
 
 def check_local_handle(handle: str) -> None:
     """Fails early, with the fix, when a local handle is not a SavedModel folder."""
-    if "://" in handle:
+    if is_url(handle):
         return
     if not Path(handle).exists():
         raise ModelError(f"encoder handle {handle}: no such folder; build one with "
@@ -139,27 +140,27 @@ def encoder_layer(handle: str, trainable: bool = True):
     """
     import tensorflow_hub as hub
 
-    check_local_handle(handle)
-    try:
-        return hub.KerasLayer(handle, trainable=trainable, name="encoder")
-    except Exception as error:  # hub raises URLError/OSError/ValueError alike
-        raise ModelError(_load_failure(handle, error)) from None
+    return _from_hub(handle, lambda: hub.KerasLayer(handle, trainable=trainable, name="encoder"))
 
 
 def _hub_load(handle: str):
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops preprocessors use)
 
+    return _from_hub(handle, lambda: hub.load(handle))
+
+
+def _from_hub(handle: str, load: Callable[[], Any]):
     check_local_handle(handle)
     try:
-        return hub.load(handle)
+        return load()
     except Exception as error:  # hub raises URLError/OSError/ValueError alike
         raise ModelError(_load_failure(handle, error)) from None
 
 
 def _load_failure(handle: str, error: Exception) -> str:
     reason = str(getattr(error, "reason", error)).splitlines()[0]
-    if "://" in handle:
+    if is_url(handle):
         return (f"cannot load {handle} ({reason}); this machine may be offline: use a local "
                 f"encoder folder in model.encoder, or an entry `bertclf models list` marks offline")
     return f"cannot load {handle} ({reason})"

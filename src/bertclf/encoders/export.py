@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from bertclf.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
+from bertclf.encoders.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
 
 VOCAB_FILE = "vocab.txt"
 # Part of every cache key of a built encoder: raising it makes bertclf ignore cache entries
@@ -47,7 +47,7 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
     import tensorflow as tf
     from official.nlp.tools import export_tfhub_lib
 
-    from bertclf.runtime import keras_policy
+    from bertclf.training.runtime import keras_policy
 
     if encoder.compute_dtype != "float32":
         raise RuntimeError(f"encoder built in {encoder.compute_dtype}; encoders are saved in float32 "

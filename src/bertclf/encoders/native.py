@@ -52,7 +52,7 @@ def read_native_weights(handle: str) -> NativeEncoderWeights:
     import tensorflow_hub as hub
 
     from bertclf.encoders.convert import register_exact_gelu
-    from bertclf.runtime import keras_policy
+    from bertclf.training.runtime import keras_policy
 
     register_exact_gelu()
     loaded = hub.load(handle)

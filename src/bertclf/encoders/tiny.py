@@ -19,7 +19,7 @@ from bertclf.cache import build_once, cache_dir
 from bertclf.config import TinyEncoderConfig
 from bertclf.errors import ModelError
 from bertclf.encoders.export import ENCODER_FORMAT_VERSION, VOCAB_FILE, export_encoder_folder, stale_encoder_folder
-from bertclf.registry import MANIFEST_FILE
+from bertclf.encoders.registry import MANIFEST_FILE
 
 RESERVED_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -72,7 +72,7 @@ def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
 
-    from bertclf.runtime import keras_policy
+    from bertclf.training.runtime import keras_policy
 
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = out_dir / VOCAB_FILE

@@ -60,8 +60,8 @@ def test_the_encoder_computes_in_the_precision_asked_for(tiny_encoder_dir, preci
     from bertclf.config import ModelConfig
     from bertclf.encoders import prepare_encoder, with_native_weights
     from bertclf.model import build_classifier
-    from bertclf.registry import spec_from_folder
-    from bertclf.runtime import keras_policy
+    from bertclf.encoders.registry import spec_from_folder
+    from bertclf.training.runtime import keras_policy
 
     model_config = ModelConfig(encoder=str(tiny_encoder_dir), seq_length=16, pooling="mean")
     encoder = prepare_encoder(spec_from_folder(tiny_encoder_dir), model_config, [], seed=0)

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from bertclf.files import write_atomic  # noqa: E402
+
 
 def plot_history(history: dict[str, list[float]], path: Path) -> None:
     """Loss and accuracy per epoch, training against validation, as the TF tutorial draws them."""
@@ -54,9 +56,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence
 
 
 def _save(figure, path: Path) -> None:
-    # Write beside the target, then rename, so a reader never sees half a PNG.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(partial, dpi=110)
-    plt.close(figure)
-    partial.replace(path)
+    try:
+        write_atomic(path, lambda temporary: figure.savefig(temporary, dpi=110))
+    finally:
+        plt.close(figure)

@@ -25,6 +25,7 @@ import yaml
 
 from bertclf.config import ModelConfig
 from bertclf.errors import ConfigError
+from bertclf.files import is_url
 
 # Inside a folder written by `bertclf models make-tiny` (or any local encoder folder).
 ENCODER_SUBDIR = "encoder"
@@ -63,7 +64,7 @@ class EncoderSpec:
 @functools.lru_cache(maxsize=1)
 def load_registry() -> dict[str, EncoderSpec]:
     """Returns the packaged registry, keyed by name, in file order."""
-    text = resources.files("bertclf").joinpath("registry.yaml").read_text(encoding="utf-8")
+    text = resources.files("bertclf.encoders").joinpath("registry.yaml").read_text(encoding="utf-8")
     entries = yaml.safe_load(text)["encoders"]
     return {entry["name"]: EncoderSpec(**{"source": "hub", **entry}) for entry in entries}
 
@@ -149,7 +150,7 @@ def packaged_checkpoint(spec: EncoderSpec) -> Optional[Path]:
 def _handle_is_local(handle: Optional[str]) -> bool:
     if not handle:
         return False
-    if "://" not in handle:
+    if not is_url(handle):
         return (Path(handle) / "saved_model.pb").is_file()
     return (hub_cache_dir() / hashlib.sha1(handle.encode("utf8")).hexdigest() / "saved_model.pb").is_file()
 

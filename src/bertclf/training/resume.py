@@ -14,13 +14,15 @@ from bertclf.errors import ConfigError, RunError
 _MAY_CHANGE = ("runtime",)
 
 
-def resolve_resume(target: Path, overrides: list[str]) -> tuple[Path, Config]:
+def resolve_resume(target: Path, overrides: list[str], run: Optional[Path] = None) -> tuple[Path, Config]:
     """The run folder to continue and its config.
 
     Args:
         target: A run folder, or an experiment config whose newest unfinished
             run is continued.
         overrides: `--set` values; only `runtime.*` may differ from the run's config.
+        run: With a config as `target`, the run folder to continue instead of the
+            newest unfinished one (`bertclf train CONFIG --resume RUN`).
 
     Raises:
         ConfigError: A setting differs from the run's saved config.
@@ -32,18 +34,23 @@ def resolve_resume(target: Path, overrides: list[str]) -> tuple[Path, Config]:
                               f"change. Start a new run to change it")
     target = Path(target)
     if target.is_dir():
-        run_dir = target
-        if not (run_dir / artifacts.CONFIG_FILE).is_file():
-            raise RunError(f"{run_dir}: not a run folder (no {artifacts.CONFIG_FILE}); "
-                           f"give the folder `bertclf train` printed")
-        if (run_dir / artifacts.MODEL_DIR).is_dir():
-            raise RunError(f"{run_dir}: this run already finished; nothing to resume")
-        return run_dir, load_config(run_dir / artifacts.CONFIG_FILE, overrides)
+        if run is not None:
+            raise ConfigError(f"--resume {target} {run}: give a run folder, or a config and then a run folder")
+        return target, _run_config(target, overrides)
     config = load_config(target, overrides)
-    run_dir = find_resumable(Path(config.experiment.output_dir), config.experiment.name)
-    saved = load_config(run_dir / artifacts.CONFIG_FILE, overrides)
+    run_dir = Path(run) if run is not None else find_resumable(Path(config.experiment.output_dir),
+                                                                config.experiment.name)
+    saved = _run_config(run_dir, overrides)
     _require_same(config, saved, run_dir)
     return run_dir, saved
+
+
+def _run_config(run_dir: Path, overrides: list[str]) -> Config:
+    if not (run_dir / artifacts.CONFIG_FILE).is_file():
+        raise RunError(f"{run_dir}: not a run folder (no {artifacts.CONFIG_FILE}); "
+                       f"give the folder `bertclf train` printed")
+    artifacts.require_unfinished(run_dir)
+    return load_config(run_dir / artifacts.CONFIG_FILE, overrides)
 
 
 def find_resumable(output_dir: Path, experiment: str) -> Path:

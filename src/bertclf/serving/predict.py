@@ -17,7 +17,7 @@ class Predictor:
     """A run's exported model and class names, loaded once."""
 
     def __init__(self, run_dir: Path):
-        from bertclf.runtime import setup_tensorflow
+        from bertclf.training.runtime import setup_tensorflow
 
         tf = setup_tensorflow()
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModel uses)

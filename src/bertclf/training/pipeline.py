@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from bertclf.data import Split
-from bertclf.tokenization import encode_texts
+from bertclf.encoders.tokenization import encode_texts
+from bertclf.task import ClassificationTask
 
 # Strings go through the tokenizer in chunks this large; it vectorises well.
 _TOKENIZE_CHUNK = 256
@@ -127,17 +128,7 @@ def _input_signature() -> dict:
             for name in ("input_word_ids", "input_mask", "input_type_ids")}
 
 
-def _label_spec(num_classes: int) -> tf.TensorSpec:
-    return tf.TensorSpec([None, 1], tf.float32) if num_classes == 2 else tf.TensorSpec([None], tf.int32)
-
-
-def _labels(encoded: EncodedSplit, indices: np.ndarray, num_classes: int) -> np.ndarray:
-    labels = encoded.labels[indices]
-    # Binary tasks have one logit: float labels of shape [batch, 1].
-    return labels.astype(np.float32)[:, np.newaxis] if num_classes == 2 else labels
-
-
-def training_dataset(encoded: EncodedSplit, batch_size: int, num_classes: int, seed: int,
+def training_dataset(encoded: EncodedSplit, batch_size: int, task: ClassificationTask, seed: int,
                      first_epoch: int, epochs: int, bucketing: bool = True) -> tf.data.Dataset:
     """(inputs, labels) batches for epochs `first_epoch` .. `epochs - 1`, in one stream.
 
@@ -147,10 +138,10 @@ def training_dataset(encoded: EncodedSplit, batch_size: int, num_classes: int, s
     def batches() -> Iterator:
         for epoch in range(first_epoch, epochs):
             for indices in plan_batches(encoded.lengths, batch_size, bucketing, seed, epoch):
-                yield gather_batch(encoded, indices, bucketing), _labels(encoded, indices, num_classes)
+                yield gather_batch(encoded, indices, bucketing), task.targets(encoded.labels[indices])
 
     dataset = tf.data.Dataset.from_generator(
-        batches, output_signature=(_input_signature(), _label_spec(num_classes)))
+        batches, output_signature=(_input_signature(), task.target_spec()))
     return dataset.prefetch(2)
 
 

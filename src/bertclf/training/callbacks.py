@@ -9,8 +9,8 @@ from typing import Optional, Sequence
 import tf_keras
 
 from bertclf.metrics import classification_metrics
-from bertclf.model import probabilities
-from bertclf.pipeline import EncodedSplit, predict_logits
+from bertclf.task import ClassificationTask
+from bertclf.training.pipeline import EncodedSplit, predict_logits
 
 # Metrics where larger is better; everything else (losses) is minimised.
 _MAXIMISED = {"val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"}
@@ -32,6 +32,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         self.guard = guard
         self.encoded = encoded
         self.class_names = list(class_names)
+        self.task = ClassificationTask(len(self.class_names))
         self.monitor = monitor
         self.batch_size = batch_size
         self.bucketing = bucketing
@@ -49,7 +50,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
             return  # diverged or interrupted mid-epoch: the weights are not worth scoring
         logits = predict_logits(self.model, self.encoded, self.batch_size, self.bucketing)
         scores = classification_metrics(self.encoded.labels.tolist(),
-                                        probabilities(logits, len(self.class_names)).numpy(), self.class_names)
+                                        self.task.probabilities(logits).numpy(), self.class_names)
         for key in ("loss", "accuracy", "macro_f1", "roc_auc", "pr_auc"):
             if key in scores:
                 logs[f"val_{key}"] = scores[key]

@@ -8,7 +8,7 @@ import pytest
 
 from bertclf.config import ModelConfig
 from bertclf.errors import ConfigError
-from bertclf.registry import get_spec, is_available_offline, load_registry, resolve_spec, spec_from_folder
+from bertclf.encoders.registry import get_spec, is_available_offline, load_registry, resolve_spec, spec_from_folder
 from conftest import SHARED_DATA
 
 

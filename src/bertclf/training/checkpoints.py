@@ -20,8 +20,8 @@ from typing import Optional
 import tensorflow as tf
 import tf_keras
 
-from bertclf import artifacts
-from bertclf.callbacks import StopGuard, ValidationMetrics, all_finite
+from bertclf import artifacts, files
+from bertclf.training.callbacks import StopGuard, ValidationMetrics, all_finite
 from bertclf.errors import RunError
 
 # The previous epoch's checkpoint stays until the new state file names the new one.
@@ -107,7 +107,7 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
             self.best_checkpoint = Path(_weights_checkpoint(self.model).write(str(prefix))).name
         checkpoint = Path(self._manager.save(checkpoint_number=epoch + 1)).name
         self.epochs_completed = epoch + 1
-        artifacts.write_json_atomic(self.directory / artifacts.TRAINING_STATE_FILE, {
+        files.write_json_atomic(self.directory / artifacts.TRAINING_STATE_FILE, {
             "epochs_completed": self.epochs_completed,
             "optimizer_steps": int(self.model.optimizer.iterations.numpy()),
             "checkpoint": checkpoint,

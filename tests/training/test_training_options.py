@@ -8,29 +8,7 @@ import pytest
 
 from bertclf import artifacts
 from bertclf.cli import main
-from bertclf.config import TrainConfig
-from bertclf.data import LabelledData, Split
-from bertclf.errors import ConfigError
-from bertclf.train import resolve_class_weight
 from conftest import synthetic_texts, write_config
-
-
-def _data(labels, names=("neg", "pos")):
-    split = Split(["x"] * len(labels), list(labels))
-    return LabelledData(list(names), split, split, None, {})
-
-
-def test_balanced_weights_even_out_class_totals():
-    weights = resolve_class_weight(TrainConfig(class_weight="balanced"), _data([0] * 90 + [1] * 10))
-    assert weights == pytest.approx({0: 100 / 180, 1: 100 / 20})
-    assert 90 * weights[0] == pytest.approx(10 * weights[1])
-
-
-def test_explicit_weights_by_class_name():
-    assert resolve_class_weight(TrainConfig(class_weight={"pos": 3}), _data([0, 1])) == {0: 1.0, 1: 3.0}
-    assert resolve_class_weight(TrainConfig(), _data([0, 1])) is None
-    with pytest.raises(ConfigError, match="train.class_weight: no class 'positive'; classes are neg, pos"):
-        resolve_class_weight(TrainConfig(class_weight={"positive": 2}), _data([0, 1]))
 
 
 @pytest.mark.slow
@@ -61,3 +39,31 @@ runtime: {{progress: false}}
     assert json.loads(capsys.readouterr().out)["label"] in ("different", "same")
     assert main(["predict", "no tab here", "--model", str(run)]) == 1
     assert "separate the two texts with a tab" in capsys.readouterr().err
+    _evaluate_a_table(run, tmp_path, capsys)
+
+
+def _evaluate_a_table(run, tmp_path, capsys):
+    """`evaluate --data FILE` scores a file in the run's table format, pairs included."""
+    import numpy as np
+    import tensorflow as tf
+
+    rows = [("a wonderful film", "a wonderful film", "same"), ("a wonderful film", "dull and tedious", "different"),
+            ("dull and tedious", "dull and tedious", "same"), ("loved it", "hated it", "different"),
+            ("superb acting", "superb acting", "same")]
+    table = tmp_path / "extra.tsv"
+    table.write_text("premise\thypothesis\tlabel\n" + "".join("\t".join(row) + "\n" for row in rows),
+                     encoding="utf-8")
+    assert main(["evaluate", str(run), "--data", str(table), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    class_names = json.loads((run / artifacts.LABELS_FILE).read_text())
+    served = tf.saved_model.load(str(run / artifacts.MODEL_DIR)).signatures["serving_default"]
+    probabilities = served(texts=tf.constant([r[0] for r in rows]),
+                           text_pairs=tf.constant([r[1] for r in rows]))["probabilities"].numpy()
+    labels = np.array([class_names.index(r[2]) for r in rows])
+    assert scored["examples"] == 5
+    assert scored["accuracy"] == pytest.approx(float(np.mean(probabilities.argmax(axis=1) == labels)))
+    assert scored["per_class"]["same"]["support"] == 3
+    table.write_text(table.read_text(encoding="utf-8") + "fine\tfine\tmaybe\n", encoding="utf-8")
+    assert main(["evaluate", str(run), "--data", str(table)]) == 1
+    err = capsys.readouterr().err
+    assert str(table) in err and "maybe" in err and "Traceback" not in err

@@ -20,7 +20,7 @@ def preprocessor(tiny_encoder_dir):
 def test_truncation_keeps_the_promised_tokens(preprocessor, truncation, from_start):
     import tensorflow as tf
 
-    from bertclf.tokenization import encode_texts
+    from bertclf.encoders.tokenization import encode_texts
 
     long_text = " ".join(["wonderful", "great", "boring", "the", "film", "awful"] * 20)
     short_text = "great film"

@@ -41,8 +41,8 @@ import tf_keras
 from bertclf.config import Config
 from bertclf.data import load_data
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
-from bertclf.registry import resolve_spec
-from bertclf.runtime import setup_tensorflow
+from bertclf.encoders.registry import resolve_spec
+from bertclf.training.runtime import setup_tensorflow
 
 PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16")
 
@@ -92,11 +92,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
                 pipeline, train["examples_per_second"], train["real_tokens_per_second"], train["padding_share"],
                 train["flops_per_second"] / peak_flops, infer["examples_per_second"],
                 infer["real_tokens_per_second"], infer["padding_share"], _peak_memory_mb()))
-    medians = {}
-    for pipeline in pipelines:
-        mine = [run for run in runs if run.pipeline == pipeline]
-        medians[pipeline] = {field.name: round(statistics.median(getattr(run, field.name) for run in mine), 4)
-                             for field in dataclasses.fields(Measurement) if field.name != "pipeline"}
+    medians = median_measurements(runs)
     return {
         "config": {"experiment": config.experiment.name, "encoder": encoder.spec.name,
                    "seq_length": seq_length, "batch_size": batch_size, "truncation": config.data.truncation,
@@ -107,12 +103,23 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
         "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version(),
                     "tensorflow": tf.__version__, "measured_peak_gflops_float32": round(peak_flops / 1e9, 1)},
         "medians": medians,
-        "ratios_vs_seed": _ratios(medians),
+        "ratios_vs_seed": ratios_vs_seed(medians),
         "runs": [dataclasses.asdict(run) for run in runs],
     }
 
 
-def _ratios(medians: dict) -> dict:
+def median_measurements(runs: list[Measurement]) -> dict[str, dict[str, float]]:
+    """Per pipeline (in order of first appearance), the median of every measured field over its repeats."""
+    medians = {}
+    for pipeline in dict.fromkeys(run.pipeline for run in runs):
+        mine = [run for run in runs if run.pipeline == pipeline]
+        medians[pipeline] = {field.name: round(statistics.median(getattr(run, field.name) for run in mine), 4)
+                             for field in dataclasses.fields(Measurement) if field.name != "pipeline"}
+    return medians
+
+
+def ratios_vs_seed(medians: dict) -> dict:
+    """Each pipeline's training and inference throughput as a multiple of the `seed` pipeline's."""
     if "seed" not in medians:
         return {}
     base = medians["seed"]
@@ -126,21 +133,22 @@ def _ratios(medians: dict) -> dict:
 class _PipelineBench:
     def __init__(self, tf, pipeline: str, encoder, preprocessor, config: Config, num_classes: int):
         from bertclf.model import build_classifier
-        from bertclf.train import loss_and_metrics, build_optimizer
+        from bertclf.task import ClassificationTask, build_optimizer
 
         tf_keras.mixed_precision.set_global_policy("mixed_bfloat16" if pipeline == "bucketed_bf16" else "float32")
         self.tf, self.pipeline, self.preprocessor = tf, pipeline, preprocessor
         self.config, self.num_classes = config, num_classes
+        self.task = ClassificationTask(num_classes)
         self.seq_length, self.batch_size = config.model.seq_length, config.train.batch_size
         self.truncation = config.data.truncation
         self.classifier = build_classifier(encoder, num_classes, config.model)
         self.flops_per_token = _flops_per_real_token(self.classifier)
         model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
-        model.compile(optimizer=build_optimizer(config.train, 10_000), **loss_and_metrics(num_classes))
+        model.compile(optimizer=build_optimizer(config.train, 10_000), **self.task.compile_arguments())
         self.model = model
 
     def _with_tokenizer_inside(self):
-        from bertclf.tokenization import encode_texts
+        from bertclf.encoders.tokenization import encode_texts
 
         preprocessor, seq_length = self.preprocessor, self.seq_length
 
@@ -152,18 +160,17 @@ class _PipelineBench:
         return tf_keras.Model(texts, self.classifier(Tokenize()(texts)))
 
     def train(self, split, warmup: int, steps: int) -> dict:
-        from bertclf.pipeline import encode_split, gather_batch, plan_batches, training_dataset
+        from bertclf.training.pipeline import encode_split, gather_batch, plan_batches, training_dataset
 
         tf = self.tf
         bucketing = self.pipeline.startswith("bucketed")
         encoded = encode_split(split, self.preprocessor, self.seq_length, self.truncation)
         if self.pipeline == "seed":
-            labels = np.asarray(split.labels, np.float32 if self.num_classes == 2 else np.int32)
-            labels = labels[:, None] if self.num_classes == 2 else labels
+            labels = self.task.targets(split.labels)
             dataset = tf.data.Dataset.from_tensor_slices((split.texts, labels)).batch(self.batch_size).repeat()
             plan = [np.arange(i, min(i + self.batch_size, len(split))) for i in range(0, len(split), self.batch_size)]
         else:
-            dataset = training_dataset(encoded, self.batch_size, self.num_classes, seed=0, first_epoch=0,
+            dataset = training_dataset(encoded, self.batch_size, self.task, seed=0, first_epoch=0,
                                        epochs=1000, bucketing=bucketing)
             plan = plan_batches(encoded.lengths, self.batch_size, bucketing, seed=0, epoch=0)
         clock = _Clock(warmup)
@@ -179,8 +186,8 @@ class _PipelineBench:
                 "padding_share": 1 - real / padded, "flops_per_second": flops / seconds}
 
     def infer(self, split) -> dict:
-        from bertclf.model import serving_module
-        from bertclf.pipeline import encode_split, gather_batch, plan_batches
+        from bertclf.serving.export import serving_module
+        from bertclf.training.pipeline import encode_split, gather_batch, plan_batches
 
         tf = self.tf
         bucketing = self.pipeline.startswith("bucketed")
@@ -279,7 +286,7 @@ def markdown(result: dict) -> str:
 
 def write_result(result: dict, path: Path) -> None:
     """Saves the full result as JSON."""
-    from bertclf.artifacts import write_json_atomic
+    from bertclf.files import write_json_atomic
 
     write_json_atomic(path, result)
 

@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import pytest
 
-from bertclf.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, gather_batch, padded_length, plan_batches,
+from bertclf.training.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, gather_batch, padded_length, plan_batches,
                               steps_per_epoch)
 
 
@@ -89,14 +89,15 @@ def test_scoring_order_is_by_length_and_covers_every_example():
 
 @pytest.mark.parametrize("num_classes", [2, 3])
 def test_training_stream_yields_each_example_once_per_epoch(num_classes):
-    from bertclf.pipeline import training_dataset
+    from bertclf.task import ClassificationTask
+    from bertclf.training.pipeline import training_dataset
 
     encoded = _encoded(count=70)
     encoded.labels %= num_classes
     expected = collections.Counter((tuple(encoded.word_ids[i, :encoded.lengths[i]]), int(encoded.labels[i]))
                                    for i in range(len(encoded)))
     for bucketing in (True, False):
-        stream = list(training_dataset(encoded, 16, num_classes, seed=2, first_epoch=1, epochs=3,
+        stream = list(training_dataset(encoded, 16, ClassificationTask(num_classes), seed=2, first_epoch=1, epochs=3,
                                        bucketing=bucketing).as_numpy_iterator())
         steps = steps_per_epoch(len(encoded), 16)
         assert len(stream) == 2 * steps

@@ -10,7 +10,7 @@ import pytest
 
 from bertclf.encoders.convert import map_weights
 from bertclf.errors import ModelError
-from bertclf.registry import packaged_checkpoint
+from bertclf.encoders.registry import packaged_checkpoint
 from numpy_bert import bert_forward
 
 from conftest import MINILM, needs_minilm
@@ -89,7 +89,7 @@ def test_preprocessor_gives_the_tutorial_ids(minilm_dir):
     import tensorflow as tf
 
     from bertclf.encoders import load_preprocessor
-    from bertclf.tokenization import encode_texts
+    from bertclf.encoders.tokenization import encode_texts
 
     preprocessor = load_preprocessor(minilm_dir.preprocess_handle)
     ids = encode_texts(preprocessor, tf.constant(["this is such an amazing movie!"]), 128)["input_word_ids"]
@@ -104,7 +104,7 @@ def test_converted_encoder_matches_numpy_reference(minilm_dir):
 
     from bertclf.encoders.convert import read_checkpoint
     from bertclf.encoders import load_preprocessor
-    from bertclf.tokenization import encode_texts
+    from bertclf.encoders.tokenization import encode_texts
 
     inputs = encode_texts(load_preprocessor(minilm_dir.preprocess_handle), tf.constant(SENTENCES), 24)
     outputs = hub.load(minilm_dir.encoder_handle)(inputs)

@@ -1,0 +1,1 @@
+"""Reporting: plots and text tables of what a run measured."""

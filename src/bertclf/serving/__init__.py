@@ -1,0 +1,1 @@
+"""Serving: the string-input SavedModel a run exports, and predictions from it."""

@@ -1,0 +1,69 @@
+"""The string-input SavedModel a run exports: preprocessor + classifier, strings in.
+
+`export_serving_model` wraps a run's preprocessor and trained classifier into a
+SavedModel whose `serving_default` takes a batch of raw strings and returns
+class probabilities and labels, usable without bertclf.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import tensorflow as tf
+
+from bertclf.encoders.tokenization import encode_texts
+from bertclf.task import ClassificationTask
+from bertclf.training.pipeline import BUCKET_BOUNDARIES
+
+SERVING_SIGNATURE = "serving_default"
+
+
+def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
+                         class_names: Sequence[str], truncation: str = "head", pairs: bool = False) -> None:
+    """Saves a SavedModel whose `serving_default` maps strings to probabilities.
+
+    Inputs: `texts`, string [batch] (and `text_pairs`, string [batch], for a
+    sentence-pair model). Outputs: `probabilities` float32 [batch, num_classes]
+    and `label` string [batch] (the most probable class name), so the model is
+    usable without bertclf (loading it needs `import tensorflow_text` for the
+    tokenizer ops).
+    """
+    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs)
+    tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: module.serve})
+
+
+def serving_module(preprocessor, classifier, seq_length: int, class_names: Sequence[str],
+                   truncation: str = "head", pairs: bool = False) -> tf.Module:
+    """A module whose `serve` tf.function maps a batch of strings to probabilities and labels."""
+    module = tf.Module()
+    module.preprocessor = preprocessor
+    # Only the variables are tracked, not the Keras model: the SavedModel then holds no
+    # optimizer slots and no per-layer Keras functions, which made loading it (predict's
+    # cold start) take 5-6 s for MiniLM.
+    module.classifier_variables = list(classifier.weights)
+    module.class_names = tf.Variable(list(class_names), trainable=False, name="class_names")
+    task = ClassificationTask(len(class_names))
+    boundaries = tf.constant([b for b in BUCKET_BOUNDARIES if b < seq_length] + [seq_length], tf.int32)
+
+    def outputs(inputs):
+        # Pad the batch only to the bucket boundary its longest text needs, as in training;
+        # callers that group texts of similar length (predict, evaluate) get short batches.
+        longest = tf.reduce_max(tf.reduce_sum(inputs["input_mask"], axis=1))
+        width = boundaries[tf.minimum(tf.searchsorted(boundaries, [longest])[0], tf.size(boundaries) - 1)]
+        inputs = {name: value[:, :width] for name, value in inputs.items()}
+        probs = task.probabilities(classifier(inputs, training=False))
+        return {"probabilities": probs, "label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}
+
+    if pairs:
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts"),
+                                      tf.TensorSpec([None], tf.string, name="text_pairs")])
+        def serve(texts, text_pairs):
+            return outputs(encode_texts(module.preprocessor, texts, seq_length, pairs=text_pairs))
+    else:
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+        def serve(texts):
+            return outputs(encode_texts(module.preprocessor, texts, seq_length, truncation))
+
+    module.serve = serve
+    return module

@@ -1,0 +1,132 @@
+"""The classification task: logits, labels, probabilities, losses, metrics, optimizer.
+
+Every part of bertclf that needs to know how K classes map to a model's
+outputs asks this module: the model builder (how many logits), the training
+pipeline (label arrays and their spec), training (loss, metrics, optimizer,
+class weights, which metric may be monitored), evaluation and serving
+(probabilities). As in the TF BERT tutorial, two classes get one logit with a
+sigmoid and binary cross-entropy; K > 2 classes get K logits with a softmax and
+sparse categorical cross-entropy. Probabilities are always [batch, K], so
+callers never branch on the number of classes.
+
+TensorFlow is imported inside the methods that need it, so the rules here can
+be read (and tested) without it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+
+from bertclf.config import TrainConfig
+from bertclf.errors import ConfigError
+
+# Metrics defined only for two classes.
+_BINARY_ONLY_METRICS = ("val_roc_auc", "val_pr_auc")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationTask:
+    """Single-label classification over `num_classes` (>= 2) classes."""
+
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 2:
+            raise ValueError(f"a classification task needs at least 2 classes, got {self.num_classes}")
+
+    @property
+    def binary(self) -> bool:
+        """Two classes, scored by one logit."""
+        return self.num_classes == 2
+
+    @property
+    def num_logits(self) -> int:
+        """One logit for a binary task, one per class otherwise."""
+        return 1 if self.binary else self.num_classes
+
+    def targets(self, labels: np.ndarray) -> np.ndarray:
+        """Class indices -> what the loss takes: float [n, 1] for one logit, int32 [n] otherwise."""
+        labels = np.asarray(labels)
+        return labels.astype(np.float32)[:, np.newaxis] if self.binary else labels.astype(np.int32)
+
+    def target_spec(self):
+        """The `tf.TensorSpec` of a batch of `targets`."""
+        import tensorflow as tf
+
+        return tf.TensorSpec([None, 1], tf.float32) if self.binary else tf.TensorSpec([None], tf.int32)
+
+    def probabilities(self, logits):
+        """Logits -> [batch, num_classes] probabilities (a sigmoid pair for one logit), in TensorFlow."""
+        import tensorflow as tf
+
+        if self.binary:
+            positive = tf.sigmoid(logits[:, 0])
+            return tf.stack([1.0 - positive, positive], axis=1)
+        return tf.nn.softmax(logits, axis=-1)
+
+    def compile_arguments(self) -> dict:
+        """`compile` keyword arguments: the loss on logits and the accuracy metric."""
+        import tf_keras
+
+        if self.binary:
+            return {"loss": tf_keras.losses.BinaryCrossentropy(from_logits=True),
+                    # On a logit, 0 is the 0.5-probability threshold.
+                    "metrics": [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]}
+        return {"loss": tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "metrics": [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+    def check_monitor(self, monitor: str) -> None:
+        """Refuses a `train.monitor` this task does not define.
+
+        Raises:
+            ConfigError: ROC-AUC or PR-AUC asked of more than two classes.
+        """
+        if monitor in _BINARY_ONLY_METRICS and not self.binary:
+            raise ConfigError(f"train.monitor: {monitor} is defined for two classes, this data has "
+                              f"{self.num_classes}; use val_macro_f1, val_accuracy or val_loss")
+
+    def class_weight(self, setting, class_names: Sequence[str],
+                     train_labels: Sequence[int]) -> Optional[dict[int, float]]:
+        """`train.class_weight` as Keras wants it: class index -> loss weight, or None.
+
+        `balanced` weighs each class by n / (classes * count), so every class carries
+        the same total weight; a mapping names classes (missing ones weigh 1).
+
+        Raises:
+            ConfigError: A class named in the mapping does not exist.
+        """
+        if setting == "none":
+            return None
+        if setting == "balanced":
+            counts = collections.Counter(train_labels)
+            total = len(train_labels)
+            return {i: total / (self.num_classes * counts[i]) for i in range(self.num_classes) if counts[i]}
+        unknown = [name for name in setting if name not in class_names]
+        if unknown:
+            raise ConfigError(f"train.class_weight: no class {unknown[0]!r}; classes are "
+                              f"{', '.join(class_names)}")
+        return {i: float(setting.get(name, 1.0)) for i, name in enumerate(class_names)}
+
+
+def build_optimizer(train: TrainConfig, total_steps: int):
+    """AdamW (decoupled weight decay) with linear warmup, then linear decay to zero.
+
+    This is `official.nlp.optimization.create_optimizer`'s recipe, built from its
+    parts because `create_optimizer` fixes the weight decay at 0.01.
+    """
+    import tf_keras
+    from official.nlp import optimization
+
+    schedule = tf_keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=train.learning_rate, decay_steps=total_steps, end_learning_rate=0.0)
+    warmup_steps = int(train.warmup_fraction * total_steps)
+    if warmup_steps:
+        schedule = optimization.WarmUp(initial_learning_rate=train.learning_rate,
+                                       decay_schedule_fn=schedule, warmup_steps=warmup_steps)
+    return optimization.AdamWeightDecay(
+        learning_rate=schedule, weight_decay_rate=train.weight_decay, beta_1=0.9, beta_2=0.999,
+        epsilon=1e-6, exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])

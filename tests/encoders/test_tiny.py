@@ -1,0 +1,42 @@
+"""`bertclf models make-tiny --vocab`: a tiny encoder over a vocabulary the user gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertclf.cli import main
+
+pytestmark = pytest.mark.slow
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "film", "bad", "##s"]
+
+
+def test_make_tiny_with_a_given_vocab(tmp_path, capsys):
+    import tensorflow as tf
+
+    from bertclf.encoders import load_preprocessor
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    out = tmp_path / "tiny"
+    assert main(["models", "make-tiny", str(out), "--vocab", str(vocab), "--layers", "1", "--hidden", "16",
+                 "--heads", "2"]) == 0
+    assert f"Wrote {out} ({len(VOCAB)} wordpieces, 1 layers, hidden 16)" in capsys.readouterr().out
+    assert (out / "vocab.txt").read_text(encoding="utf-8").split() == VOCAB
+    preprocessor = load_preprocessor(str(out / "preprocessor"))
+    tokens = preprocessor.tokenize(tf.constant(["Good films, bad"]))
+    # Lower-cased, split into the given wordpieces; what the vocab lacks is [UNK].
+    assert tokens.merge_dims(-2, -1).to_list() == [[5, 6, 8, 1, 7]]
+    encoder = tf.saved_model.load(str(out / "encoder"))
+    outputs = encoder({"input_word_ids": tf.constant([[2, 5, 6, 3]]), "input_mask": tf.ones([1, 4], tf.int32),
+                       "input_type_ids": tf.zeros([1, 4], tf.int32)})
+    assert outputs["sequence_output"].shape == (1, 4, 16) and outputs["pooled_output"].shape == (1, 16)
+
+
+def test_make_tiny_refuses_a_missing_vocab_and_a_used_folder(tmp_path, capsys):
+    assert main(["models", "make-tiny", str(tmp_path / "a"), "--vocab", str(tmp_path / "none.txt")]) == 2
+    assert capsys.readouterr().err == f"error: --vocab {tmp_path / 'none.txt'}: no such file\n"
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("x")
+    assert main(["models", "make-tiny", str(tmp_path / "used"), "--vocab", str(tmp_path / "none.txt")]) == 2
+    assert "exists and is not empty; choose a new folder" in capsys.readouterr().err
