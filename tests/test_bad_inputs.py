@@ -21,6 +21,8 @@ def _data(root: Path) -> Path:
 
 def _config(tmp: Path, body: str) -> Path:
     _data(tmp)
+    if "experiment:" not in body:  # runs go beside the config, never into the working directory
+        body = "experiment:\n  output_dir: runs\n" + body
     return write_config(tmp / "c.yaml", body)
 
 
