@@ -246,6 +246,7 @@ def models_make_tiny(
     heads: int = typer.Option(2, "--heads"),
     vocab_size: int = typer.Option(8000, "--vocab-size", help="Target size of a learned vocabulary."),
     lower_case: bool = typer.Option(True, "--lower-case/--cased"),
+    dropout: float = typer.Option(0.1, "--dropout", help="Dropout inside the encoder (hidden and attention)."),
     seed: int = typer.Option(42, "--seed"),
 ) -> None:
     """Write a randomly initialised small BERT and its preprocessor as TF Hub SavedModels."""
@@ -258,7 +259,7 @@ def models_make_tiny(
     _require_new_folder(out_dir)
     try:
         tiny = TinyEncoderConfig(layers=layers, hidden=hidden, heads=heads, vocab_size=vocab_size,
-                                 lower_case=lower_case)
+                                 lower_case=lower_case, dropout=dropout)
     except ValidationError as error:
         raise ConfigError("make-tiny: " + error.errors()[0]["msg"].removeprefix("Value error, ")) from None
     from bertclf.encoders.tiny import export_tiny_encoder, learn_vocab, read_vocab

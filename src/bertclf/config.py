@@ -107,6 +107,9 @@ class TinyEncoderConfig(_Section):
     vocab_size: int = Field(8000, ge=100, le=100_000)
     vocab_sample: int = Field(20_000, ge=10)
     lower_case: bool = True
+    # Dropout inside the encoder (hidden states and attention), BERT's 0.1 by default; 0 makes
+    # training a pure function of the data order, which tests of resuming rely on.
+    dropout: float = Field(0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> "TinyEncoderConfig":

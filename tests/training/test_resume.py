@@ -22,13 +22,17 @@ BERTCLF = Path(sys.executable).parent / "bertclf"  # the installed command, as u
 
 
 @pytest.fixture(scope="module")
-def resume_config(tmp_path_factory, tiny_encoder_dir) -> Path:
+def resume_config(tmp_path_factory) -> Path:
+    # No dropout anywhere (head or encoder): training is then a pure function of the seeded data
+    # order, so a resumed run must reproduce every epoch of the uninterrupted one. (With dropout,
+    # the epochs after a resume draw other masks: TensorFlow's random op state is not saved.)
     work = tmp_path_factory.mktemp("resume")
     make_dataset_tree(work / "data", train=250, test=10)
     return write_config(work / "config.yaml", f"""
 experiment: {{name: resumable, seed: 11, output_dir: runs}}
 data: {{path: data, validation_split: 0.2}}
-model: {{encoder: {tiny_encoder_dir}, seq_length: 32, pooling: mean}}
+model: {{encoder: tiny, seq_length: 32, pooling: mean, dropout: 0.0,
+        tiny: {{layers: 1, hidden: 32, heads: 2, vocab_size: 400, dropout: 0.0}}}}
 train: {{epochs: {EPOCHS}, batch_size: 4, learning_rate: 1.0e-3, monitor: val_accuracy}}
 runtime: {{progress: false}}
 """)
@@ -103,8 +107,10 @@ def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, un
     assert set(history) == set(expected_history)
     assert all(len(values) == EPOCHS for values in history.values())
     assert metrics["optimizer_steps"] == expected_metrics["optimizer_steps"] == EPOCHS * 100
-    # Epochs before the interruption are the ones recorded then, not re-run.
-    assert history["loss"][:stopped_after] == pytest.approx(expected_history["loss"][:stopped_after], rel=1e-4)
+    # Every epoch's loss and validation scores, before the interruption and after, are the
+    # uninterrupted run's.
+    for key, values in expected_history.items():
+        assert history[key] == pytest.approx(values, rel=1e-4, abs=1e-6), key
     # The best epoch is the first with the highest val_accuracy (a later tie is no improvement),
     # including epochs scored before the interruption.
     assert metrics["best_epoch"] == 1 + history["val_accuracy"].index(max(history["val_accuracy"]))

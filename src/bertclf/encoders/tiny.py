@@ -80,7 +80,8 @@ def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig
     bert_config = configs.BertConfig(
         vocab_size=len(vocab), hidden_size=tiny.hidden, num_hidden_layers=tiny.layers,
         num_attention_heads=tiny.heads, intermediate_size=tiny.intermediate or 4 * tiny.hidden,
-        max_position_embeddings=512, type_vocab_size=2)
+        max_position_embeddings=512, type_vocab_size=2,
+        hidden_dropout_prob=tiny.dropout, attention_probs_dropout_prob=tiny.dropout)
     tf_keras.utils.set_random_seed(seed)
     manifest = {
         "name": "tiny", "family": "tiny", "layers": tiny.layers, "hidden": tiny.hidden,

@@ -174,7 +174,13 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     from bertclf.training.callbacks import StopGuard, ValidationMetrics
     from bertclf.training.pipeline import steps_per_epoch, training_dataset
 
+    import tf_keras
+
     batch_size, bucketing, epochs = config.train.batch_size, config.data.bucketing, config.train.epochs
+    # Seeded again: preparing the encoder may have drawn random numbers (building a tiny encoder
+    # does, loading it from the cache does not), and the classifier's initial weights and
+    # dropout must not depend on what the cache held.
+    tf_keras.utils.set_random_seed(config.experiment.seed)
     classifier = build_classifier(encoder, task.num_classes, config.model)
     steps = steps_per_epoch(len(data.train), batch_size)
     classifier.compile(optimizer=build_optimizer(config.train, steps * epochs),
