@@ -52,8 +52,11 @@ print(f"    run {sys.argv[1]}: fit {metrics['timing']['fit_seconds']:.0f} s; "
       f"test accuracy {metrics['test']['accuracy']:.4f} on {metrics['test']['examples']} reviews (sample)")
 PY
   if [ "$full" = 1 ] && timed evaluate-full .venv/bin/bertclf evaluate --full --json; then
-    python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(f"    accuracy {m[\"accuracy\"]:.4f} on {m[\"examples\"]} test reviews")' \
-      "$(ls -t "$run"eval-test*.json | head -n 1)"
+    python3 - "${run}eval-test-full.json" <<'PY'
+import json, sys
+scores = json.load(open(sys.argv[1]))
+print(f"    accuracy {scores['accuracy']:.4f} (macro F1 {scores['macro_f1']:.4f}) on {scores['examples']} test reviews")
+PY
   fi
 fi
 timed make-test make test && grep -E "^=+ .*(passed|failed).* =+$" "$work/make-test.log" | tail -n 1 | sed 's/^/    /'
