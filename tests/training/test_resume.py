@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -49,14 +50,17 @@ def _state(run_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _interrupt_in_epoch_two(config: Path, run_dir: Path, how: signal.Signals) -> tuple[subprocess.Popen, str]:
+def _interrupt_in_epoch_two(config: Path, run_dir: Optional[Path],
+                            how: signal.Signals) -> tuple[subprocess.Popen, str]:
     """Signals the run as epoch 2 begins; returns the process and everything it printed.
+
+    With `run_dir` None the run goes where `bertclf train` puts it (`runs/<name>-<time>/`).
 
     Keras announces "Epoch 2/N" only after every callback of epoch 1 has run, the
     checkpoint writer included, so waiting for that line (no polling, no timing
     window) guarantees epoch 1 is saved and epoch 2 (100 steps) has just started.
     """
-    process = _start(str(config), "--run-dir", str(run_dir))
+    process = _start(str(config), *(["--run-dir", str(run_dir)] if run_dir is not None else []))
     printed = []
     for line in process.stdout:
         printed.append(line)
@@ -87,8 +91,17 @@ def uninterrupted(resume_config) -> tuple[dict, dict]:
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "sigint"])
 def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, uninterrupted, how):
-    run_dir = resume_config.parent / "runs" / f"interrupted-{how.name}"
-    process, printed = _interrupt_in_epoch_two(resume_config, run_dir, how)
+    # SIGKILL: a named run folder, resumed by naming it. SIGINT: the default folder, resumed by
+    # naming the config (its experiment's newest unfinished run), as the hint also allows.
+    runs = resume_config.parent / "runs"
+    if how == signal.SIGKILL:
+        run_dir = runs / "interrupted-SIGKILL"
+        process, printed = _interrupt_in_epoch_two(resume_config, run_dir, how)
+        resume = ["--resume", str(run_dir)]
+    else:
+        process, printed = _interrupt_in_epoch_two(resume_config, None, how)
+        (run_dir,) = [path for path in runs.glob("resumable-*") if not (path / artifacts.MODEL_DIR).exists()]
+        resume = [str(resume_config), "--resume"]
     stopped_after = _state(run_dir)["epochs_completed"]
     assert stopped_after == 1  # signalled as epoch 2 began: epoch 1 saved, epoch 2 lost
     assert not (run_dir / artifacts.MODEL_DIR).exists()
@@ -98,8 +111,7 @@ def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, un
     else:
         assert process.returncode == -signal.SIGKILL
 
-    done = subprocess.run([str(BERTCLF), "train", "--resume", str(run_dir)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([str(BERTCLF), "train", *resume], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming after epoch {stopped_after}" in done.stderr
     metrics, history = _finished(run_dir)
