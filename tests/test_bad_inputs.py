@@ -21,8 +21,6 @@ def _data(root: Path) -> Path:
 
 def _config(tmp: Path, body: str) -> Path:
     _data(tmp)
-    if "experiment:" not in body:  # runs go beside the config, never into the working directory
-        body = "experiment:\n  output_dir: runs\n" + body
     return write_config(tmp / "c.yaml", body)
 
 
@@ -152,7 +150,9 @@ def test_saved_model_that_is_not_a_bert_encoder(tmp_path, tiny_encoder_dir, caps
     shutil.copytree(tiny_encoder_dir, fake)
     shutil.rmtree(fake / "encoder")
     shutil.copytree(fake / "preprocessor", fake / "encoder")  # a SavedModel, but a tokenizer
-    config = _config(tmp_path, "data:\n  path: data\nmodel:\n  encoder: fake\n  seq_length: 16\n")
+    # This one gets as far as opening a run folder: beside the config, not in the working directory.
+    config = _config(tmp_path, "experiment:\n  output_dir: runs\ndata:\n  path: data\nmodel:\n  encoder: fake\n"
+                               "  seq_length: 16\n")
     assert main(["train", str(config)]) == 1
     err = capsys.readouterr().err
     assert "fake/encoder: not a BERT encoder (it does not take input_word_ids" in err
