@@ -1,4 +1,4 @@
-"""Files and folders that appear whole or not at all.
+"""Locations and files: telling URLs from paths, and writing files whole or not at all.
 
 Everything bertclf writes for later readers (run folders, cache entries, plots)
 is written under a temporary name beside its target and renamed into place, so
