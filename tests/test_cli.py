@@ -86,4 +86,3 @@ def test_debug_option_shows_the_traceback_and_only_the_option_does(tmp_path, cap
     assert capsys.readouterr().err == f"error: {missing}: no such run folder\n"
     assert main(["evaluate", missing]) == 1
     assert "Traceback" not in capsys.readouterr().err
-
