@@ -29,12 +29,17 @@ class Hardware:
     gpu_capabilities: tuple[tuple[int, int], ...] = ()
     cpu_flags: frozenset[str] = frozenset()
 
+    @property
+    def bf16_cpu_features(self) -> list[str]:
+        """The CPU's native-bfloat16 features, upper case (empty if bfloat16 would be emulated)."""
+        return [flag.upper() for flag in BF16_CPU_FLAGS if flag in self.cpu_flags]
+
     def describe(self) -> str:
         """One phrase naming the device that decides, e.g. `CPU (AVX2; no AVX512_BF16/AMX)`."""
         if self.gpu_capabilities:
             kinds = sorted({f"{major}.{minor}" for major, minor in self.gpu_capabilities})
             return f"{len(self.gpu_capabilities)} GPU(s), compute capability {', '.join(kinds)}"
-        fast = [flag.upper() for flag in BF16_CPU_FLAGS if flag in self.cpu_flags]
+        fast = self.bf16_cpu_features
         vector = next((name for flag, name in (("avx512f", "AVX512"), ("avx2", "AVX2"))
                        if flag in self.cpu_flags), "no AVX2")
         return f"CPU ({vector}; {'/'.join(fast) if fast else 'no AVX512_BF16/AMX'})"
@@ -66,7 +71,7 @@ def choose_precision(hardware: Hardware) -> PrecisionChoice:
             return PrecisionChoice("mixed_float16", f"GPU compute capability {capability} has float16 tensor cores "
                                                     f"(bfloat16 would be emulated)")
         return PrecisionChoice("float32", f"GPU compute capability {capability} has no tensor cores")
-    fast = [flag.upper() for flag in BF16_CPU_FLAGS if flag in hardware.cpu_flags]
+    fast = hardware.bf16_cpu_features
     if fast:
         return PrecisionChoice("mixed_bfloat16", f"the CPU has {' and '.join(fast)}")
     return PrecisionChoice("float32", "the CPU lacks AVX512_BF16 and AMX, so bfloat16 would be emulated "
