@@ -142,8 +142,14 @@ def test_bad_input_gets_one_line_and_an_exit_code(tmp_path, monkeypatch, capsys,
         assert len(errors) == 1 and message in errors[0], err
 
 
+# float32 loads the SavedModel as it is; a reduced precision first reads its weights for a
+# native rebuild. Each path must refuse a SavedModel that is not a BERT encoder in one line.
 @pytest.mark.slow
-def test_saved_model_that_is_not_a_bert_encoder(tmp_path, tiny_encoder_dir, capsys):
+@pytest.mark.parametrize("precision,message", [
+    ("float32", "fake/encoder: not a BERT encoder (it does not take input_word_ids"),
+    ("mixed_bfloat16", "fake/encoder: not a tf-models-official BertEncoder (no 'word_embeddings/embeddings'"),
+])
+def test_saved_model_that_is_not_a_bert_encoder(tmp_path, tiny_encoder_dir, capsys, precision, message):
     import shutil
 
     fake = tmp_path / "fake"
@@ -152,10 +158,10 @@ def test_saved_model_that_is_not_a_bert_encoder(tmp_path, tiny_encoder_dir, caps
     shutil.copytree(fake / "preprocessor", fake / "encoder")  # a SavedModel, but a tokenizer
     # This one gets as far as opening a run folder: beside the config, not in the working directory.
     config = _config(tmp_path, "experiment:\n  output_dir: runs\ndata:\n  path: data\nmodel:\n  encoder: fake\n"
-                               "  seq_length: 16\n")
+                               f"  seq_length: 16\nruntime:\n  precision: {precision}\n")
     assert main(["train", str(config)]) == 1
     err = capsys.readouterr().err
-    assert "fake/encoder: not a BERT encoder (it does not take input_word_ids" in err
+    assert message in err
     lines = err.strip().splitlines()  # progress lines, then the error
     assert "Traceback" not in err and lines[-1].startswith("error: ")
     assert sum(line.startswith("error:") for line in lines) == 1

@@ -82,6 +82,9 @@ def train(
             raise ConfigError(f"train: {run} is one argument too many; to continue that run, add --resume "
                               f"(bertclf train {config} --resume {run})")
         result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite)
+    if result.run_dir is None:
+        typer.echo("Finished this worker's part; the chief writes the run folder.")
+        return
     metrics = result.metrics
     summary = [f"validation accuracy {metrics['validation']['accuracy']:.4f} (best epoch "
                f"{metrics['best_epoch'] or metrics['epochs']} of {metrics['epochs']})"]

@@ -169,8 +169,16 @@ class RuntimeConfig(_Section):
     # Anything but float32 rebuilds the encoder natively (a SavedModel's dtypes are fixed
     # at export) with float32 master weights; see docs/BENCHMARKS.md for what it buys.
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
-    # XLA for the numeric model (token ids in); slow to compile on CPU, so off by default.
-    jit_compile: bool = False
+    # XLA for the numeric model (token ids in). auto: on for GPUs and TPUs, off on CPUs, where
+    # compiling each bucket's shape costs more than it saves (docs/BENCHMARKS.md).
+    jit_compile: Union[Literal["auto"], bool] = "auto"
+    # How training is spread over devices and machines (tf.distribute; bertclf.hardware):
+    # auto: MultiWorkerMirroredStrategy when TF_CONFIG names a cluster, MirroredStrategy when
+    # several GPUs are visible, else one device. train.batch_size is the global batch.
+    distribution: Literal["auto", "none", "mirrored", "multi_worker", "tpu"] = "auto"
+    # Split the CPU into this many logical devices, which `mirrored` then uses as replicas when
+    # no GPU is visible: for trying distribution on one machine (no speed-up: same cores).
+    cpu_devices: int = Field(1, ge=1, le=64)
     progress: bool = True
 
 

@@ -39,3 +39,7 @@ class Interrupted(BertclfError):
     """The user stopped a run (Ctrl-C); what was saved can be resumed."""
 
     exit_code = 130
+
+
+class WorkerLost(BertclfError):
+    """A multi-worker run lost a worker; restarting every worker with --resume continues it."""

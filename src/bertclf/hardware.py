@@ -1,16 +1,21 @@
-"""What this machine offers, and the precision `runtime.precision: auto` picks for it.
+"""What this machine (and its cluster) offers, and what the `auto` runtime settings pick.
 
-`choose_precision` is a pure function of the visible accelerators and the CPU's
-features, so the decision is testable without the hardware; `probe_hardware`
-gathers those facts (CPU flags from /proc/cpuinfo without TensorFlow, GPUs and
-their compute capabilities through TensorFlow, which the caller has imported).
+`choose_precision`, `choose_distribution` and `choose_jit_compile` are pure
+functions of the visible accelerators, the CPU's features and the cluster named
+by `TF_CONFIG`, so every decision is testable without the hardware;
+`probe_hardware` gathers those facts (CPU flags from /proc/cpuinfo without
+TensorFlow, GPUs and their compute capabilities through TensorFlow, which the
+caller has imported) and `parse_cluster` reads `TF_CONFIG`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
+
+from bertclf.errors import ConfigError
 
 # CPU features that make bfloat16 matrix products native (oneDNN uses them); without them
 # TensorFlow emulates bfloat16 and a bf16 step is slower than a float32 one.
@@ -107,3 +112,108 @@ def probe_hardware(tf=None) -> Hardware:
                 "compute_capability")
             capabilities.append(tuple(found) if found else (0, 0))
     return Hardware(gpu_capabilities=tuple(capabilities), cpu_flags=cpu_flags())
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """This process's place in the cluster `TF_CONFIG` describes.
+
+    Attributes:
+        workers: Training processes in the cluster (the chief and the workers).
+        task_type: This process's job (`chief` or `worker`).
+        task_index: Its index within that job.
+        has_chief: Whether the cluster has a `chief` job (else worker 0 is the chief).
+    """
+
+    workers: int
+    task_type: str
+    task_index: int
+    has_chief: bool = False
+
+    @property
+    def is_chief(self) -> bool:
+        """The process that writes the run folder: the `chief` task, or worker 0 if there is none."""
+        if self.has_chief:
+            return self.task_type == "chief"
+        return self.task_type == "worker" and self.task_index == 0
+
+
+def parse_cluster(tf_config: Optional[str]) -> Optional[Cluster]:
+    """The cluster named by a `TF_CONFIG` value; None when it is unset or names no cluster.
+
+    Raises:
+        ConfigError: TF_CONFIG is not the JSON TensorFlow documents
+            (`{"cluster": {"worker": [...]}, "task": {"type": ..., "index": ...}}`).
+    """
+    if not tf_config or not tf_config.strip():
+        return None
+    example = 'e.g. {"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}'
+    try:
+        parsed = json.loads(tf_config)
+    except ValueError as error:
+        raise ConfigError(f"TF_CONFIG is not JSON ({error}); set it as {example}") from None
+    cluster = parsed.get("cluster") if isinstance(parsed, dict) else None
+    if not cluster:
+        return None
+    task = parsed.get("task")
+    if not isinstance(cluster, dict) or not isinstance(task, dict) or "type" not in task:
+        raise ConfigError(f"TF_CONFIG needs a \"cluster\" object and this process's \"task\"; {example}")
+    training_jobs = {job: hosts for job, hosts in cluster.items() if job in ("chief", "worker")}
+    workers = sum(len(hosts) for hosts in training_jobs.values())
+    task_type, task_index = str(task["type"]), int(task.get("index", 0))
+    if task_type not in training_jobs or not 0 <= task_index < len(training_jobs[task_type]):
+        raise ConfigError(f"TF_CONFIG: task {task_type} {task_index} is not in the cluster "
+                          f"({', '.join(f'{job} x{len(hosts)}' for job, hosts in cluster.items())})")
+    return Cluster(workers=workers, task_type=task_type, task_index=task_index, has_chief="chief" in cluster)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributionChoice:
+    """A concrete `runtime.distribution` and why it was chosen."""
+
+    strategy: str          # none | mirrored | multi_worker | tpu
+    reason: str
+
+
+def choose_distribution(requested: str, hardware: Hardware, cluster: Optional[Cluster],
+                        cpu_devices: int = 1) -> DistributionChoice:
+    """`runtime.distribution` made concrete for this machine and cluster.
+
+    `auto` takes a cluster in TF_CONFIG as a request for several machines,
+    several visible GPUs (or CPU logical devices asked for with
+    `runtime.cpu_devices`) as one for data parallelism on this one, and
+    otherwise trains on one device.
+
+    Raises:
+        ConfigError: `multi_worker` without a cluster in TF_CONFIG (it would
+            silently train alone).
+    """
+    gpus = len(hardware.gpu_capabilities)
+    local = f"{gpus} GPUs" if gpus else f"{cpu_devices} logical CPU devices"
+    if requested == "auto":
+        if cluster is not None and cluster.workers > 1:
+            return DistributionChoice("multi_worker", f"TF_CONFIG names {cluster.workers} workers")
+        if gpus > 1 or (not gpus and cpu_devices > 1):
+            return DistributionChoice("mirrored", f"{local} on this machine")
+        return DistributionChoice("none", "one GPU" if gpus else "one CPU device")
+    if requested == "multi_worker" and cluster is None:
+        raise ConfigError("runtime.distribution: multi_worker needs TF_CONFIG naming the cluster and this "
+                          "process's task in every worker's environment (README: On several machines)")
+    if requested == "mirrored":
+        return DistributionChoice("mirrored", f"set in runtime.distribution; {local}")
+    return DistributionChoice(requested, "set in runtime.distribution")
+
+
+def choose_jit_compile(requested: Union[str, bool], hardware: Hardware, strategy: str) -> tuple[bool, str]:
+    """`runtime.jit_compile` made concrete: (XLA on?, why).
+
+    `auto` compiles on GPUs and TPUs, where XLA fuses the encoder's elementwise
+    ops; on a CPU, compiling every bucket's shape costs more than it saves.
+    """
+    if requested != "auto":
+        return bool(requested), "set in runtime.jit_compile"
+    if strategy == "tpu":
+        return True, "TPUs run XLA"
+    if hardware.gpu_capabilities:
+        return True, "GPU: XLA fuses the encoder's elementwise ops"
+    return False, "CPU: compiling each bucket's shape costs more than it saves"

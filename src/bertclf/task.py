@@ -21,7 +21,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from bertclf.config import TrainConfig
 from bertclf.errors import ConfigError
 
 # Metrics defined only for two classes.
@@ -110,23 +109,3 @@ class ClassificationTask:
             raise ConfigError(f"train.class_weight: no class {unknown[0]!r}; classes are "
                               f"{', '.join(class_names)}")
         return {i: float(setting.get(name, 1.0)) for i, name in enumerate(class_names)}
-
-
-def build_optimizer(train: TrainConfig, total_steps: int):
-    """AdamW (decoupled weight decay) with linear warmup, then linear decay to zero.
-
-    This is `official.nlp.optimization.create_optimizer`'s recipe, built from its
-    parts because `create_optimizer` fixes the weight decay at 0.01.
-    """
-    import tf_keras
-    from official.nlp import optimization
-
-    schedule = tf_keras.optimizers.schedules.PolynomialDecay(
-        initial_learning_rate=train.learning_rate, decay_steps=total_steps, end_learning_rate=0.0)
-    warmup_steps = int(train.warmup_fraction * total_steps)
-    if warmup_steps:
-        schedule = optimization.WarmUp(initial_learning_rate=train.learning_rate,
-                                       decay_schedule_fn=schedule, warmup_steps=warmup_steps)
-    return optimization.AdamWeightDecay(
-        learning_rate=schedule, weight_decay_rate=train.weight_decay, beta_1=0.9, beta_2=0.999,
-        epsilon=1e-6, exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])

@@ -125,7 +125,7 @@ def load_preprocessor(handle: str):
     Raises:
         ModelError: The handle cannot be loaded or is not a BERT preprocessor.
     """
-    loaded = _hub_load(handle)
+    loaded = load_saved_model(handle)
     if not (hasattr(loaded, "tokenize") and hasattr(loaded, "bert_pack_inputs")):
         raise ModelError(f"preprocess handle {handle}: not a BERT preprocessor (it has no "
                          f"tokenize/bert_pack_inputs); pair the encoder with its matching preprocessor")
@@ -143,7 +143,12 @@ def encoder_layer(handle: str, trainable: bool = True):
     return _from_hub(handle, lambda: hub.KerasLayer(handle, trainable=trainable, name="encoder"))
 
 
-def _hub_load(handle: str):
+def load_saved_model(handle: str):
+    """`hub.load` of a TF Hub handle or local folder, with a one-line error when it fails.
+
+    Raises:
+        ModelError: The handle cannot be loaded (offline, missing, not a SavedModel).
+    """
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops preprocessors use)
 

@@ -49,13 +49,13 @@ def read_native_weights(handle: str) -> NativeEncoderWeights:
         ModelError: The SavedModel is not a BertEncoder this module can rebuild exactly.
     """
     import tensorflow as tf
-    import tensorflow_hub as hub
 
+    from bertclf.encoders import load_saved_model
     from bertclf.encoders.convert import register_exact_gelu
     from bertclf.training.runtime import keras_policy
 
     register_exact_gelu()
-    loaded = hub.load(handle)
+    loaded = load_saved_model(handle)
     weights = {_plain_name(v.name): v.numpy() for v in loaded.variables if v.dtype != tf.bool}
     try:
         vocab_size, hidden = weights["word_embeddings/embeddings"].shape

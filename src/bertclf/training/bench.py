@@ -133,7 +133,8 @@ def ratios_vs_seed(medians: dict) -> dict:
 class _PipelineBench:
     def __init__(self, tf, pipeline: str, encoder, preprocessor, config: Config, num_classes: int):
         from bertclf.model import build_classifier
-        from bertclf.task import ClassificationTask, build_optimizer
+        from bertclf.task import ClassificationTask
+        from bertclf.training.optimizer import build_optimizer
 
         tf_keras.mixed_precision.set_global_policy("mixed_bfloat16" if pipeline == "bucketed_bf16" else "float32")
         self.tf, self.pipeline, self.preprocessor = tf, pipeline, preprocessor

@@ -27,8 +27,12 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
     """
 
     def __init__(self, encoded: EncodedSplit, class_names: Sequence[str], monitor: str, batch_size: int,
-                 bucketing: bool = True, patience: Optional[int] = None, guard: Optional["StopGuard"] = None):
+                 bucketing: bool = True, patience: Optional[int] = None, guard: Optional["StopGuard"] = None,
+                 scorer=None):
         super().__init__()
+        # Under a distribution strategy, an undistributed twin of the model scores: it gets the
+        # trained weights each epoch, so scoring runs here alone, never across replicas or workers.
+        self.scorer = scorer
         self.guard = guard
         self.encoded = encoded
         self.class_names = list(class_names)
@@ -48,7 +52,11 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         self.improved = False
         if not all_finite(logs) or (self.guard is not None and self.guard.epoch_cut_short):
             return  # diverged or interrupted mid-epoch: the weights are not worth scoring
-        logits = predict_logits(self.model, self.encoded, self.batch_size, self.bucketing)
+        model = self.model
+        if self.scorer is not None:
+            self.scorer.set_weights(self.model.get_weights())
+            model = self.scorer
+        logits = predict_logits(model, self.encoded, self.batch_size, self.bucketing)
         scores = classification_metrics(self.encoded.labels.tolist(),
                                         self.task.probabilities(logits).numpy(), self.class_names)
         for key in ("loss", "accuracy", "macro_f1", "roc_auc", "pr_auc"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -72,12 +73,19 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
 
     Keep it after `ValidationMetrics` in the callback list: it records the
     validation scores that callback adds to the epoch's logs.
+
+    A multi-worker run's other workers (`writes_run_folder` False) save the same
+    checkpoints to a temporary folder and delete them at once: every worker must
+    take the same steps (the first save creates a variable, which the strategy
+    creates on all workers together), but only the chief's copy is kept.
     """
 
-    def __init__(self, run_dir: Path, validation: ValidationMetrics, guard: StopGuard,
-                 state: Optional[dict] = None):
+    def __init__(self, run_dir: Optional[Path], validation: ValidationMetrics, guard: StopGuard,
+                 state: Optional[dict] = None, writes_run_folder: bool = True):
         super().__init__()
-        self.directory = run_dir / artifacts.CHECKPOINT_DIR
+        self.writes_run_folder = writes_run_folder
+        self.directory = run_dir / artifacts.CHECKPOINT_DIR if writes_run_folder else None
+        self._scratch: Optional[Path] = None
         self.validation = validation
         self.guard = guard
         state = state or {}
@@ -89,9 +97,16 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         self._started = 0.0
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
-        self._manager = tf.train.CheckpointManager(_full_checkpoint(self.model), str(self.directory),
+        directory = self.directory
+        if not self.writes_run_folder:
+            directory = self._scratch = Path(tempfile.mkdtemp(prefix="bertclf-worker-checkpoint-"))
+        self._manager = tf.train.CheckpointManager(_full_checkpoint(self.model), str(directory),
                                                    max_to_keep=_KEEP, checkpoint_name="epoch")
         self._started = time.monotonic()
+
+    def on_train_end(self, logs: Optional[dict] = None) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs or {}
@@ -102,6 +117,9 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         now = time.monotonic()
         self.fit_seconds += now - self._started
         self._started = now
+        if not self.writes_run_folder:
+            self._save_to_scratch(epoch)
+            return
         if self.validation.improved:
             prefix = self.directory / f"{_BEST_PREFIX}{epoch + 1}"
             self.best_checkpoint = Path(_weights_checkpoint(self.model).write(str(prefix))).name
@@ -119,8 +137,17 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         self._drop_stale_best()
 
     def state(self) -> dict:
-        """The state as last written (for the end of a run)."""
-        return read_state(self.directory.parent) or {}
+        """The state as last written (for the end of a run); empty for a worker that writes none."""
+        return read_state(self.directory.parent) or {} if self.writes_run_folder else {}
+
+    def _save_to_scratch(self, epoch: int) -> None:
+        # The chief's steps, into a folder emptied at once.
+        if self.validation.improved:
+            _weights_checkpoint(self.model).write(str(self._scratch / f"{_BEST_PREFIX}{epoch + 1}"))
+        self._manager.save(checkpoint_number=epoch + 1)
+        for path in self._scratch.iterdir():
+            path.unlink()
+        self.epochs_completed = epoch + 1
 
     def _drop_stale_best(self) -> None:
         for path in self.directory.glob(f"{_BEST_PREFIX}*"):

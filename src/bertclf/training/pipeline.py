@@ -17,7 +17,7 @@ training path. Batches are planned in Python from the token lengths:
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -114,13 +114,26 @@ def plan_batches(lengths: np.ndarray, batch_size: int, bucketing: bool = True,
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def gather_batch(encoded: EncodedSplit, indices: np.ndarray, bucketing: bool = True) -> dict:
-    """The model inputs of the examples at `indices`, padded to their bucket."""
-    width = padded_length(int(encoded.lengths[indices].max()), encoded.seq_length, bucketing)
+def gather_batch(encoded: EncodedSplit, indices: np.ndarray, bucketing: bool = True,
+                 width: Optional[int] = None) -> dict:
+    """The model inputs of the examples at `indices`, padded to their bucket (or to `width`)."""
+    if width is None:
+        width = batch_width(encoded, indices, bucketing)
     lengths = encoded.lengths[indices]
     return {"input_word_ids": encoded.word_ids[indices, :width],
             "input_mask": (np.arange(width)[np.newaxis, :] < lengths[:, np.newaxis]).astype(np.int32),
             "input_type_ids": encoded.type_ids[indices, :width]}
+
+
+def batch_width(encoded: EncodedSplit, indices: np.ndarray, bucketing: bool = True) -> int:
+    """The padded length of the batch of examples at `indices`."""
+    longest = int(encoded.lengths[indices].max()) if len(indices) else 1
+    return padded_length(longest, encoded.seq_length, bucketing)
+
+
+def replica_shares(indices: np.ndarray, replicas: int) -> list[np.ndarray]:
+    """A global batch cut into one share per replica, in replica order (sizes differ by at most 1)."""
+    return np.array_split(indices, replicas)
 
 
 def _input_signature() -> dict:
@@ -129,20 +142,57 @@ def _input_signature() -> dict:
 
 
 def training_dataset(encoded: EncodedSplit, batch_size: int, task: ClassificationTask, seed: int,
-                     first_epoch: int, epochs: int, bucketing: bool = True) -> tf.data.Dataset:
-    """(inputs, labels) batches for epochs `first_epoch` .. `epochs - 1`, in one stream.
+                     first_epoch: int, epochs: int, bucketing: bool = True,
+                     class_weight: Optional[dict[int, float]] = None, replicas: int = 1,
+                     replica_ids: Sequence[int] = (0,)) -> tf.data.Dataset:
+    """(inputs, labels[, sample weights]) batches for epochs `first_epoch` .. `epochs - 1`, in one stream.
 
     Feed it to `fit(..., initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch(...))`;
-    Keras then keeps one iterator across epochs.
+    Keras then keeps one iterator across epochs. `batch_size` is the global batch:
+    with several replicas, every global batch is planned exactly as on one device
+    and cut into `replicas` shares, padded alike; this dataset yields, step after
+    step, the shares of the replicas in `replica_ids` (those its worker feeds).
+    `class_weight` becomes per-example weights, as Keras's own `class_weight` does
+    (which distributed datasets do not take).
     """
+    weights = None
+    if class_weight is not None:
+        weights = np.ones(max(class_weight) + 1, np.float32)
+        for label, weight in class_weight.items():
+            weights[label] = weight
+
     def batches() -> Iterator:
         for epoch in range(first_epoch, epochs):
             for indices in plan_batches(encoded.lengths, batch_size, bucketing, seed, epoch):
-                yield gather_batch(encoded, indices, bucketing), task.targets(encoded.labels[indices])
+                width = batch_width(encoded, indices, bucketing)
+                shares = replica_shares(indices, replicas)
+                for replica in replica_ids:
+                    share = shares[replica]
+                    element = (gather_batch(encoded, share, bucketing, width),
+                               task.targets(encoded.labels[share]))
+                    yield element if weights is None else element + (weights[encoded.labels[share]],)
 
-    dataset = tf.data.Dataset.from_generator(
-        batches, output_signature=(_input_signature(), task.target_spec()))
-    return dataset.prefetch(2)
+    signature = (_input_signature(), task.target_spec())
+    if weights is not None:
+        signature += (tf.TensorSpec([None], tf.float32),)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+
+
+def distributed_training_dataset(strategy, encoded: EncodedSplit, batch_size: int, task: ClassificationTask,
+                                 seed: int, first_epoch: int, epochs: int, bucketing: bool = True,
+                                 class_weight: Optional[dict[int, float]] = None):
+    """`training_dataset` for every replica of `strategy`, each worker building its own replicas' shares.
+
+    The per-epoch order stays a function of (seed, epoch) whatever the number of
+    replicas: each worker plans the same global batches and keeps its shares.
+    """
+    def for_worker(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        return training_dataset(encoded, batch_size, task, seed, first_epoch, epochs, bucketing, class_weight,
+                                replicas=context.num_replicas_in_sync, replica_ids=range(first, first + local))
+
+    return strategy.distribute_datasets_from_function(for_worker)
 
 
 def steps_per_epoch(examples: int, batch_size: int) -> int:

@@ -69,21 +69,20 @@ def keras_policy(name: str) -> Iterator[None]:
         tf_keras.mixed_precision.set_global_policy(previous)
 
 
-def apply_precision(tf, requested: str):
+def apply_precision(hardware, requested: str):
     """Decides `runtime.precision` for this machine and sets the Keras policy to it.
 
     Args:
-        tf: The imported `tensorflow` module (to see the GPUs).
+        hardware: The machine's `bertclf.hardware.Hardware` (what `auto` decides from).
         requested: `auto` or a concrete policy name.
 
     Returns:
-        (the machine's `Hardware`, the `PrecisionChoice` applied).
+        The `PrecisionChoice` applied.
     """
     import tf_keras
 
-    from bertclf.hardware import probe_hardware, resolve_precision
+    from bertclf.hardware import resolve_precision
 
-    hardware = probe_hardware(tf)
     choice = resolve_precision(requested, hardware)
     tf_keras.mixed_precision.set_global_policy(choice.precision)
-    return hardware, choice
+    return choice

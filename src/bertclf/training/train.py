@@ -24,31 +24,55 @@ from bertclf.data import LabelledData, Split, load_data
 from bertclf.data_check import add_split_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
-from bertclf.errors import Interrupted, TrainingDiverged
+from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.metrics import classification_metrics
 from bertclf.task import ClassificationTask
 from bertclf.training.runtime import apply_precision, setup_tensorflow
 
-# The exported string-input model must reproduce the in-memory model's probabilities.
-EXPORT_TOLERANCE = 1e-5
+# The exported string-input model must reproduce the in-memory model's probabilities, to within
+# the rounding of the precision it computes in: a batch padded to another length sums its
+# products in another order, which float32 hides and a 16-bit format does not (MiniLM in
+# bfloat16, imdb_small: 2.3e-4). A wrong weight or tokenizer moves probabilities far more.
+EXPORT_TOLERANCES = {"float32": 1e-5, "mixed_float16": 2e-3, "mixed_bfloat16": 5e-3}
 _EXPORT_CHECK_TEXTS = 32
 
 
 @dataclasses.dataclass
 class TrainResult:
-    """Where the run went and what it measured."""
+    """Where the run went and what it measured.
 
-    run_dir: Path
+    A multi-worker run's other workers get `run_dir` None and empty metrics: the
+    chief writes the run folder.
+    """
+
+    run_dir: Optional[Path]
     metrics: dict
 
 
 @dataclasses.dataclass
 class _Runtime:
-    """The TensorFlow module and what the run computes in, on which device."""
+    """The TensorFlow module and what the run computes in, on which devices, how."""
 
     tf: Any
     hardware: Any
+    distribution: Any
     precision: Any
+    jit_compile: bool
+    jit_reason: str
+
+    def describe(self) -> str:
+        """The one line a run prints at its start."""
+        return (f"Runtime: {self.hardware.describe()}; {self.distribution.describe()}; precision "
+                f"{self.precision.precision} ({self.precision.reason}); XLA {'on' if self.jit_compile else 'off'} "
+                f"({self.jit_reason})")
+
+    def record(self) -> dict:
+        """metrics.json's `runtime`."""
+        return {"device": self.hardware.describe(), "strategy": self.distribution.name,
+                "strategy_reason": self.distribution.reason, "replicas": self.distribution.replicas,
+                "workers": self.distribution.workers, "precision": self.precision.precision,
+                "precision_reason": self.precision.reason, "jit_compile": self.jit_compile,
+                "jit_compile_reason": self.jit_reason}
 
 
 @dataclasses.dataclass
@@ -84,9 +108,13 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     data, task, class_weight = read_data(config)
     runtime = start_runtime(config)
     encoder, preprocessor = load_encoder(config, data, runtime)
-    run_dir, state = open_run(config, data, run_dir, resume, overwrite)
+    chief = runtime.distribution.is_chief
+    run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief)
     encode = functools.partial(_encode, preprocessor=preprocessor, config=config)
-    fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state)
+    fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state, runtime)
+    if not chief:
+        _say("Training done; the chief scores, exports and writes the run folder.")
+        return TrainResult(None, {})
     metrics = summarise(config, data, task, class_weight, encoder, runtime, fitted, encode)
     export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics)
     publish(run_dir, metrics, fitted.history)
@@ -110,11 +138,24 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
 
 
 def start_runtime(config: Config) -> _Runtime:
-    """Seeds TensorFlow and applies the precision `runtime.precision` resolves to here."""
+    """Seeds TensorFlow, creates the distribution strategy, applies the precision and XLA setting.
+
+    Every `auto` is decided here, once, and printed in one line.
+
+    Raises:
+        ConfigError: A distribution this machine or TF_CONFIG cannot provide.
+    """
+    from bertclf.hardware import choose_jit_compile, probe_hardware
+    from bertclf.training.distribution import start_distribution
+
     tf = setup_tensorflow(config.runtime, config.experiment.seed)
-    hardware, precision = apply_precision(tf, config.runtime.precision)
-    _say(f"Device: {hardware.describe()}; precision {precision.precision} ({precision.reason})")
-    return _Runtime(tf, hardware, precision)
+    hardware = probe_hardware(tf)
+    distribution = start_distribution(tf, hardware, config.runtime.distribution, config.runtime.cpu_devices)
+    precision = apply_precision(hardware, config.runtime.precision)
+    jit_compile, jit_reason = choose_jit_compile(config.runtime.jit_compile, hardware, distribution.name)
+    runtime = _Runtime(tf, hardware, distribution, precision, jit_compile, jit_reason)
+    _say(runtime.describe())
+    return runtime
 
 
 def load_encoder(config: Config, data: LabelledData, runtime: _Runtime):
@@ -134,8 +175,12 @@ def load_encoder(config: Config, data: LabelledData, runtime: _Runtime):
 
 
 def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume: bool,
-             overwrite: bool) -> tuple[Path, Optional[dict]]:
+             overwrite: bool, writes: bool = True) -> tuple[Optional[Path], Optional[dict]]:
     """The run folder to write, with its config, labels and data report; its state if resumed.
+
+    With `writes` False (a multi-worker run's other workers), nothing is written:
+    a resumed run's state is read from the chief's folder, and a new run has no
+    folder here (None).
 
     Raises:
         RunError: Resuming a finished run or one trained on other classes; a
@@ -148,6 +193,10 @@ def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume
         artifacts.require_unfinished(run_dir)
         artifacts.require_same_classes(run_dir, data.class_names)
         state = checkpoints.read_state(run_dir)
+        if not writes:
+            return run_dir, state
+    elif not writes:
+        return None, None
     elif run_dir is None:
         run_dir = artifacts.create_run_dir(config.experiment.output_dir, config.experiment.name)
     else:
@@ -161,18 +210,24 @@ def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume
 
 
 def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
-        encoder, encode: Callable, run_dir: Path, state: Optional[dict]) -> _Fitted:
+        encoder, encode: Callable, run_dir: Optional[Path], state: Optional[dict], runtime: _Runtime) -> _Fitted:
     """Builds and trains the classifier, checkpointing every epoch; restores the best epoch.
+
+    The classifier, optimizer and metrics are built in the strategy's scope and
+    trained on every replica; under a strategy, what is returned is an
+    undistributed twin holding the best epoch's weights, so scoring and export
+    never involve other replicas or workers.
 
     Raises:
         Interrupted: Ctrl-C or SIGTERM (the last completed epoch is saved).
         TrainingDiverged: The loss became NaN or infinite.
+        WorkerLost: Another worker of a multi-worker run stopped answering.
     """
     from bertclf.model import build_classifier
-    from bertclf.task import build_optimizer
+    from bertclf.training.optimizer import build_optimizer
     from bertclf.training import checkpoints
     from bertclf.training.callbacks import StopGuard, ValidationMetrics
-    from bertclf.training.pipeline import steps_per_epoch, training_dataset
+    from bertclf.training.pipeline import distributed_training_dataset, steps_per_epoch
 
     import tf_keras
 
@@ -181,14 +236,18 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     # does, loading it from the cache does not), and the classifier's initial weights and
     # dropout must not depend on what the cache held.
     tf_keras.utils.set_random_seed(config.experiment.seed)
-    classifier = build_classifier(encoder, task.num_classes, config.model)
+    distribution = runtime.distribution
     steps = steps_per_epoch(len(data.train), batch_size)
-    classifier.compile(optimizer=build_optimizer(config.train, steps * epochs),
-                       jit_compile=config.runtime.jit_compile, **task.compile_arguments())
+    with distribution.scope():
+        classifier = build_classifier(encoder, task.num_classes, config.model)
+        classifier.compile(optimizer=build_optimizer(config.train, steps * epochs),
+                           jit_compile=runtime.jit_compile, **task.compile_arguments())
+    # Scoring and export use a twin built outside the strategy (see ValidationMetrics).
+    local = build_classifier(encoder, task.num_classes, config.model) if distribution.distributed else None
     guard = StopGuard(steps)
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
-                                   bucketing, config.train.early_stopping_patience, guard)
-    saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state)
+                                   bucketing, config.train.early_stopping_patience, guard, scorer=local)
+    saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state, writes_run_folder=distribution.is_chief)
     first_epoch = 0
     if state is not None:
         checkpoints.restore(classifier, state, run_dir)
@@ -197,14 +256,22 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
         _say(f"Resuming after epoch {first_epoch} (optimizer step {state['optimizer_steps']}).")
     if first_epoch < epochs and not validation.stopped_early:
         _say(f"Training {encoder.spec.name} for {epochs - first_epoch} epoch(s) of {steps} steps...")
-        batches = training_dataset(encode(data.train), batch_size, task, config.experiment.seed, first_epoch,
-                                   epochs, bucketing)
+        batches = distributed_training_dataset(distribution.strategy, encode(data.train), batch_size, task,
+                                               config.experiment.seed, first_epoch, epochs, bucketing,
+                                               class_weight)
         try:
             classifier.fit(batches, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                           callbacks=[guard, validation, saver], class_weight=class_weight,
+                           callbacks=[guard, validation, saver],
                            verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
         except KeyboardInterrupt:  # a second Ctrl-C
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted")) from None
+        except runtime.tf.errors.OpError as error:
+            if distribution.workers <= 1 or not isinstance(error, _lost_worker_errors(runtime.tf)):
+                raise
+            detail = (error.message or "").strip().splitlines()[0][:200] if error.message else ""
+            raise WorkerLost(f"a worker stopped answering ({type(error).__name__}: {detail}); "
+                             + _resume_hint(run_dir, saver.epochs_completed, "the run stopped", workers=True)
+                             ) from None
         if guard.interrupted:
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted"))
     if guard.diverged_at is not None:
@@ -214,10 +281,21 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
             f"training diverged: the loss became NaN/inf in epoch {epoch}, step {step}; lower "
             f"train.learning_rate (now {rate:g}), e.g. --set train.learning_rate={rate / 10:g}. "
             + _resume_hint(run_dir, saver.epochs_completed, "The run stopped"))
+    if not distribution.is_chief:
+        return _Fitted(classifier, saver.history, {}, None, validation.stopped_early, validation.best_metrics)
+    if local is not None:
+        local.set_weights(classifier.get_weights())
+        classifier = local
     final_state = saver.state()
     best_epoch = checkpoints.restore_best_weights(classifier, final_state, run_dir)
     return _Fitted(classifier, saver.history, final_state, best_epoch, validation.stopped_early,
                    validation.best_metrics)
+
+
+def _lost_worker_errors(tf) -> tuple:
+    # What collectives raise when a peer dies or the cluster's health check aborts them.
+    return (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.AbortedError, tf.errors.InternalError)
 
 
 def summarise(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
@@ -233,8 +311,8 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
                "optimizer_steps": fitted.state.get("optimizer_steps", 0),
                "class_weight": class_weight,
                "train_examples": len(data.train),
-               "runtime": {"device": runtime.hardware.describe(), "precision": runtime.precision.precision,
-                           "precision_reason": runtime.precision.reason},
+               "batch_size": config.train.batch_size,  # global: shared by all replicas
+               "runtime": runtime.record(),
                # fit() wall time over all sessions of the run, per-epoch validation included;
                # excludes data reading, tokenizing and export.
                "timing": {"fit_seconds": fitted.state.get("fit_seconds", 0.0)},
@@ -259,7 +337,8 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
     export_serving_model(staging, preprocessor, classifier, config.model.seq_length, data.class_names,
                          config.data.truncation, pairs=data.train.pairs is not None)
     check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
-    metrics["export_check"] = _check_export(staging, _probabilities(classifier, task, encode(check), config), check)
+    metrics["export_check"] = _check_export(staging, _probabilities(classifier, task, encode(check), config), check,
+                                            EXPORT_TOLERANCES[metrics["runtime"]["precision"]])
     files.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
 
 
@@ -286,14 +365,16 @@ def _probabilities(classifier, task: ClassificationTask, encoded, config: Config
     return task.probabilities(logits).numpy()
 
 
-def _resume_hint(run_dir: Path, epochs_completed: int, what: str) -> str:
+def _resume_hint(run_dir: Optional[Path], epochs_completed: int, what: str, workers: bool = False) -> str:
     if not epochs_completed:
         return f"{what} before the first epoch ended; nothing to resume (start again)"
     saved = "epoch 1 is" if epochs_completed == 1 else f"epochs 1-{epochs_completed} are"
-    return f"{what}; {saved} saved. Resume with: bertclf train --resume {run_dir}"
+    where = run_dir if run_dir is not None else "RUN (the chief's run folder)"
+    every = " on every worker" if workers else ""
+    return f"{what}; {saved} saved. Resume with: bertclf train --resume {where}{every}"
 
 
-def _check_export(model_dir: Path, expected: np.ndarray, examples: Split) -> dict:
+def _check_export(model_dir: Path, expected: np.ndarray, examples: Split, tolerance: float) -> dict:
     import tensorflow as tf
 
     served = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
@@ -302,10 +383,10 @@ def _check_export(model_dir: Path, expected: np.ndarray, examples: Split) -> dic
         inputs["text_pairs"] = tf.constant(examples.pairs)
     got = served(**inputs)["probabilities"].numpy()
     difference = float(np.abs(got - expected).max())
-    if difference > EXPORT_TOLERANCE:
+    if difference > tolerance:
         raise RuntimeError(f"exported model differs from the trained one by {difference:.2e} "
-                           f"(tolerance {EXPORT_TOLERANCE:.0e}); this is a bug in bertclf")
-    return {"texts": len(examples), "max_abs_difference": difference}
+                           f"(tolerance {tolerance:.0e}); this is a bug in bertclf")
+    return {"texts": len(examples), "max_abs_difference": difference, "tolerance": tolerance}
 
 
 def _write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
