@@ -21,7 +21,8 @@ VOCAB_FILE = "vocab.txt"
 # Part of every cache key of a built encoder: raising it makes bertclf ignore cache entries
 # written by older versions. 2: encoders are built in float32 whatever the run's precision
 # (version 1 could cache a bfloat16 encoder when a bf16 run was the first to use it).
-ENCODER_FORMAT_VERSION = 2
+# 3: the manifest records the dropout rates (a native rebuild needs them; the graph hides them).
+ENCODER_FORMAT_VERSION = 3
 # Only callers that do not pass seq_length see this; bertclf always passes it.
 _DEFAULT_SEQ_LENGTH = 128
 # DataType enum values in a GraphDef (tensorflow/core/framework/types.proto).
@@ -62,7 +63,9 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
     export_tfhub_lib.export_preprocessing(
         str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
         tokenize_with_offsets=False, default_seq_length=_DEFAULT_SEQ_LENGTH)
-    manifest = {**manifest, "format_version": ENCODER_FORMAT_VERSION, "compute_dtype": "float32"}
+    manifest = {**manifest, "format_version": ENCODER_FORMAT_VERSION, "compute_dtype": "float32",
+                "dropout": bert_config.hidden_dropout_prob,
+                "attention_dropout": bert_config.attention_probs_dropout_prob}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 

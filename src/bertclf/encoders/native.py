@@ -12,11 +12,14 @@ to the SavedModel's outputs, and a rebuild that reproduces none is refused.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 
 from bertclf.errors import ModelError
+from bertclf.files import is_url
 
 # Names as tf-models-official's `get_activation` resolves them, the way the SavedModels were
 # built: exact (erf) GELU (Hugging Face's "gelu"), the tanh approximation (tf-models-official's
@@ -24,7 +27,9 @@ from bertclf.errors import ModelError
 _ACTIVATIONS = ("bertclf_exact_gelu", "gelu", "relu")
 # float32 rebuild vs SavedModel, on a random batch (both float32: rounding differences only).
 _MATCH_TOLERANCE = 1e-4
-_DROPOUT = 0.1  # BERT's own; a SavedModel does not record it
+# BERT's own rate, for SavedModels that do not say theirs (the graph does not record it);
+# bertclf's encoder folders record it in their manifest.
+_DEFAULT_DROPOUT = 0.1
 
 
 @dataclasses.dataclass
@@ -40,6 +45,8 @@ class NativeEncoderWeights:
     type_vocab_size: int
     activation: str
     weights: dict[str, np.ndarray]
+    dropout: float = _DEFAULT_DROPOUT
+    attention_dropout: float = _DEFAULT_DROPOUT
 
 
 def read_native_weights(handle: str) -> NativeEncoderWeights:
@@ -65,7 +72,8 @@ def read_native_weights(handle: str) -> NativeEncoderWeights:
             num_heads=weights["transformer/layer_0/self_attention/query/kernel"].shape[1],
             intermediate_size=weights["transformer/layer_0/intermediate/kernel"].shape[1],
             max_positions=weights["position_embedding/embeddings"].shape[0],
-            type_vocab_size=weights["type_embeddings/embeddings"].shape[0], activation="", weights=weights)
+            type_vocab_size=weights["type_embeddings/embeddings"].shape[0], activation="", weights=weights,
+            **_recorded_dropout(handle))
     except KeyError as missing:
         raise ModelError(f"encoder {handle}: not a tf-models-official BertEncoder (no {missing} weight); "
                          f"runtime.precision other than float32 needs one") from None
@@ -99,8 +107,8 @@ def build_native_encoder(native: NativeEncoderWeights):
     encoder = networks.BertEncoder(
         vocab_size=native.vocab_size, hidden_size=native.hidden_size, num_layers=native.num_layers,
         num_attention_heads=native.num_heads, intermediate_size=native.intermediate_size,
-        activation=tf_utils.get_activation(native.activation), dropout_rate=_DROPOUT,
-        attention_dropout_rate=_DROPOUT, max_sequence_length=native.max_positions,
+        activation=tf_utils.get_activation(native.activation), dropout_rate=native.dropout,
+        attention_dropout_rate=native.attention_dropout, max_sequence_length=native.max_positions,
         type_vocab_size=native.type_vocab_size, dict_outputs=True)
     targets = {_plain_name(weight.name): weight for weight in encoder.weights}
     missing = sorted(set(targets) - set(native.weights))
@@ -115,6 +123,19 @@ def build_native_encoder(native: NativeEncoderWeights):
     if use_fast_dropout(encoder) < 1 + 3 * native.num_layers:
         raise RuntimeError("BertEncoder's dropout layers were not found; tf-models-official changed")
     return encoder
+
+
+def _recorded_dropout(handle: str) -> dict[str, float]:
+    """The dropout rates a bertclf encoder folder's manifest records for its encoder (else none)."""
+    from bertclf.encoders.registry import MANIFEST_FILE
+
+    if is_url(handle):
+        return {}
+    try:
+        manifest = json.loads((Path(handle).parent / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {key: float(manifest[key]) for key in ("dropout", "attention_dropout") if key in manifest}
 
 
 def _plain_name(name: str) -> str:
