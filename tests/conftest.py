@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -162,3 +164,58 @@ def binary_run(tmp_path_factory, tiny_encoder_dir):
     assert main(["train", str(e2e_config(work, tiny_encoder_dir))]) == 0
     runs = work / "runs"
     return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+
+
+# The installed command, as users run it.
+BERTCLF = Path(sys.executable).parent / "bertclf"
+RESUMABLE_EPOCHS = 3
+
+
+def start_train(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """`bertclf train ARGS` in a subprocess, stdout and stderr in one text stream.
+
+    One stream: Keras prints its epoch lines on stdout, bertclf its messages on stderr.
+    """
+    return subprocess.Popen([str(BERTCLF), "train", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+
+def finished_run(run_dir: Path) -> tuple[dict, dict]:
+    """A finished run's metrics.json and history.json."""
+    from bertclf import artifacts
+
+    metrics = json.loads((run_dir / artifacts.METRICS_FILE).read_text())
+    history = json.loads((run_dir / artifacts.HISTORY_JSON_FILE).read_text())
+    return metrics, history
+
+
+@pytest.fixture(scope="session")
+def resume_config(tmp_path_factory) -> Path:
+    """A config whose training is a pure function of the seeded data order (3 epochs of 100 steps).
+
+    No dropout anywhere (head or encoder), so a resumed run must reproduce every epoch of
+    the uninterrupted one (with dropout, the epochs after a resume draw other masks:
+    TensorFlow's random op state is not saved), and float32, so a run split over replicas
+    must reproduce it too.
+    """
+    work = tmp_path_factory.mktemp("resume")
+    make_dataset_tree(work / "data", train=250, test=10)
+    return write_config(work / "config.yaml", f"""
+experiment: {{name: resumable, seed: 11, output_dir: runs}}
+data: {{path: data, validation_split: 0.2}}
+model: {{encoder: tiny, seq_length: 32, pooling: mean, dropout: 0.0,
+        tiny: {{layers: 1, hidden: 32, heads: 2, vocab_size: 400, dropout: 0.0}}}}
+train: {{epochs: {RESUMABLE_EPOCHS}, batch_size: 4, learning_rate: 1.0e-3, monitor: val_accuracy}}
+runtime: {{progress: false, precision: float32}}
+""")
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(resume_config) -> tuple[dict, dict]:
+    """`resume_config` trained without interruption on one device: (metrics, history)."""
+    # A subprocess, like the interrupted and distributed runs, so all start from the same state.
+    run_dir = resume_config.parent / "runs" / "uninterrupted"
+    process = start_train(str(resume_config), "--run-dir", str(run_dir))
+    printed, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, printed[-3000:]
+    return finished_run(run_dir)

@@ -1,10 +1,16 @@
-"""runtime.precision: auto, decided from (GPU compute capabilities, CPU flags) alone."""
+"""The `auto` runtime decisions (precision, distribution, XLA) as pure functions of
+(GPU compute capabilities, CPU flags, TF_CONFIG)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
-from bertclf.hardware import Hardware, choose_precision, cpu_flags, resolve_precision
+from bertclf.errors import ConfigError
+from bertclf.hardware import (Hardware, choose_distribution, choose_jit_compile, choose_precision, cpu_flags,
+                              parse_cluster, resolve_precision)
 
 AVX2 = frozenset({"sse4_2", "avx", "avx2", "fma"})
 ZEN4 = AVX2 | {"avx512f", "avx512_bf16", "avx512_vnni"}
@@ -46,3 +52,72 @@ def test_cpu_flags_from_cpuinfo(tmp_path):
                        "processor\t: 1\nflags\t\t: fpu\n")
     assert cpu_flags(cpuinfo) == {"fpu", "avx2", "avx512_bf16"}
     assert cpu_flags(tmp_path / "absent") == frozenset()
+
+
+def _tf_config(workers: int, index: int, chief: bool = False) -> str:
+    cluster = {"worker": [f"host{i}:2222" for i in range(workers)]}
+    if chief:
+        cluster["chief"] = ["head:2222"]
+    task = {"type": "chief", "index": 0} if index < 0 else {"type": "worker", "index": index}
+    return json.dumps({"cluster": cluster, "task": task})
+
+
+@pytest.mark.parametrize("requested,gpus,tf_config,cpu_devices,expected", [
+    ("auto", (), None, 1, "none"),                         # a laptop or this CI machine
+    ("auto", ((8, 0),), None, 1, "none"),                  # one GPU: no strategy needed
+    ("auto", ((8, 0), (8, 0)), None, 1, "mirrored"),       # a multi-GPU box
+    ("auto", (), None, 2, "mirrored"),                     # logical CPU devices asked for
+    ("auto", ((7, 5),) * 4, _tf_config(2, 1), 1, "multi_worker"),  # a cluster wins over local GPUs
+    ("auto", (), _tf_config(1, 0), 1, "none"),             # TF_CONFIG naming one worker: no cluster
+    ("none", ((8, 0), (8, 0)), _tf_config(2, 0), 1, "none"),
+    ("mirrored", (), None, 1, "mirrored"),
+    ("multi_worker", (), _tf_config(1, 0), 1, "multi_worker"),
+    ("tpu", (), None, 1, "tpu"),
+])
+def test_distribution_decisions(requested, gpus, tf_config, cpu_devices, expected):
+    choice = choose_distribution(requested, Hardware(gpu_capabilities=gpus, cpu_flags=AVX2),
+                                 parse_cluster(tf_config), cpu_devices)
+    assert choice.strategy == expected and choice.reason
+
+
+def test_multi_worker_without_a_cluster_is_a_config_error():
+    with pytest.raises(ConfigError, match="multi_worker needs TF_CONFIG"):
+        choose_distribution("multi_worker", Hardware(cpu_flags=AVX2), None)
+
+
+@pytest.mark.parametrize("tf_config,workers,chief", [
+    (_tf_config(2, 0), 2, True),               # no chief job: worker 0 writes the run folder
+    (_tf_config(2, 1), 2, False),
+    (_tf_config(2, -1, chief=True), 3, True),  # a chief job: it writes, worker 0 does not
+    (_tf_config(2, 0, chief=True), 3, False),
+])
+def test_cluster_roles(tf_config, workers, chief):
+    cluster = parse_cluster(tf_config)
+    assert cluster.workers == workers and cluster.is_chief == chief
+
+
+@pytest.mark.parametrize("tf_config,message", [
+    ("{not json", "TF_CONFIG is not JSON"),
+    ('{"cluster": {"worker": ["a:1"]}}', "needs a \"cluster\" object and this process's \"task\""),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "task worker 3 is not in"),
+])
+def test_malformed_tf_config_is_one_line(tf_config, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_cluster(tf_config)
+
+
+def test_no_tf_config_means_no_cluster():
+    assert parse_cluster(None) is None and parse_cluster("") is None
+    assert parse_cluster('{"task": {"type": "worker", "index": 0}}') is None
+
+
+@pytest.mark.parametrize("requested,gpus,strategy,expected", [
+    ("auto", (), "none", False),               # CPU: measured slower with XLA
+    ("auto", ((8, 0),), "none", True),
+    ("auto", (), "tpu", True),
+    (True, (), "none", True),                  # as set, whatever the machine
+    (False, ((8, 0),), "mirrored", False),
+])
+def test_jit_compile_decisions(requested, gpus, strategy, expected):
+    on, reason = choose_jit_compile(requested, Hardware(gpu_capabilities=gpus, cpu_flags=AVX2), strategy)
+    assert on is expected and reason

@@ -156,7 +156,8 @@ def bench(
     pipelines: str = typer.Option("seed,fixed,bucketed,bucketed_bf16", "--pipelines",
                                   help="Comma-separated: seed (tokenizer in the model, fixed length), "
                                        "fixed (tokenized once, fixed length), bucketed (by length), "
-                                       "bucketed_bf16 (and the encoder in bfloat16)."),
+                                       "bucketed_bf16 (and the encoder in bfloat16), bucketed_distributed "
+                                       "(under runtime.distribution's strategy)."),
     steps: int = typer.Option(20, "--steps", min=1, help="Timed training steps per pipeline and repeat."),
     warmup: int = typer.Option(3, "--warmup", min=1, help="Untimed training steps first."),
     repeats: int = typer.Option(3, "--repeats", min=1, help="Runs per pipeline; medians are reported."),
@@ -179,6 +180,31 @@ def bench(
     if output is not None:
         write_result(result, output)
     typer.echo(markdown(result))
+
+
+@app.command("env")
+def env(
+    config: Optional[Path] = typer.Argument(None, help="A config whose runtime.* settings to decide for "
+                                                       "(default: the defaults, all auto)."),
+    overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
+    probe: bool = typer.Option(False, "--probe", help="Import TensorFlow to list devices even without an "
+                                                      "NVIDIA driver (about 5 s)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show versions, devices, CPU features, and what runtime `auto` settings would pick here, and why."""
+    from bertclf.environment import describe_environment
+
+    runtime = None
+    if config is not None:
+        from bertclf.config import load_config
+
+        runtime = load_config(config, overrides).runtime
+    rows = describe_environment(runtime, probe_tensorflow=probe)
+    if as_json:
+        typer.echo(json.dumps(dict(rows), indent=2))
+        return
+    width = max(len(label) for label, _ in rows)
+    typer.echo("\n".join(f"{label.ljust(width)}  {value}" for label, value in rows))
 
 
 @config_app.command("check")

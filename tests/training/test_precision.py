@@ -61,6 +61,9 @@ def test_precision_trains_without_nan_and_exports(tmp_path, monkeypatch, precisi
     assert main(["train", str(config)]) == 0
     (classifier,) = built
     assert _encoder_compute_dtypes(classifier)[0] == {dtype}
+    # float16 needs dynamic loss scaling (its range underflows small gradients); bfloat16 does not.
+    optimizer = type(classifier.optimizer).__name__
+    assert optimizer == ("LossScaleOptimizer" if precision == "mixed_float16" else "AdamWeightDecay"), optimizer
     run = tmp_path / "runs" / (tmp_path / "runs" / artifacts.LATEST_FILE).read_text().strip()
     history = json.loads((run / artifacts.HISTORY_JSON_FILE).read_text())
     assert all(math.isfinite(v) for values in history.values() for v in values)
@@ -96,3 +99,30 @@ def test_the_encoder_computes_in_the_precision_asked_for(tiny_encoder_dir, preci
     assert classifier.get_layer("classifier").compute_dtype == "float32"
     ids = {name: tf.ones([2, 8], tf.int32) for name in ("input_word_ids", "input_mask", "input_type_ids")}
     assert classifier(ids, training=False).dtype == tf.float32
+
+
+@pytest.mark.parametrize("recorded,expected", [({"dropout": 0.0, "attention_dropout": 0.0}, 0.0),
+                                               ({"dropout": 0.25, "attention_dropout": 0.25}, 0.25),
+                                               ({}, 0.1)])  # not recorded (a TF Hub encoder): BERT's 0.1
+def test_the_native_rebuild_keeps_the_encoders_own_dropout(tiny_encoder_dir, tmp_path, recorded, expected):
+    """The rebuilt encoder drops out at the rate its folder records: a dropout-free encoder
+    (model.tiny.dropout: 0) once trained with 0.1 in reduced precision, and so never resumed
+    to the same numbers."""
+    import shutil
+
+    from bertclf.encoders.native import build_native_encoder, read_native_weights
+    from bertclf.encoders.registry import MANIFEST_FILE
+
+    manifest = json.loads((tiny_encoder_dir / MANIFEST_FILE).read_text())
+    assert manifest["dropout"] == manifest["attention_dropout"] == 0.1  # make-tiny's default, recorded
+    folder = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder_dir, folder)
+    manifest = {key: value for key, value in manifest.items() if "dropout" not in key}
+    (folder / MANIFEST_FILE).write_text(json.dumps({**manifest, **recorded}))
+    native = read_native_weights(str(folder / "encoder"))
+    import tf_keras
+
+    rates = {module.rate for module in build_native_encoder(native).submodules
+             if isinstance(module, tf_keras.layers.Dropout)}
+    # Each transformer block also has an inner dropout, which BERT leaves at 0.
+    assert rates - {0.0} == ({expected} if expected else set())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,35 +13,9 @@ import pytest
 
 from bertclf import artifacts
 from bertclf.cli import main
-from conftest import make_dataset_tree, write_config
+from conftest import BERTCLF, RESUMABLE_EPOCHS as EPOCHS, finished_run, start_train
 
 pytestmark = pytest.mark.slow
-
-EPOCHS = 3
-BERTCLF = Path(sys.executable).parent / "bertclf"  # the installed command, as users run it
-
-
-@pytest.fixture(scope="module")
-def resume_config(tmp_path_factory) -> Path:
-    # No dropout anywhere (head or encoder): training is then a pure function of the seeded data
-    # order, so a resumed run must reproduce every epoch of the uninterrupted one. (With dropout,
-    # the epochs after a resume draw other masks: TensorFlow's random op state is not saved.)
-    work = tmp_path_factory.mktemp("resume")
-    make_dataset_tree(work / "data", train=250, test=10)
-    return write_config(work / "config.yaml", f"""
-experiment: {{name: resumable, seed: 11, output_dir: runs}}
-data: {{path: data, validation_split: 0.2}}
-model: {{encoder: tiny, seq_length: 32, pooling: mean, dropout: 0.0,
-        tiny: {{layers: 1, hidden: 32, heads: 2, vocab_size: 400, dropout: 0.0}}}}
-train: {{epochs: {EPOCHS}, batch_size: 4, learning_rate: 1.0e-3, monitor: val_accuracy}}
-runtime: {{progress: false}}
-""")
-
-
-def _start(*args: str) -> subprocess.Popen:
-    # One stream: Keras prints its epoch lines on stdout, bertclf its messages on stderr.
-    return subprocess.Popen([str(BERTCLF), "train", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def _state(run_dir: Path) -> dict:
@@ -60,7 +33,7 @@ def _interrupt_in_epoch_two(config: Path, run_dir: Optional[Path],
     checkpoint writer included, so waiting for that line (no polling, no timing
     window) guarantees epoch 1 is saved and epoch 2 (100 steps) has just started.
     """
-    process = _start(str(config), *(["--run-dir", str(run_dir)] if run_dir is not None else []))
+    process = start_train(str(config), *(["--run-dir", str(run_dir)] if run_dir is not None else []))
     printed = []
     for line in process.stdout:
         printed.append(line)
@@ -71,22 +44,6 @@ def _interrupt_in_epoch_two(config: Path, run_dir: Optional[Path],
     process.send_signal(how)
     rest, _ = process.communicate(timeout=120)
     return process, "".join(printed) + rest
-
-
-def _finished(run_dir: Path) -> tuple[dict, dict]:
-    metrics = json.loads((run_dir / artifacts.METRICS_FILE).read_text())
-    history = json.loads((run_dir / artifacts.HISTORY_JSON_FILE).read_text())
-    return metrics, history
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(resume_config) -> tuple[dict, dict]:
-    # A subprocess, like the interrupted runs, so both start from the same process state.
-    run_dir = resume_config.parent / "runs" / "uninterrupted"
-    process = _start(str(resume_config), "--run-dir", str(run_dir))
-    printed, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, printed[-3000:]
-    return _finished(run_dir)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "sigint"])
@@ -114,7 +71,7 @@ def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, un
     done = subprocess.run([str(BERTCLF), "train", *resume], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming after epoch {stopped_after}" in done.stderr
-    metrics, history = _finished(run_dir)
+    metrics, history = finished_run(run_dir)
     expected_metrics, expected_history = uninterrupted
     assert set(history) == set(expected_history)
     assert all(len(values) == EPOCHS for values in history.values())

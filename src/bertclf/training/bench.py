@@ -11,6 +11,10 @@ Pipelines measured side by side in one process, on the same examples:
 * `bucketed_bf16`: as `bucketed`, with the encoder rebuilt natively under the
   `mixed_bfloat16` policy (`runtime.precision: mixed_bfloat16`), and so with
   `encoders.dropout.FastDropout`.
+* `bucketed_distributed`: as `bucketed`, trained under the strategy that
+  `runtime.distribution` (and `runtime.cpu_devices`) resolve to, each global
+  batch split over its replicas as `bertclf train` splits it. Inference scores
+  with an undistributed copy, as a run does.
 
 All but `bucketed_bf16` compute in float32 whatever `runtime.precision` says.
 
@@ -27,6 +31,7 @@ this machine with a large float32 matrix product.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import re
@@ -42,9 +47,11 @@ from bertclf.config import Config
 from bertclf.data import load_data
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
+from bertclf.hardware import probe_hardware
+from bertclf.training.distribution import start_distribution
 from bertclf.training.runtime import setup_tensorflow
 
-PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16")
+PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16", "bucketed_distributed")
 
 
 @dataclasses.dataclass
@@ -72,6 +79,9 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
     seed = config.experiment.seed
     data = load_data(config.data, seed)
     tf = setup_tensorflow(config.runtime, seed)
+    # Before anything runs on TensorFlow: logical CPU devices can only be set up until then.
+    distribution = start_distribution(tf, probe_hardware(tf), config.runtime.distribution,
+                                      config.runtime.cpu_devices)
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, seed)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
     batch_size, seq_length = config.train.batch_size, config.model.seq_length
@@ -85,7 +95,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
         for pipeline in pipelines:
             _reset_peak_memory()
             bench = _PipelineBench(tf, pipeline, native if pipeline == "bucketed_bf16" else encoder,
-                                   preprocessor, config, len(data.class_names))
+                                   preprocessor, config, len(data.class_names), distribution)
             train = bench.train(train_split, warmup, steps)
             infer = bench.infer(infer_split)
             runs.append(Measurement(
@@ -99,6 +109,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
                    "train_steps": steps, "warmup_steps": warmup, "repeats": repeats,
                    "inference_examples": len(infer_split),
                    "intra_op_threads": config.runtime.intra_op_threads,
+                   "strategy": distribution.name, "replicas": distribution.replicas,
                    "inter_op_threads": config.runtime.inter_op_threads},
         "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version(),
                     "tensorflow": tf.__version__, "measured_peak_gflops_float32": round(peak_flops / 1e9, 1)},
@@ -131,7 +142,8 @@ def ratios_vs_seed(medians: dict) -> dict:
 
 
 class _PipelineBench:
-    def __init__(self, tf, pipeline: str, encoder, preprocessor, config: Config, num_classes: int):
+    def __init__(self, tf, pipeline: str, encoder, preprocessor, config: Config, num_classes: int,
+                 distribution):
         from bertclf.model import build_classifier
         from bertclf.task import ClassificationTask
         from bertclf.training.optimizer import build_optimizer
@@ -142,11 +154,15 @@ class _PipelineBench:
         self.task = ClassificationTask(num_classes)
         self.seq_length, self.batch_size = config.model.seq_length, config.train.batch_size
         self.truncation = config.data.truncation
-        self.classifier = build_classifier(encoder, num_classes, config.model)
+        self.distribution = distribution if pipeline == "bucketed_distributed" else None
+        with self.distribution.scope() if self.distribution else contextlib.nullcontext():
+            self.classifier = build_classifier(encoder, num_classes, config.model)
+            model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
+            model.compile(optimizer=build_optimizer(config.train, 10_000), **self.task.compile_arguments())
         self.flops_per_token = _flops_per_real_token(self.classifier)
-        model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
-        model.compile(optimizer=build_optimizer(config.train, 10_000), **self.task.compile_arguments())
         self.model = model
+        # Scoring uses an undistributed copy, as `bertclf train` does (see ValidationMetrics).
+        self.scorer = build_classifier(encoder, num_classes, config.model) if self.distribution else self.classifier
 
     def _with_tokenizer_inside(self):
         from bertclf.encoders.tokenization import encode_texts
@@ -161,7 +177,8 @@ class _PipelineBench:
         return tf_keras.Model(texts, self.classifier(Tokenize()(texts)))
 
     def train(self, split, warmup: int, steps: int) -> dict:
-        from bertclf.training.pipeline import encode_split, gather_batch, plan_batches, training_dataset
+        from bertclf.training.pipeline import (distributed_training_dataset, encode_split, gather_batch, plan_batches,
+                                               training_dataset)
 
         tf = self.tf
         bucketing = self.pipeline.startswith("bucketed")
@@ -170,6 +187,10 @@ class _PipelineBench:
             labels = self.task.targets(split.labels)
             dataset = tf.data.Dataset.from_tensor_slices((split.texts, labels)).batch(self.batch_size).repeat()
             plan = [np.arange(i, min(i + self.batch_size, len(split))) for i in range(0, len(split), self.batch_size)]
+        elif self.distribution:
+            dataset = distributed_training_dataset(self.distribution.strategy, encoded, self.batch_size, self.task,
+                                                   seed=0, first_epoch=0, epochs=1000, bucketing=bucketing)
+            plan = plan_batches(encoded.lengths, self.batch_size, bucketing, seed=0, epoch=0)
         else:
             dataset = training_dataset(encoded, self.batch_size, self.task, seed=0, first_epoch=0,
                                        epochs=1000, bucketing=bucketing)
@@ -198,7 +219,9 @@ class _PipelineBench:
                 return self.model.predict_on_batch(tf.constant(texts))
             order = [np.arange(i, min(i + self.batch_size, len(split))) for i in range(0, len(split), self.batch_size)]
         else:
-            serve = serving_module(self.preprocessor, self.classifier, self.seq_length,
+            if self.scorer is not self.classifier:
+                self.scorer.set_weights(self.classifier.get_weights())
+            serve = serving_module(self.preprocessor, self.scorer, self.seq_length,
                                    [str(i) for i in range(self.num_classes)], self.truncation).serve
 
             def run(texts):
@@ -269,7 +292,9 @@ def markdown(result: dict) -> str:
              f"{setup['batch_size']}; {setup['train_steps']} timed training steps after {setup['warmup_steps']} "
              f"warm-up, {setup['inference_examples']} texts scored; median of {setup['repeats']}) on "
              f"{machine['cpu']}, {machine['cores']} cores, TF {machine['tensorflow']}; measured float32 peak "
-             f"{machine['measured_peak_gflops_float32']} GFLOP/s",
+             f"{machine['measured_peak_gflops_float32']} GFLOP/s"
+             + (f"; bucketed_distributed under strategy {setup.get('strategy')} with {setup.get('replicas')} "
+                f"replicas" if "bucketed_distributed" in result["medians"] else ""),
              "",
              "| pipeline | train ex/s | train real tok/s | train padding | train MFU | infer ex/s | "
              "infer real tok/s | infer padding | peak RSS MB | train x seed | infer x seed |",

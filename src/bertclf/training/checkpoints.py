@@ -51,7 +51,7 @@ def restore(model, state: dict, run_dir: Path) -> None:
     Call after `compile`; the optimizer's slots are restored when first created.
     """
     path = run_dir / artifacts.CHECKPOINT_DIR / state["checkpoint"]
-    _full_checkpoint(model).restore(str(path)).expect_partial()
+    _full_checkpoint(model).restore(str(path)).assert_existing_objects_matched()
 
 
 def restore_best_weights(model, state: Optional[dict], run_dir: Path) -> Optional[int]:

@@ -154,11 +154,19 @@ def training_dataset(encoded: EncodedSplit, batch_size: int, task: Classificatio
     step, the shares of the replicas in `replica_ids` (those its worker feeds).
     `class_weight` becomes per-example weights, as Keras's own `class_weight` does
     (which distributed datasets do not take).
+
+    Keras averages each replica's loss over its share, then the replicas' losses:
+    shares of unequal size (an odd batch, the last one of an epoch) would weigh
+    their examples unequally. With several replicas, each example's weight is
+    therefore scaled by replicas x share size / batch size, which makes the step
+    the one-device step on the whole global batch. (Keras's logged training loss
+    still weighs a step's replicas by share size, so on steps with unequal shares
+    it is an estimate; validation scores are exact.)
     """
     weights = None
-    if class_weight is not None:
-        weights = np.ones(max(class_weight) + 1, np.float32)
-        for label, weight in class_weight.items():
+    if class_weight is not None or replicas > 1:
+        weights = np.ones(max([int(encoded.labels.max(initial=0)), *(class_weight or {})]) + 1, np.float32)
+        for label, weight in (class_weight or {}).items():
             weights[label] = weight
 
     def batches() -> Iterator:
@@ -170,7 +178,10 @@ def training_dataset(encoded: EncodedSplit, batch_size: int, task: Classificatio
                     share = shares[replica]
                     element = (gather_batch(encoded, share, bucketing, width),
                                task.targets(encoded.labels[share]))
-                    yield element if weights is None else element + (weights[encoded.labels[share]],)
+                    if weights is not None:
+                        scale = replicas * len(share) / len(indices)
+                        element += (weights[encoded.labels[share]] * np.float32(scale),)
+                    yield element
 
     signature = (_input_signature(), task.target_spec())
     if weights is not None:
