@@ -1,14 +1,16 @@
-"""Importing and configuring TensorFlow, once, inside the commands that need it."""
+"""Importing and configuring TensorFlow once per command, and the runtime a run trains with."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import sys
 import warnings
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 if TYPE_CHECKING:  # pydantic is not needed to load a SavedModel (predict's cold start)
-    from bertclf.config import RuntimeConfig
+    from bertclf.config import Config, RuntimeConfig
 
 
 def setup_tensorflow(runtime: Optional["RuntimeConfig"] = None, seed: Optional[int] = None):
@@ -86,3 +88,50 @@ def apply_precision(hardware, requested: str):
     choice = resolve_precision(requested, hardware)
     tf_keras.mixed_precision.set_global_policy(choice.precision)
     return choice
+
+
+@dataclasses.dataclass
+class Runtime:
+    """The TensorFlow module and what the run computes in, on which devices, how."""
+
+    tf: Any
+    hardware: Any
+    distribution: Any
+    precision: Any
+    jit_compile: bool
+    jit_reason: str
+
+    def describe(self) -> str:
+        """The one line a run prints at its start."""
+        return (f"Runtime: {self.hardware.describe()}; {self.distribution.describe()}; precision "
+                f"{self.precision.precision} ({self.precision.reason}); XLA {'on' if self.jit_compile else 'off'} "
+                f"({self.jit_reason})")
+
+    def record(self) -> dict:
+        """metrics.json's `runtime`."""
+        return {"device": self.hardware.describe(), "strategy": self.distribution.name,
+                "strategy_reason": self.distribution.reason, "replicas": self.distribution.replicas,
+                "workers": self.distribution.workers, "precision": self.precision.precision,
+                "precision_reason": self.precision.reason, "jit_compile": self.jit_compile,
+                "jit_compile_reason": self.jit_reason}
+
+
+def start_runtime(config: "Config") -> Runtime:
+    """Seeds TensorFlow, creates the distribution strategy, applies the precision and XLA setting.
+
+    Every `auto` is decided here, once, and printed in one line.
+
+    Raises:
+        ConfigError: A distribution this machine or TF_CONFIG cannot provide.
+    """
+    from bertclf.hardware import choose_jit_compile, probe_hardware
+    from bertclf.training.distribution import start_distribution
+
+    tf = setup_tensorflow(config.runtime, config.experiment.seed)
+    hardware = probe_hardware(tf)
+    distribution = start_distribution(tf, hardware, config.runtime.distribution, config.runtime.cpu_devices)
+    precision = apply_precision(hardware, config.runtime.precision)
+    jit_compile, jit_reason = choose_jit_compile(config.runtime.jit_compile, hardware, distribution.name)
+    runtime = Runtime(tf, hardware, distribution, precision, jit_compile, jit_reason)
+    print(runtime.describe(), file=sys.stderr, flush=True)
+    return runtime

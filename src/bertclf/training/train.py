@@ -27,7 +27,7 @@ from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.metrics import classification_metrics
 from bertclf.task import ClassificationTask
-from bertclf.training.runtime import apply_precision, setup_tensorflow
+from bertclf.training.runtime import Runtime, start_runtime
 
 # The exported string-input model must reproduce the in-memory model's probabilities, to within
 # the rounding of the precision it computes in: a batch padded to another length sums its
@@ -47,32 +47,6 @@ class TrainResult:
 
     run_dir: Optional[Path]
     metrics: dict
-
-
-@dataclasses.dataclass
-class _Runtime:
-    """The TensorFlow module and what the run computes in, on which devices, how."""
-
-    tf: Any
-    hardware: Any
-    distribution: Any
-    precision: Any
-    jit_compile: bool
-    jit_reason: str
-
-    def describe(self) -> str:
-        """The one line a run prints at its start."""
-        return (f"Runtime: {self.hardware.describe()}; {self.distribution.describe()}; precision "
-                f"{self.precision.precision} ({self.precision.reason}); XLA {'on' if self.jit_compile else 'off'} "
-                f"({self.jit_reason})")
-
-    def record(self) -> dict:
-        """metrics.json's `runtime`."""
-        return {"device": self.hardware.describe(), "strategy": self.distribution.name,
-                "strategy_reason": self.distribution.reason, "replicas": self.distribution.replicas,
-                "workers": self.distribution.workers, "precision": self.precision.precision,
-                "precision_reason": self.precision.reason, "jit_compile": self.jit_compile,
-                "jit_compile_reason": self.jit_reason}
 
 
 @dataclasses.dataclass
@@ -137,28 +111,7 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
     return data, task, class_weight
 
 
-def start_runtime(config: Config) -> _Runtime:
-    """Seeds TensorFlow, creates the distribution strategy, applies the precision and XLA setting.
-
-    Every `auto` is decided here, once, and printed in one line.
-
-    Raises:
-        ConfigError: A distribution this machine or TF_CONFIG cannot provide.
-    """
-    from bertclf.hardware import choose_jit_compile, probe_hardware
-    from bertclf.training.distribution import start_distribution
-
-    tf = setup_tensorflow(config.runtime, config.experiment.seed)
-    hardware = probe_hardware(tf)
-    distribution = start_distribution(tf, hardware, config.runtime.distribution, config.runtime.cpu_devices)
-    precision = apply_precision(hardware, config.runtime.precision)
-    jit_compile, jit_reason = choose_jit_compile(config.runtime.jit_compile, hardware, distribution.name)
-    runtime = _Runtime(tf, hardware, distribution, precision, jit_compile, jit_reason)
-    _say(runtime.describe())
-    return runtime
-
-
-def load_encoder(config: Config, data: LabelledData, runtime: _Runtime):
+def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
     """The encoder (rebuilt natively for reduced precision) and its preprocessor.
 
     Also adds token-length statistics to the data report, and prints its warnings.
@@ -210,7 +163,7 @@ def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume
 
 
 def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
-        encoder, encode: Callable, run_dir: Optional[Path], state: Optional[dict], runtime: _Runtime) -> _Fitted:
+        encoder, encode: Callable, run_dir: Optional[Path], state: Optional[dict], runtime: Runtime) -> _Fitted:
     """Builds and trains the classifier, checkpointing every epoch; restores the best epoch.
 
     The classifier, optimizer and metrics are built in the strategy's scope and
@@ -299,7 +252,7 @@ def _lost_worker_errors(tf) -> tuple:
 
 
 def summarise(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
-              encoder, runtime: _Runtime, fitted: _Fitted, encode: Callable) -> dict:
+              encoder, runtime: Runtime, fitted: _Fitted, encode: Callable) -> dict:
     """metrics.json's content: the run's record, validation (and test) scores of the exported weights."""
     def score(split: Split) -> dict:
         return classification_metrics(split.labels, _probabilities(fitted.classifier, task, encode(split), config),
