@@ -182,6 +182,27 @@ def bench(
     typer.echo(markdown(result))
 
 
+@app.command()
+def serve(
+    model: Optional[Path] = typer.Argument(None, help="Run folder (default: the newest)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8501, "--port", min=0, max=65535, help="Port (TF Serving's REST port by default)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name in the URLs (default: the experiment name)."),
+    batch_wait_ms: float = typer.Option(5.0, "--batch-wait-ms", min=0,
+                                        help="How long a request waits for others to share a model call."),
+    max_batch: int = typer.Option(64, "--max-batch", min=1, help="Texts per model call."),
+    max_instances: int = typer.Option(1024, "--max-instances", min=1, help="Texts per request."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_HELP),
+) -> None:
+    """Serve a run's model over HTTP with TensorFlow Serving's REST API (and a page to try it)."""
+    from bertclf.artifacts import resolve_run
+    from bertclf.serving.server import ServeOptions, serve as run_server
+
+    run_server(resolve_run(model, runs_dir), ServeOptions(host=host, port=port, name=name,
+                                                         batch_wait_ms=batch_wait_ms, max_batch=max_batch,
+                                                         max_instances=max_instances))
+
+
 @app.command("env")
 def env(
     config: Optional[Path] = typer.Argument(None, help="A config whose runtime.* settings to decide for "

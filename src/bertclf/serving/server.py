@@ -1,0 +1,248 @@
+"""`bertclf serve`: a run's exported model over HTTP, answering TensorFlow Serving's REST API.
+
+The SavedModel is loaded once. Concurrent predict requests are gathered for a few
+milliseconds into one model call (`MicroBatcher`), which runs on a worker thread so
+the event loop keeps accepting requests; the texts of a gathered batch are grouped
+by length as `bertclf predict` groups them. aiohttp does the HTTP; SIGTERM and
+Ctrl-C stop accepting connections and let requests in flight finish.
+
+Routes (`<name>` is the experiment name unless `--name` says otherwise):
+
+* `POST /v1/models/<name>:predict` (also `/versions/1:predict`): see `serving.rest`.
+* `GET /v1/models/<name>` and `/v1/models/<name>/metadata`: status and signature.
+* `GET /v1/models/<name>/bertclf`: class names, run folder, training metrics, counters.
+* `GET /healthz`; `GET /`: a page to try the model in a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from aiohttp import web
+
+from bertclf import artifacts
+from bertclf.serving import rest
+
+
+@dataclasses.dataclass
+class ServeOptions:
+    """How `bertclf serve` listens and batches."""
+
+    host: str = "127.0.0.1"
+    port: int = 8501
+    name: Optional[str] = None            # the model name in URLs; default: the experiment name
+    batch_wait_ms: float = 5.0            # how long a request waits for others to share its model call
+    max_batch: int = 64                   # texts per model call
+    max_instances: int = 1024             # texts per request
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class _Counters:
+    requests: int = 0
+    texts: int = 0
+    model_calls: int = 0
+
+
+class MicroBatcher:
+    """Gathers the texts of concurrent requests into shared model calls.
+
+    The first request of a batch waits at most `wait_seconds` for others; a batch
+    closes early once it holds `max_batch` texts. One model call runs at a time,
+    off the event loop; requests arriving meanwhile form the next batch.
+    """
+
+    def __init__(self, predictor, max_batch: int, wait_seconds: float, counters: _Counters):
+        self.predictor = predictor
+        self.max_batch = max_batch
+        self.wait_seconds = wait_seconds
+        self.counters = counters
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertclf-model")
+        self._task: Optional[asyncio.Task] = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._executor.shutdown(wait=True)
+
+    async def probabilities(self, texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
+        """The model's probabilities for one request's texts, computed with whatever else is waiting."""
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((texts, pairs, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0][0])
+            deadline = loop.time() + self.wait_seconds
+            while size < self.max_batch:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except asyncio.TimeoutError:
+                    break
+                size += len(batch[-1][0])
+            texts = [text for item in batch for text in item[0]]
+            pairs = [pair for item in batch for pair in item[1]] if batch[0][1] is not None else None
+            try:
+                result = await loop.run_in_executor(self._executor, self._call, texts, pairs)
+            except Exception as error:  # the model failed: every waiting request hears why
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            start = 0
+            for item_texts, _, future in batch:
+                if not future.done():  # its client may have gone
+                    future.set_result(result[start:start + len(item_texts)])
+                start += len(item_texts)
+
+    def _call(self, texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
+        self.counters.model_calls += 1
+        return self.predictor.probabilities(texts, pairs, batch_size=self.max_batch)
+
+
+def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Application:
+    """The aiohttp application serving `predictor` (a loaded `serving.predict.Predictor`)."""
+    name = options.name or _experiment_name(run_dir)
+    counters = _Counters()
+    batcher = MicroBatcher(predictor, options.max_batch, options.batch_wait_ms / 1000, counters)
+    class_names = predictor.class_names
+    model_info = {"name": name, "run_dir": str(run_dir), "labels": class_names,
+                  "takes_pairs": predictor.takes_pairs, "metrics": _training_metrics(run_dir)}
+
+    def error(status: int, message: str) -> web.Response:
+        return web.json_response({"error": message}, status=status)
+
+    async def predict(request: web.Request) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return error(400, f"request body over {options.max_body_bytes} bytes; send fewer texts per request")
+        try:
+            parsed = rest.parse_predict(body, predictor.takes_pairs, options.max_instances)
+        except rest.BadRequest as bad:
+            return error(400, str(bad))
+        counters.requests += 1
+        counters.texts += len(parsed.texts)
+        probabilities = await batcher.probabilities(parsed.texts, parsed.pairs)
+        return web.json_response(rest.predict_response(parsed, probabilities, class_names))
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(rest.status_response())
+
+    async def metadata(request: web.Request) -> web.Response:
+        return web.json_response(rest.metadata_response(name, predictor.takes_pairs, len(class_names)))
+
+    async def info(request: web.Request) -> web.Response:
+        return web.json_response({**model_info, "serving": dataclasses.asdict(counters)})
+
+    async def page(request: web.Request) -> web.Response:
+        html = resources.files("bertclf.serving").joinpath("page.html").read_text(encoding="utf-8")
+        return web.Response(text=html.replace("{{MODEL_NAME}}", json.dumps(name)), content_type="text/html")
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    @web.middleware
+    async def json_errors(request: web.Request, handler):
+        # Unknown paths and methods answer in TF Serving's error shape too, not aiohttp's text.
+        try:
+            return await handler(request)
+        except web.HTTPException as http_error:
+            if http_error.status < 400:
+                raise
+            if http_error.status == 404 and request.path.startswith("/v1/models/"):
+                asked = request.path[len("/v1/models/"):].split("/")[0].split(":")[0]
+                return error(404, f"Servable not found for request: Latest({asked}); this server has {name!r}")
+            return error(http_error.status, f"{http_error.reason}: {request.method} {request.path}")
+
+    app = web.Application(client_max_size=options.max_body_bytes, middlewares=[json_errors])
+    model = f"/v1/models/{{model:{_escaped(name)}}}"
+    app.add_routes([
+        web.post(model + ":predict", predict),
+        web.post(model + f"/versions/{rest.VERSION}:predict", predict),
+        web.get(model, status),
+        web.get(model + f"/versions/{rest.VERSION}", status),
+        web.get(model + "/metadata", metadata),
+        web.get(model + "/bertclf", info),
+        web.get("/healthz", health),
+        web.get("/", page),
+    ])
+
+    async def start_batcher(app: web.Application) -> None:
+        batcher.start()
+
+    async def stop_batcher(app: web.Application) -> None:
+        await batcher.stop()
+
+    app.on_startup.append(start_batcher)
+    app.on_cleanup.append(stop_batcher)
+    return app
+
+
+def serve(run_dir: Path, options: ServeOptions) -> None:
+    """Loads the run's model and serves it until SIGTERM or Ctrl-C.
+
+    Args:
+        run_dir: A finished run folder (`artifacts.resolve_run`'s answer).
+        options: Where to listen, and how to batch.
+
+    Raises:
+        RunError: The exported model cannot be loaded.
+    """
+    from bertclf.serving.predict import Predictor
+
+    predictor = Predictor(run_dir)
+    # The first call traces the tokenizer and kernels: done before the first client waits on it.
+    predictor.probabilities(["warm up"], ["warm up"] if predictor.takes_pairs else None)
+    app = build_app(predictor, run_dir, options)
+    name = options.name or _experiment_name(run_dir)
+    url = f"http://{options.host}:{options.port}"
+
+    def ready(*_: object) -> None:
+        print(f"Serving {run_dir} as {name!r} on {url} (POST {url}/v1/models/{name}:predict; "
+              f"Ctrl-C stops)", flush=True)
+
+    web.run_app(app, host=options.host, port=options.port, print=ready, access_log=None,
+                shutdown_timeout=30)
+
+
+def _experiment_name(run_dir: Path) -> str:
+    import yaml
+
+    try:
+        config = yaml.safe_load((run_dir / artifacts.CONFIG_FILE).read_text(encoding="utf-8"))
+        return str(config["experiment"]["name"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return run_dir.name
+
+
+def _training_metrics(run_dir: Path) -> dict:
+    try:
+        metrics = json.loads((run_dir / artifacts.METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    keep = ("encoder", "epochs", "best_epoch", "train_examples", "validation", "test", "runtime")
+    return {key: metrics[key] for key in keep if key in metrics}
+
+
+def _escaped(name: str) -> str:
+    import re
+
+    return re.escape(name).replace("{", r"\{").replace("}", r"\}")
