@@ -28,7 +28,9 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect the data a config rea
 models_app = typer.Typer(no_args_is_help=True, help="The encoder registry and local encoders.")
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+runs_app = typer.Typer(no_args_is_help=True, help="The runs in a folder: list and compare them.")
 app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
 
 SET_HELP = "Override a config value: --set train.epochs=2 (repeatable)."
 # Set by the --debug option (the app callback runs before any command).
@@ -201,6 +203,47 @@ def serve(
     run_server(resolve_run(model, runs_dir), ServeOptions(host=host, port=port, name=name,
                                                          batch_wait_ms=batch_wait_ms, max_batch=max_batch,
                                                          max_instances=max_instances))
+
+
+@runs_app.command("list")
+def runs_list(
+    directory: Path = typer.Argument(Path("runs"), help="A folder of run folders."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """A table of runs: encoder, data, epochs, best validation score, test scores, fit time, status."""
+    from bertclf.reporting.runs import list_runs
+    from bertclf.reporting.tables import format_table
+
+    rows = list_runs(directory)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(format_table(
+        ["run", "encoder", "data", "epochs", "best validation", "test acc", "test F1", "fit s", "status"],
+        [[r["run"], r["encoder"], r["data"], r["epochs"],
+          f"{r['monitor']} {r['best_validation']:.4f}" if r["best_validation"] is not None else None,
+          r["test_accuracy"], r["test_macro_f1"],
+          f"{r['fit_seconds']:.0f}" if r["fit_seconds"] is not None else None, r["status"]] for r in rows]))
+
+
+@runs_app.command("compare")
+def runs_compare(
+    first: Path = typer.Argument(..., help="A run folder."),
+    second: Path = typer.Argument(..., help="Another run folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Config differences and metric differences of two runs, side by side."""
+    from bertclf.reporting.runs import compare_runs
+    from bertclf.reporting.tables import format_table
+
+    compared = compare_runs(first, second)
+    if as_json:
+        typer.echo(json.dumps(compared, indent=2))
+        return
+    typer.echo(format_table(["config", first.name, second.name], compared["config"])
+               if compared["config"] else "config: the same")
+    typer.echo("")
+    typer.echo(format_table(["metric", first.name, second.name, "difference"], compared["metrics"]))
 
 
 @app.command("env")

@@ -180,6 +180,10 @@ class RuntimeConfig(_Section):
     # no GPU is visible: for trying distribution on one machine (no speed-up: same cores).
     cpu_devices: int = Field(1, ge=1, le=64)
     progress: bool = True
+    # TensorBoard logs in RUN/tensorboard/: loss and learning rate every tensorboard_steps
+    # optimizer steps, every metric per epoch, the config (`tensorboard --logdir runs`).
+    tensorboard: bool = True
+    tensorboard_steps: int = Field(10, ge=1, le=1_000_000)
 
 
 class Config(_Section):

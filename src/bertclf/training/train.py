@@ -201,6 +201,12 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
                                    bucketing, config.train.early_stopping_patience, guard, scorer=local)
     saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state, writes_run_folder=distribution.is_chief)
+    callbacks = [guard, validation, saver]
+    if config.runtime.tensorboard and distribution.is_chief:
+        from bertclf.training.tensorboard import TensorBoardLog
+
+        callbacks.append(TensorBoardLog(run_dir / artifacts.TENSORBOARD_DIR, dump_config(config),
+                                        config.runtime.tensorboard_steps, guard))
     first_epoch = 0
     if state is not None:
         checkpoints.restore(classifier, state, run_dir)
@@ -214,7 +220,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
                                                class_weight)
         try:
             classifier.fit(batches, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                           callbacks=[guard, validation, saver],
+                           callbacks=callbacks,
                            verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
         except KeyboardInterrupt:  # a second Ctrl-C
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted")) from None
