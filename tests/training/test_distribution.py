@@ -97,31 +97,21 @@ def output_dir(resume_config) -> Path:
     return resume_config.parent / "multi-worker-runs"
 
 
-def test_two_workers_train_like_one_process_and_only_the_chief_writes(resume_config, uninterrupted, output_dir):
-    output = output_dir / "complete"
-    workers = _start_workers(str(resume_config), "--set", f"experiment.output_dir={output}")
-    chief, other = _wait(workers)
-    assert [process.returncode for process in workers] == [0, 0], (chief + other)[-4000:]
-    assert "strategy multi_worker (2 replicas on 2 workers; this is worker 0" in chief
-    assert "this worker's part; the chief writes the run folder" in other
-    (run_dir,) = [path for path in output.iterdir() if path.is_dir()]  # one run folder: the chief's
-    got = finished_run(run_dir)
-    _assert_same_training(got, uninterrupted)
-    runtime = got[0]["runtime"]
-    assert (runtime["strategy"], runtime["replicas"], runtime["workers"]) == ("multi_worker", 2, 2)
-
-
-def test_a_killed_worker_is_recovered_by_resuming_every_worker(resume_config, uninterrupted, output_dir):
+def test_two_workers_train_like_one_process_survive_a_killed_worker_and_only_the_chief_writes(
+        resume_config, uninterrupted, output_dir):
+    """Two workers run epoch 1; one is SIGKILLed in epoch 2; both resume. Every epoch, the
+    steps and the best epoch equal the one-process run's, and only the chief wrote."""
     output = output_dir / "killed"
     workers = _start_workers(str(resume_config), "--set", f"experiment.output_dir={output}")
     chief, other = workers
     printed = _until_epoch_two(chief)
+    assert "strategy multi_worker (2 replicas on 2 workers; this is worker 0" in printed
     other.send_signal(signal.SIGKILL)
     other.communicate(timeout=60)
     # The chief finds its peer gone (TensorFlow's cluster health check) and stops with one line.
     rest, _ = chief.communicate(timeout=300)
     printed += rest
-    (run_dir,) = [path for path in output.iterdir() if path.is_dir()]
+    (run_dir,) = [path for path in output.iterdir() if path.is_dir()]  # one run folder: the chief's
     assert chief.returncode == 1, printed[-3000:]
     assert f"epoch 1 is saved. Resume with: bertclf train --resume {run_dir} on every worker" in printed
     assert "Traceback" not in printed
@@ -130,5 +120,10 @@ def test_a_killed_worker_is_recovered_by_resuming_every_worker(resume_config, un
     outputs = _wait(resumed)
     assert [process.returncode for process in resumed] == [0, 0], "\n".join(outputs)[-4000:]
     assert all("Resuming after epoch 1 (optimizer step 100)" in text for text in outputs)
+    assert "this worker's part; the chief writes the run folder" in outputs[1]
+    assert [path for path in output.iterdir() if path.is_dir()] == [run_dir]
     assert not (run_dir / artifacts.CHECKPOINT_DIR).exists()
-    _assert_same_training(finished_run(run_dir), uninterrupted)
+    got = finished_run(run_dir)
+    _assert_same_training(got, uninterrupted)
+    runtime = got[0]["runtime"]
+    assert (runtime["strategy"], runtime["replicas"], runtime["workers"]) == ("multi_worker", 2, 2)
