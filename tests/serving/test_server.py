@@ -127,6 +127,15 @@ def test_a_bad_request_gets_400_and_the_server_stays_up(server, body, message):
     assert status == 200 and len(answer["predictions"]) == 1
 
 
+def test_a_port_in_use_is_one_line_before_the_model_loads(server, binary_run):
+    done = subprocess.run([str(BERTCLF), "serve", str(binary_run), "--port", str(server.port)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: serve: cannot listen on 127.0.0.1:{server.port} (Address already in "
+                                   f"use); pick another with --port")
+    assert server.request("GET", "/healthz") == (200, {"status": "ok"})  # the running server is unharmed
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -28,6 +30,7 @@ import numpy as np
 from aiohttp import web
 
 from bertclf import artifacts
+from bertclf.errors import ConfigError
 from bertclf.serving import rest
 
 
@@ -208,6 +211,7 @@ def serve(run_dir: Path, options: ServeOptions) -> None:
     """
     from bertclf.serving.predict import Predictor
 
+    _require_free_address(options.host, options.port)  # before the model load, not after it
     predictor = Predictor(run_dir)
     # The first call traces the tokenizer and kernels: done before the first client waits on it.
     predictor.probabilities(["warm up"], ["warm up"] if predictor.takes_pairs else None)
@@ -221,6 +225,22 @@ def serve(run_dir: Path, options: ServeOptions) -> None:
 
     web.run_app(app, host=options.host, port=options.port, print=ready, access_log=None,
                 shutdown_timeout=30)
+
+
+def _require_free_address(host: str, port: int) -> None:
+    """Raises ConfigError when `host:port` cannot be listened on (in use, or not this machine's)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise ConfigError(f"serve --host {host}: not an address of this machine ({error.strerror})") from None
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            hint = "pick another with --port" if error.errno == errno.EADDRINUSE else "check --host"
+            raise ConfigError(f"serve: cannot listen on {host}:{port} ({error.strerror}); {hint}") from None
 
 
 def _experiment_name(run_dir: Path) -> str:
