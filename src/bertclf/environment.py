@@ -32,7 +32,7 @@ def describe_environment(runtime: Optional[RuntimeConfig] = None, probe_tensorfl
     Args:
         runtime: The runtime settings to decide for (a config's; the defaults if None).
         probe_tensorflow: Import TensorFlow to list devices even without an NVIDIA driver.
-        environ: The environment (TF_CONFIG, BERTCLF_CACHE); the process's if None.
+        environ: Where TF_CONFIG is read from; the process's environment if None.
     """
     from bertclf import __version__
 

@@ -109,3 +109,36 @@ def test_training_stream_yields_each_example_once_per_epoch(num_classes):
                     real = inputs["input_mask"][row].sum()
                     seen[(tuple(inputs["input_word_ids"][row, :real]), int(labels[row]))] += 1
             assert seen == expected
+
+
+def test_replica_shares_rebuild_the_one_device_batches_with_weights_that_keep_its_mean():
+    """Two replicas, global batch 3 over 10 examples: shares of 2 and 1 (and 1 and 0 in the last
+    batch), padded alike, whose weights make each replica's mean loss, averaged over replicas,
+    the global batch's mean, as Keras computes a distributed step."""
+    from bertclf.task import ClassificationTask
+    from bertclf.training.pipeline import training_dataset
+
+    encoded = _encoded(count=10)
+    encoded.labels %= 2
+    task = ClassificationTask(2)
+    one = list(training_dataset(encoded, 3, task, seed=4, first_epoch=0, epochs=1).as_numpy_iterator())
+    two = list(training_dataset(encoded, 3, task, seed=4, first_epoch=0, epochs=1, replicas=2,
+                                replica_ids=(0, 1)).as_numpy_iterator())
+    assert len(two) == 2 * len(one) == 8
+    losses = np.random.default_rng(0).uniform(size=len(encoded))  # any per-example loss
+    index = {tuple(row): i for i, row in enumerate(encoded.word_ids)}
+    for (inputs, labels), first, second in zip(one, two[0::2], two[1::2]):
+        shares = (first, second)
+        assert [len(share[1]) for share in shares] == ([2, 1] if len(labels) == 3 else [1, 0])
+        assert first[0]["input_word_ids"].shape[1] == second[0]["input_word_ids"].shape[1] \
+            == inputs["input_word_ids"].shape[1]
+        assert np.array_equal(np.concatenate([share[0]["input_word_ids"] for share in shares]),
+                              inputs["input_word_ids"])
+        per_replica = []
+        for share_inputs, _, weights in shares:
+            width = encoded.seq_length
+            rows = [index[tuple(np.pad(row, (0, width - len(row))))] for row in share_inputs["input_word_ids"]]
+            # Keras: weighted sum over the share / share size, then / replicas (0 for an empty share).
+            per_replica.append(float(np.dot(weights, losses[rows])) / max(len(rows), 1) / 2)
+        rows = [index[tuple(np.pad(row, (0, encoded.seq_length - len(row))))] for row in inputs["input_word_ids"]]
+        assert sum(per_replica) == pytest.approx(losses[rows].mean(), rel=1e-6)

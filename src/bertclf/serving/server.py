@@ -126,6 +126,8 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
     counters = _Counters()
     batcher = MicroBatcher(predictor, options.max_batch, options.batch_wait_ms / 1000, counters)
     class_names = predictor.class_names
+    page_html = resources.files("bertclf.serving").joinpath("page.html").read_text(encoding="utf-8").replace(
+        "{{MODEL_NAME}}", json.dumps(name))
     model_info = {"name": name, "run_dir": str(run_dir), "labels": class_names,
                   "takes_pairs": predictor.takes_pairs, "metrics": _training_metrics(run_dir)}
 
@@ -156,8 +158,7 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
         return web.json_response({**model_info, "serving": dataclasses.asdict(counters)})
 
     async def page(request: web.Request) -> web.Response:
-        html = resources.files("bertclf.serving").joinpath("page.html").read_text(encoding="utf-8")
-        return web.Response(text=html.replace("{{MODEL_NAME}}", json.dumps(name)), content_type="text/html")
+        return web.Response(text=page_html, content_type="text/html")
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -177,8 +177,7 @@ class _PipelineBench:
         return tf_keras.Model(texts, self.classifier(Tokenize()(texts)))
 
     def train(self, split, warmup: int, steps: int) -> dict:
-        from bertclf.training.pipeline import (distributed_training_dataset, encode_split, gather_batch, plan_batches,
-                                               training_dataset)
+        from bertclf.training.pipeline import distributed_training_dataset, encode_split, gather_batch, plan_batches
 
         tf = self.tf
         bucketing = self.pipeline.startswith("bucketed")
@@ -187,13 +186,10 @@ class _PipelineBench:
             labels = self.task.targets(split.labels)
             dataset = tf.data.Dataset.from_tensor_slices((split.texts, labels)).batch(self.batch_size).repeat()
             plan = [np.arange(i, min(i + self.batch_size, len(split))) for i in range(0, len(split), self.batch_size)]
-        elif self.distribution:
-            dataset = distributed_training_dataset(self.distribution.strategy, encoded, self.batch_size, self.task,
-                                                   seed=0, first_epoch=0, epochs=1000, bucketing=bucketing)
-            plan = plan_batches(encoded.lengths, self.batch_size, bucketing, seed=0, epoch=0)
         else:
-            dataset = training_dataset(encoded, self.batch_size, self.task, seed=0, first_epoch=0,
-                                       epochs=1000, bucketing=bucketing)
+            strategy = self.distribution.strategy if self.distribution else tf.distribute.get_strategy()
+            dataset = distributed_training_dataset(strategy, encoded, self.batch_size, self.task, seed=0,
+                                                   first_epoch=0, epochs=1000, bucketing=bucketing)
             plan = plan_batches(encoded.lengths, self.batch_size, bucketing, seed=0, epoch=0)
         clock = _Clock(warmup)
         self.model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[clock])

@@ -138,7 +138,9 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
 
     def state(self) -> dict:
         """The state as last written (for the end of a run); empty for a worker that writes none."""
-        return read_state(self.directory.parent) or {} if self.writes_run_folder else {}
+        if not self.writes_run_folder:
+            return {}
+        return read_state(self.directory.parent) or {}
 
     def _save_to_scratch(self, epoch: int) -> None:
         # The chief's steps, into a folder emptied at once.

@@ -68,6 +68,6 @@ class TensorBoardLog(tf_keras.callbacks.Callback):
 
     def _learning_rate(self, step: int) -> float:
         rate = self.model.optimizer.learning_rate
-        if isinstance(rate, tf_keras.optimizers.schedules.LearningRateSchedule) or callable(rate):
+        if callable(rate):  # a schedule (bertclf's always is)
             rate = rate(step)
         return float(tf.convert_to_tensor(rate))
