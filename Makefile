@@ -50,6 +50,8 @@ demo: install
 	$(BIN)/bertclf evaluate
 	$(BIN)/bertclf predict "What a wonderful film, I loved every minute." \
 	    "A dull, predictable plot and wooden acting." "It was fine."
+	@echo "The run's report (data, curves, calibration, mistakes), one HTML file to open in a browser:"
+	$(BIN)/bertclf report
 
 # Re-resolve every lock to the newest versions pyproject.toml allows, then have pip check each
 # one for its Python (uv ignores Requires-Python upper bounds; see requirements/constraints.txt).

@@ -166,6 +166,21 @@ def binary_run(tmp_path_factory, tiny_encoder_dir):
     return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
 
 
+@pytest.fixture(scope="session")
+def threshold_run(tmp_path_factory, tiny_encoder_dir):
+    """A finished two-class run whose decision threshold was chosen on validation (auto), with
+    balanced class weights: the imbalanced-task settings of configs/sst2_imbalanced.yaml."""
+    from bertclf import artifacts
+    from bertclf.cli import main
+
+    work = tmp_path_factory.mktemp("threshold")
+    config = e2e_config(work, tiny_encoder_dir, name="thresholded")
+    assert main(["train", str(config), "--set", "train.threshold=auto", "--set", "train.class_weight=balanced",
+                 "--set", "data.class_sample={pos: 0.5}"]) == 0
+    runs = work / "runs"
+    return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+
+
 # The installed command, as users run it.
 BERTCLF = Path(sys.executable).parent / "bertclf"
 RESUMABLE_EPOCHS = 3

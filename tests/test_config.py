@@ -63,6 +63,10 @@ def test_encoder_folder_resolves_but_registry_name_does_not(tmp_path):
     ("model:\n  pooling: max\n", "model.pooling: Input should be 'pooled', 'cls' or 'mean'"),
     ("model:\n  tiny:\n    hidden: 100\n    heads: 3\n", "must be a multiple of model.tiny.heads"),
     ("model:\n  encoder_handle: /x\n", "model.encoder_handle and model.preprocess_handle go together"),
+    ("train:\n  threshold: 1.5\n", "train.threshold: must be 'auto', a probability between 0 and 1"),
+    ("train:\n  threshold: best\n", "train.threshold: must be 'auto', a probability between 0 and 1"),
+    ("train:\n  threshold: {precision: 0.9, recall: 0.5}\n", "or {precision: P} / {recall: R}"),
+    ("data:\n  path: d\n  class_sample: {pos: 0}\n", "data.class_sample.pos must be a share in (0, 1], got 0"),
 ])
 def test_bad_values_name_the_file_and_key(tmp_path, yaml_text, expected):
     path = write_config(tmp_path / "bad.yaml", MINIMAL + yaml_text)
@@ -131,3 +135,12 @@ def test_example_configs_are_valid_and_their_encoders_resolve():
         config = load_config(path)
         spec = resolve_spec(config.model)
         assert spec.name == config.model.encoder and spec.source in ("tiny", "package", "hub"), path
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("0.3", 0.3), ("auto", "auto"), ("{precision: 0.9}", {"precision": 0.9, "recall": None}),
+    ("{recall: 0.8}", {"precision": None, "recall": 0.8})])
+def test_threshold_settings(tmp_path, value, expected):
+    threshold = load_config(write_config(tmp_path / "c.yaml", MINIMAL), [f"train.threshold={value}"]).train.threshold
+    assert (threshold.model_dump() if hasattr(threshold, "model_dump") else threshold) == expected
+    assert load_config(write_config(tmp_path / "d.yaml", MINIMAL)).train.threshold == 0.5

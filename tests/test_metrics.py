@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bertclf.metrics import classification_metrics
+from bertclf.metrics import choose_threshold, classification_metrics, predicted_classes
 
 
 def test_three_class_metrics_by_hand():
@@ -51,3 +51,55 @@ def test_auc_ties_count_half():
 def test_no_auc_for_multiclass_or_single_class_sets():
     assert "roc_auc" not in classification_metrics([0, 1, 2], np.eye(3), ["a", "b", "c"])
     assert "roc_auc" not in classification_metrics([1, 1], np.array([[0.2, 0.8], [0.4, 0.6]]), ["a", "b"])
+
+
+# A validation set small enough to work through by hand: scores high to low, label of each.
+_SCORES = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+_POSITIVE = np.array([1, 0, 1, 1, 0, 0, 1, 0], dtype=bool)
+
+
+def test_auto_threshold_is_the_f1_optimum_computed_by_hand():
+    # Predicting positive from each score down: precision/recall/F1 of the positive class are
+    # 0.9: 1/1, 1/4, 0.40   0.8: 1/2, 1/4, 0.33   0.7: 2/3, 2/4, 0.57   0.6: 3/4, 3/4, 0.75
+    # 0.4: 3/5, 3/4, 0.67   0.3: 3/6, 3/4, 0.60   0.2: 4/7, 4/4, 0.73   0.1: 4/8, 4/4, 0.67
+    # Best: from 0.6 down; the threshold sits halfway to the next score, 0.4.
+    threshold, achieved = choose_threshold(_POSITIVE, _SCORES)
+    assert threshold == pytest.approx(0.5)
+    assert achieved == {"precision": pytest.approx(0.75), "recall": pytest.approx(0.75),
+                        "f1": pytest.approx(0.75), "met": True}
+    predicted = predicted_classes(np.stack([1 - _SCORES, _SCORES], axis=1), threshold)
+    assert predicted.tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+
+
+def test_threshold_targets_take_the_best_point_that_meets_them():
+    # Precision >= 0.75 holds from 0.9 (1.0), 0.6 (0.75): the lowest of those keeps most recall.
+    assert choose_threshold(_POSITIVE, _SCORES, precision=0.75)[0] == pytest.approx(0.5)
+    # Recall 1.0 first holds at 0.2: halfway to 0.1.
+    threshold, achieved = choose_threshold(_POSITIVE, _SCORES, recall=1.0)
+    assert threshold == pytest.approx(0.15) and achieved["precision"] == pytest.approx(4 / 7)
+
+
+def test_an_unreachable_target_falls_back_to_the_best_f1_and_says_so():
+    threshold, achieved = choose_threshold(_POSITIVE, _SCORES[::-1] * 0 + 0.5, precision=0.9)
+    assert not achieved["met"]
+    assert 0 < threshold <= 0.5
+
+
+def test_tied_scores_are_one_candidate():
+    scores = np.array([0.7, 0.7, 0.7, 0.2])
+    threshold, achieved = choose_threshold(np.array([1, 1, 0, 0], dtype=bool), scores)
+    assert threshold == pytest.approx(0.45) and achieved["precision"] == pytest.approx(2 / 3)
+
+
+def test_metrics_at_a_threshold_count_the_positive_class_from_it():
+    probs = np.array([[0.7, 0.3], [0.6, 0.4], [0.2, 0.8], [0.9, 0.1]])
+    labels = [1, 1, 1, 0]
+    at_default = classification_metrics(labels, probs, ["neg", "pos"])
+    at_low = classification_metrics(labels, probs, ["neg", "pos"], threshold=0.25)
+    assert at_default["confusion_matrix"] == [[1, 0], [2, 1]]
+    assert at_low["confusion_matrix"] == [[1, 0], [0, 3]]
+    assert at_low["threshold"] == 0.25 and "threshold" not in at_default
+    assert at_low["loss"] == at_default["loss"] and at_low["roc_auc"] == at_default["roc_auc"]
+    # More than two classes: the most probable class, whatever the threshold.
+    three = np.array([[0.2, 0.5, 0.3]])
+    assert predicted_classes(three, 0.1).tolist() == [1]

@@ -43,6 +43,8 @@ EXPECTED_DATA = {
     "imdb_csv.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 60, "test": 60}},
     "sst2.yaml": {"labels": ["negative", "positive"],
                   "rows_read": {"train": 67_349, "validation": 872, "test": 1_821}},
+    "sst2_imbalanced.yaml": {"labels": ["negative", "positive"],
+                             "rows_read": {"train": 67_349, "validation": 872, "test": 1_821}},
     "trec.yaml": {"labels": ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"],
                   "rows_read": {"train": 5_452, "test": 500}},
     "nsmc.yaml": {"labels": ["negative", "positive"], "rows_read": {"train": 150_000, "test": 50_000},
@@ -148,11 +150,20 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     assert main(["predict", "--model", str(run), "--json", "--top-k", "3", *texts]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["text"] for row in rows] == texts
+    threshold = metrics.get("threshold", {}).get("value")
     for row in rows:
-        assert row["label"] in class_names and row["top"][0]["label"] == row["label"]
+        # The model's label: the most probable class, or for two classes its threshold's decision.
+        expected = (class_names[1] if np.float32(row["probabilities"][class_names[1]]) >= np.float32(threshold)
+                    else class_names[0]) if threshold is not None else row["top"][0]["label"]
+        assert row["label"] == expected
         assert len(row["top"]) == min(3, len(class_names)) and len({t["label"] for t in row["top"]}) == len(row["top"])
         assert [t["probability"] for t in row["top"]] == sorted((t["probability"] for t in row["top"]), reverse=True)
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+    # make demo's last step: the report of the evaluation just written.
+    assert main(["report", str(run)]) == 0
+    page = (run / artifacts.REPORT_FILE).read_text(encoding="utf-8")
+    assert "<h2>Results: test</h2>" in page and page.count("data:image/png;base64,") >= 4
 
 
 def _json(path: Path):
@@ -166,3 +177,4 @@ def test_data_check_on_nsmc_reports_empty_documents_and_lengths(capsys):
                  "--set", "model.tiny.vocab_size=500", "--set", "data.max_train_examples=200"]) == 0
     out = capsys.readouterr().out
     assert "empty_text 5" in out and "empty_text 3" in out and "tokens p50/p90/p99" in out
+

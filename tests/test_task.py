@@ -70,3 +70,26 @@ def test_explicit_weights_by_class_name():
     assert task.class_weight("none", ["neg", "pos"], [0, 1]) is None
     with pytest.raises(ConfigError, match="train.class_weight: no class 'positive'; classes are neg, pos"):
         task.class_weight({"positive": 2}, ["neg", "pos"], [0, 1])
+
+
+def test_a_threshold_is_refused_for_more_than_two_classes():
+    ClassificationTask(2).check_threshold("auto")
+    ClassificationTask(3).check_threshold(0.5)
+    with pytest.raises(ConfigError, match="train.threshold: a decision threshold is for two classes, this data has 3"):
+        ClassificationTask(3).check_threshold("auto")
+
+
+def test_decision_threshold_resolves_each_setting_on_validation():
+    from bertclf.config import TrainConfig
+
+    labels = [1, 0, 1, 1, 0, 0, 1, 0]
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    probabilities = np.stack([1 - scores, scores], axis=1)
+    task = ClassificationTask(2)
+    assert task.decision_threshold(0.3, labels, probabilities) == (0.3, {"value": 0.3, "rule": "fixed"})
+    value, record = task.decision_threshold("auto", labels, probabilities)
+    assert value == pytest.approx(0.5) and record["rule"] == "auto: the best validation F1"
+    target = TrainConfig(threshold={"recall": 1.0}).threshold
+    value, record = task.decision_threshold(target, labels, probabilities)
+    assert value == pytest.approx(0.15) and record["rule"] == "target: validation recall >= 1"
+    assert ClassificationTask(3).decision_threshold("auto", [0, 1, 2], np.eye(3)) == (None, None)

@@ -26,6 +26,7 @@ METRICS_FILE = "metrics.json"
 PLOTS_DIR = "plots"
 HISTORY_PLOT_FILE = "history.png"
 MODEL_DIR = "model"
+REPORT_FILE = "report.html"  # `bertclf report`: one self-contained page
 TENSORBOARD_DIR = "tensorboard"  # train/ and validation/ event files
 # Written after every completed epoch so an interrupted run can resume; removed
 # once the run has finished and exported its model.

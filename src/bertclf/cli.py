@@ -93,6 +93,9 @@ def train(
     if "test" in metrics:
         summary.append(f"test accuracy {metrics['test']['accuracy']:.4f} "
                        f"({metrics['test']['examples']} examples)")
+    threshold = metrics.get("threshold")
+    if threshold and threshold["rule"] != "fixed":
+        summary.append(f"decision threshold {threshold['value']:.3f} ({threshold['rule']})")
     typer.echo(f"Finished: {result.run_dir}\n  " + "; ".join(summary))
 
 
@@ -119,6 +122,21 @@ def evaluate(
     else:
         typer.echo(evaluation_text(result.name, result.metrics, result.class_names))
         typer.echo(f"\nWrote {result.report_path} and {result.plot_path}")
+
+
+@app.command()
+def report(
+    run: Optional[Path] = typer.Argument(None, help="Run folder (default: the newest finished run)."),
+    evaluation: Optional[str] = typer.Option(
+        None, "--evaluation", help="Which eval-NAME.json to report on, e.g. test-full or validation "
+                                   "(default: the fullest test evaluation)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_HELP),
+) -> None:
+    """Write RUN/report.html: data, training curves, results, ROC/PR, calibration, mistakes, timing."""
+    from bertclf.artifacts import resolve_run
+    from bertclf.reporting.report import write_report
+
+    typer.echo(f"Wrote {write_report(resolve_run(run, runs_dir), evaluation)}")
 
 
 @app.command()

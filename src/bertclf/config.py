@@ -61,6 +61,9 @@ class DataConfig(_Section):
     validation_split: float = Field(0.2, gt=0, lt=1)
     stratify: bool = True
     sample_fraction: Optional[float] = Field(None, gt=0, le=1)
+    # Keep only this share of a class's examples, in every split (seeded): e.g. `{positive: 0.05}`
+    # turns balanced data into an imbalanced task, to try class_weight and train.threshold on.
+    class_sample: Optional[dict[str, float]] = None
     min_text_length: int = Field(1, ge=1)
     truncation: Literal["head", "tail", "head_tail"] = "head"
     # Batch texts of similar token length and pad each batch only to its own bucket
@@ -74,6 +77,16 @@ class DataConfig(_Section):
     def _label_keys_as_text(cls, value: Any) -> Any:
         # YAML reads `0: negative` with an integer key; labels are compared as text.
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("class_sample", mode="before")
+    @classmethod
+    def _shares_by_class_name(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name, share in value.items():
+                if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 1:
+                    raise ValueError(f"data.class_sample.{name} must be a share in (0, 1], got {share!r}")
+            return {str(k): float(v) for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
@@ -140,6 +153,24 @@ class ModelConfig(_Section):
         return self
 
 
+class ThresholdTarget(_Section):
+    """`train.threshold: {precision: P}` or `{recall: R}`: the validation operating point to aim for.
+
+    precision: the lowest threshold whose validation precision (of the positive class) is at
+    least P, so the most recall at that precision; recall: the highest threshold whose
+    validation recall is at least R, so the most precision at that recall.
+    """
+
+    precision: Optional[float] = Field(None, gt=0, le=1)
+    recall: Optional[float] = Field(None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ThresholdTarget":
+        if (self.precision is None) == (self.recall is None):
+            raise ValueError("train.threshold takes one target: {precision: P} or {recall: R}")
+        return self
+
+
 class TrainConfig(_Section):
     """Optimisation: AdamW with linear warmup, then linear decay to zero."""
 
@@ -152,6 +183,32 @@ class TrainConfig(_Section):
     monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"] = "val_loss"
     # Stop after this many epochs without a better `monitor`; None trains every epoch.
     early_stopping_patience: Optional[int] = Field(None, ge=1, le=1000)
+    # Binary tasks: predict the positive (second) class when its probability is at least this.
+    # auto: the threshold that maximises the positive class's F1 on validation; a target
+    # ({precision: P} or {recall: R}) picks the validation operating point that meets it.
+    # The exported model stores it and applies it to `label` (probabilities are unchanged).
+    threshold: Union[Literal["auto"], float, ThresholdTarget] = 0.5
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _one_threshold(cls, value: Any) -> Any:
+        # One clear message instead of one per member of the Union.
+        usage = "'auto', a probability between 0 and 1 (exclusive), or {precision: P} / {recall: R}"
+        if value == "auto":
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not 0 < value < 1:
+                raise ValueError(f"must be {usage}; got {value}")
+            return float(value)
+        if isinstance(value, dict):
+            unknown = sorted(set(map(str, value)) - {"precision", "recall"})
+            shares = [v for v in value.values() if not isinstance(v, (int, float)) or not 0 < v <= 1]
+            if unknown or len(value) != 1 or shares:
+                raise ValueError(f"must be {usage}; got {value}")
+            return ThresholdTarget(**value)
+        if isinstance(value, ThresholdTarget):
+            return value
+        raise ValueError(f"must be {usage}; got {value!r}")
 
     @field_validator("class_weight", mode="before")
     @classmethod

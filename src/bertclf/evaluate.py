@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +14,10 @@ from bertclf.config import Config
 from bertclf.data import Split, load_data, read_eval_source
 from bertclf.errors import DataError, RunError
 from bertclf.metrics import classification_metrics
+
+
+# What moves with the decision threshold (loss and the AUCs do not).
+_THRESHOLD_DEPENDENT = ("accuracy", "macro_f1", "per_class", "confusion_matrix")
 
 
 @dataclasses.dataclass
@@ -53,18 +58,45 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
             config.data.max_eval_examples = None
         examples = _config_split(run_dir, config, split, class_names)
         name = f"{split}-full" if full else split
-    from bertclf.reporting.plots import plot_confusion_matrix
     from bertclf.serving.predict import Predictor
 
-    probabilities = Predictor(run_dir).probabilities(examples.texts, examples.pairs)
-    metrics = classification_metrics(examples.labels, probabilities, class_names)
-    metrics["source"] = str(data_path) if data_path is not None else f"config split {split}"
+    predictor = Predictor(run_dir)
+    started = time.perf_counter()
+    probabilities = predictor.probabilities(examples.texts, examples.pairs)
+    seconds = time.perf_counter() - started
+    source = str(data_path) if data_path is not None else f"config split {split}"
+    record = evaluation_record(examples, probabilities, class_names, predictor.threshold, source)
+    record["timing"] = {"seconds": seconds, "texts_per_second": len(examples) / seconds if seconds else None}
+    return write_evaluation(run_dir, name, record, class_names)
+
+
+def evaluation_record(examples: Split, probabilities, class_names: list[str], threshold: Optional[float],
+                      source: str) -> dict:
+    """What `eval-<name>.json` holds: metrics at the model's decision threshold, for a binary
+    task whose threshold is not 0.5 also those at 0.5 (`at_0.5`), and the report's curves,
+    calibration and example lists (`analysis`), so `bertclf report` needs no model."""
+    from bertclf.reporting.analysis import analyse
+
+    metrics = classification_metrics(examples.labels, probabilities, class_names, threshold)
+    if threshold is not None and threshold != 0.5:
+        at_default = classification_metrics(examples.labels, probabilities, class_names, 0.5)
+        metrics["at_0.5"] = {key: at_default[key] for key in _THRESHOLD_DEPENDENT}
+    metrics["source"] = source
+    metrics["analysis"] = analyse(examples.labels, probabilities, class_names, examples.texts, threshold,
+                                  examples.pairs)
+    return metrics
+
+
+def write_evaluation(run_dir: Path, name: str, record: dict, class_names: list[str]) -> Evaluation:
+    """Writes an `evaluation_record` as `eval-<name>.json`, and its confusion-matrix plot."""
+    from bertclf.reporting.plots import plot_confusion_matrix
+
     report_path = run_dir / artifacts.eval_file(name)
-    files.write_json_atomic(report_path, metrics)
+    files.write_json_atomic(report_path, record)
     plot_path = run_dir / artifacts.PLOTS_DIR / artifacts.confusion_plot_file(name)
-    plot_confusion_matrix(metrics["confusion_matrix"], class_names, plot_path,
-                          title=f"{run_dir.name}: {name} ({metrics['examples']} examples)")
-    return Evaluation(name, metrics, class_names, report_path, plot_path)
+    plot_confusion_matrix(record["confusion_matrix"], class_names, plot_path,
+                          title=f"{run_dir.name}: {name} ({record['examples']} examples)")
+    return Evaluation(name, record, class_names, report_path, plot_path)
 
 
 def _run_config(run_dir: Path) -> Config:

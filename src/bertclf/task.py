@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bertclf.errors import ConfigError
+from bertclf.metrics import choose_threshold
 
 # Metrics defined only for two classes.
 _BINARY_ONLY_METRICS = ("val_roc_auc", "val_pr_auc")
@@ -87,6 +88,35 @@ class ClassificationTask:
         if monitor in _BINARY_ONLY_METRICS and not self.binary:
             raise ConfigError(f"train.monitor: {monitor} is defined for two classes, this data has "
                               f"{self.num_classes}; use val_macro_f1, val_accuracy or val_loss")
+
+    def check_threshold(self, setting) -> None:
+        """Refuses a `train.threshold` other than 0.5 for more than two classes.
+
+        Raises:
+            ConfigError: A threshold set for a multi-class task.
+        """
+        if setting != 0.5 and not self.binary:
+            raise ConfigError(f"train.threshold: a decision threshold is for two classes, this data has "
+                              f"{self.num_classes} (the most probable class wins); remove train.threshold")
+
+    def decision_threshold(self, setting, labels: Sequence[int],
+                           probabilities) -> tuple[Optional[float], Optional[dict]]:
+        """`train.threshold` resolved on the validation split's probabilities (binary tasks only).
+
+        Returns:
+            The threshold (None for more than two classes) and its record for
+            metrics.json: the value, the rule that chose it and, when chosen on
+            validation, its validation precision, recall and F1 of the positive class.
+        """
+        if not self.binary:
+            return None, None
+        if isinstance(setting, float):
+            return setting, {"value": setting, "rule": "fixed"}
+        target = {} if setting == "auto" else {k: v for k, v in setting.model_dump().items() if v is not None}
+        value, achieved = choose_threshold(np.asarray(labels) == 1, np.asarray(probabilities)[:, 1], **target)
+        rule = "auto: the best validation F1" if not target else "target: validation " + " ".join(
+            f"{name} >= {share:g}" for name, share in target.items())
+        return value, {"value": value, "rule": rule, "validation": achieved}
 
     def class_weight(self, setting, class_names: Sequence[str],
                      train_labels: Sequence[int]) -> Optional[dict[int, float]]:

@@ -88,6 +88,23 @@ def test_max_examples_cut_train_validation_and_test(tmp_path):
     assert sorted(data.train.labels) == [0] * 5 + [1] * 5
 
 
+def test_class_sample_thins_a_class_in_every_split(tmp_path):
+    root = make_dataset_tree(tmp_path, train=50, test=40)
+    config = dict(path=str(root), validation_split=0.2, stratify=True)
+    full = load_data(DataConfig(**config), seed=0)
+    thinned = load_data(DataConfig(**config, class_sample={"pos": 0.1}), seed=0)
+    # Train: 50 pos -> 5, then 1 of them (20%, stratified) held out for validation.
+    assert thinned.train.labels.count(1) + thinned.validation.labels.count(1) == 5
+    assert thinned.train.labels.count(0) == full.train.labels.count(0)
+    assert (thinned.test.labels.count(0), thinned.test.labels.count(1)) == (40, 4)
+    assert set(thinned.test.texts) <= set(full.test.texts)
+    assert thinned.report["class_sample"] == {"pos": 0.1}
+    again = load_data(DataConfig(**config, class_sample={"pos": 0.1}), seed=0)
+    assert again.train.texts == thinned.train.texts  # seeded
+    with pytest.raises(DataError, match=r"data.class_sample: no class 'positive'; the classes are \['neg', 'pos'\]"):
+        load_data(DataConfig(**config, class_sample={"positive": 0.1}), seed=0)
+
+
 def test_test_folder_with_unknown_class_is_an_error(tmp_path):
     root = make_dataset_tree(tmp_path)
     write_class_folders(root / "test", {"neutral": ["x"]})

@@ -55,6 +55,10 @@ def test_responses_in_the_request_format():
     assert rows["predictions"][0]["probabilities"] == pytest.approx([0.2, 0.8])
     columns = predict_response(_parse({"inputs": ["a", "b"]}), probabilities, ["neg", "pos"])
     assert columns["outputs"]["label"] == ["pos", "neg"]
+    # A binary model's own threshold decides the label; probabilities are untouched.
+    low = predict_response(_parse({"instances": ["a", "b"]}), probabilities, ["neg", "pos"], threshold=0.1)
+    assert [p["label"] for p in low["predictions"]] == ["pos", "pos"]
+    assert low["predictions"][1]["probabilities"] == pytest.approx([0.9, 0.1])
     signature = metadata_response("m", True, 3)["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert set(signature["inputs"]) == {"texts", "text_pairs"}
     assert [d["size"] for d in signature["outputs"]["probabilities"]["tensor_shape"]["dim"]] == ["-1", "3"]

@@ -10,6 +10,7 @@ sampling and a data report. Data sets this tool targets fit in memory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import re
 from pathlib import Path
@@ -62,19 +63,22 @@ def load_data(data: DataConfig, seed: int) -> LabelledData:
     index = {label: i for i, label in enumerate(raw_labels)}
     rng = random.Random(seed)
 
-    train = to_split(raw["train"].rows, index, class_names)
+    thin = functools.partial(_thin, shares=_class_shares(data.class_sample, class_names), rng=rng)
+    train = thin(to_split(raw["train"].rows, index, class_names))
     if data.sample_fraction:
         train = train.subset(stratified_sample(train.labels, max(len(class_names), round(len(train) * data.sample_fraction)), rng))
     if raw["validation"] is not None:
-        validation = to_split(raw["validation"].rows, index, class_names)
+        validation = thin(to_split(raw["validation"].rows, index, class_names))
     else:
         held_out, kept = partition(train.labels, data.validation_split, rng, data.stratify)
         train, validation = train.subset(kept), train.subset(held_out)
-    test = to_split(raw["test"].rows, index, class_names) if raw["test"] is not None else None
+    test = thin(to_split(raw["test"].rows, index, class_names)) if raw["test"] is not None else None
     train = _cap(train, data.max_train_examples, rng)
     validation = _cap(validation, data.max_eval_examples, rng)
     test = _cap(test, data.max_eval_examples, rng)
     report = build_report(class_names, {"train": train, "validation": validation, "test": test}, raw)
+    if data.class_sample:
+        report["class_sample"] = dict(data.class_sample)
     return LabelledData(class_names, train, validation, test, report)
 
 
@@ -176,6 +180,28 @@ def _sorted_labels(labels: set[str]) -> list[str]:
     if all(_INTEGER.fullmatch(label) for label in labels):
         return sorted(labels, key=int)
     return sorted(labels)
+
+
+def _class_shares(shares: Optional[dict[str, float]], class_names: list[str]) -> dict[int, float]:
+    if not shares:
+        return {}
+    for name in shares:
+        if name not in class_names:
+            raise DataError(f"data.class_sample: no class {name!r}; the classes are {class_names}")
+    return {class_names.index(name): share for name, share in shares.items() if share < 1}
+
+
+def _thin(split: Optional[Split], shares: dict[int, float], rng: random.Random) -> Optional[Split]:
+    """Keeps a seeded share of the named classes' examples (at least one each), all of the others."""
+    if split is None or not shares:
+        return split
+    kept = []
+    for label in sorted(set(split.labels)):
+        members = [i for i, value in enumerate(split.labels) if value == label]
+        if label in shares:
+            members = rng.sample(members, max(1, round(len(members) * shares[label])))
+        kept += members
+    return split.subset(sorted(kept))
 
 
 def _cap(split: Optional[Split], limit: Optional[int], rng: random.Random) -> Optional[Split]:

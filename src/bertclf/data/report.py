@@ -50,12 +50,25 @@ def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_leng
     truncated = sum(1 for n in lengths if n > seq_length) / len(lengths)
     report["splits"][split]["tokens"] = {**_percentiles(lengths), "seq_length": seq_length,
                                          "truncated_share": round(truncated, 4),
-                                         "measured_on": len(lengths)}
+                                         "measured_on": len(lengths),
+                                         "histogram": _histogram(lengths, seq_length)}
     if truncated > 0.5:
         fix = "a longer seq_length" + ("" if truncation == "head_tail" else " or data.truncation: head_tail")
         report["warnings"].append(
             f"{split}: {truncated:.0%} of texts are longer than model.seq_length={seq_length} tokens and "
             f"will be cut ({truncation} kept); consider {fix}")
+
+
+def _histogram(lengths: Sequence[int], seq_length: int, bins: int = 30) -> dict:
+    """Counts in equal-width bins up to past seq_length and the 99th percentile; the last bin
+    also holds everything longer, so a long tail does not flatten the rest."""
+    ordered = sorted(lengths)
+    top = max(int(seq_length * 1.25), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], bins)
+    width = -(-top // bins)  # ceiling: whole tokens per bin
+    counts = [0] * bins
+    for n in lengths:
+        counts[min(n // width, bins - 1)] += 1
+    return {"bin_width": width, "counts": counts}
 
 
 def data_warnings(report: dict, splits: dict[str, Optional[Split]]) -> list[str]:

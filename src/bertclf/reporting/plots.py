@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import matplotlib
 
@@ -16,6 +17,11 @@ from bertclf.files import write_atomic  # noqa: E402
 
 def plot_history(history: dict[str, list[float]], path: Path) -> None:
     """Loss and accuracy per epoch, training against validation, as the TF tutorial draws them."""
+    _save(history_figure(history), path)
+
+
+def history_figure(history: dict[str, list[float]]):
+    """The figure `plot_history` saves."""
     epochs = range(1, len(history.get("loss", [])) + 1)
     figure, axes = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
     for axis, metric, title in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
@@ -30,12 +36,17 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
     axes[1].set_xlabel("epoch")
     axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
-    _save(figure, path)
+    return figure
 
 
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
                           path: Path, title: str) -> None:
     """Counts with class names on both axes (true on rows, predicted on columns)."""
+    _save(confusion_figure(matrix, class_names, title), path)
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str):
+    """The figure `plot_confusion_matrix` saves."""
     size = max(4.0, 0.6 * len(class_names) + 2.5)
     figure, axis = plt.subplots(figsize=(size, size))
     image = axis.imshow(matrix, cmap="Blues")
@@ -52,7 +63,99 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence
             axis.text(j, i, str(count), ha="center", va="center",
                       color="white" if count > peak / 2 else "black")
     figure.tight_layout()
-    _save(figure, path)
+    return figure
+
+
+def roc_figure(roc: dict, auc: Optional[float], threshold: Optional[float]):
+    """True against false positive rate, with chance's diagonal and the operating point."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot(roc["fpr"], roc["tpr"], label=f"model (AUC {auc:.3f})" if auc is not None else "model")
+    axis.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+    point = _operating_point(roc["thresholds"], threshold)
+    if point is not None:
+        axis.plot(roc["fpr"][point + 1], roc["tpr"][point + 1], "o", color="C3",
+                  label=f"threshold {threshold:.3f}")
+    _square(axis, "false positive rate", "true positive rate (recall)", "ROC curve")
+    return figure
+
+
+def pr_figure(pr: dict, average_precision: Optional[float], threshold: Optional[float]):
+    """Precision against recall, with the positive share (a random ranking's precision)."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    label = f"model (AP {average_precision:.3f})" if average_precision is not None else "model"
+    axis.step(pr["recall"], pr["precision"], where="post", label=label)
+    axis.axhline(pr["positive_share"], linestyle=":", color="grey",
+                 label=f"random ({pr['positive_share']:.1%} positive)")
+    point = _operating_point(pr["thresholds"], threshold)
+    if point is not None:
+        axis.plot(pr["recall"][point], pr["precision"][point], "o", color="C3", label=f"threshold {threshold:.3f}")
+    _square(axis, "recall", "precision", "Precision-recall curve")
+    return figure
+
+
+def calibration_figure(calibration: dict):
+    """Reliability diagram: observed frequency against mean probability per bin, with counts below."""
+    figure, (axis, counts) = plt.subplots(2, 1, figsize=(5, 6.5), sharex=True,
+                                          gridspec_kw={"height_ratios": [3, 1]})
+    filled = [b for b in calibration["bins"] if b["count"]]
+    axis.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    axis.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], "o-",
+              label=f"model (ECE {calibration['ece']:.3f})")
+    binary = calibration.get("kind") == "positive"
+    _square(axis, "", "share positive" if binary else "accuracy",
+            "Reliability of P(positive)" if binary else "Reliability of the top class's probability")
+    centres = [(b["low"] + b["high"]) / 2 for b in calibration["bins"]]
+    counts.bar(centres, [b["count"] for b in calibration["bins"]],
+               width=calibration["bins"][0]["high"] - calibration["bins"][0]["low"], color="C0", alpha=0.6)
+    counts.set_xlabel("P(positive)" if binary else "probability of the top class")
+    counts.set_ylabel("examples")
+    figure.tight_layout()
+    return figure
+
+
+def token_length_figure(histogram: dict, seq_length: int, split: str):
+    """Wordpiece lengths of a split, with the cut at seq_length."""
+    figure, axis = plt.subplots(figsize=(7, 3.2))
+    width = histogram["bin_width"]
+    axis.bar([i * width for i in range(len(histogram["counts"]))], histogram["counts"], width=width,
+             align="edge", color="C0", alpha=0.7)
+    axis.axvline(seq_length, color="C3", linestyle="--", label=f"seq_length {seq_length}")
+    axis.set_xlabel("tokens (the last bar holds all longer texts)")
+    axis.set_ylabel("texts")
+    axis.set_title(f"Token lengths: {split}")
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def png_bytes(figure) -> bytes:
+    """The figure as PNG bytes (for inlining), closing it."""
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def _operating_point(thresholds: Sequence[float], threshold: Optional[float]) -> Optional[int]:
+    # Curve points run from the highest threshold down; the operating point is the last one
+    # still at or above the decision threshold.
+    if threshold is None or not thresholds or thresholds[0] < threshold:
+        return None
+    return max(i for i, t in enumerate(thresholds) if t >= threshold)
+
+
+def _square(axis, xlabel: str, ylabel: str, title: str) -> None:
+    axis.set_xlim(-0.01, 1.01)
+    axis.set_ylim(-0.01, 1.01)
+    axis.set_aspect("equal")
+    if xlabel:
+        axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right" if "ROC" in title else "best")
 
 
 def _save(figure, path: Path) -> None:

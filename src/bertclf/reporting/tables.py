@@ -31,7 +31,16 @@ def _cell(value: Any) -> str:
 def evaluation_text(name: str, metrics: dict, class_names: Sequence[str]) -> str:
     """The human-readable report of `bertclf evaluate`."""
     lines = [f"{name}: {metrics['examples']} examples  loss {metrics['loss']:.4f}  "
-             f"accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}", ""]
+             f"accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}"]
+    if "threshold" in metrics:
+        positive = class_names[1]
+        lines.append(f"decision threshold {metrics['threshold']:.3f}: {positive} when P({positive}) >= it")
+        default = metrics.get("at_0.5")
+        if default:
+            lines.append(f"at threshold 0.5:  accuracy {default['accuracy']:.4f}  macro F1 "
+                         f"{default['macro_f1']:.4f}  {positive} F1 {default['per_class'][positive]['f1']:.4f} "
+                         f"(at {metrics['threshold']:.3f}: {metrics['per_class'][positive]['f1']:.4f})")
+    lines.append("")
     per_class = metrics["per_class"]
     lines.append(format_table(["class", "precision", "recall", "f1", "support"],
                               [[c, per_class[c]["precision"], per_class[c]["recall"], per_class[c]["f1"],

@@ -8,7 +8,7 @@ class probabilities and labels, usable without bertclf.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
@@ -20,21 +20,24 @@ SERVING_SIGNATURE = "serving_default"
 
 
 def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
-                         class_names: Sequence[str], truncation: str = "head", pairs: bool = False) -> None:
+                         class_names: Sequence[str], truncation: str = "head", pairs: bool = False,
+                         threshold: Optional[float] = None) -> None:
     """Saves a SavedModel whose `serving_default` maps strings to probabilities.
 
     Inputs: `texts`, string [batch] (and `text_pairs`, string [batch], for a
     sentence-pair model). Outputs: `probabilities` float32 [batch, num_classes]
-    and `label` string [batch] (the most probable class name), so the model is
-    usable without bertclf (loading it needs `import tensorflow_text` for the
-    tokenizer ops).
+    and `label` string [batch], so the model is usable without bertclf (loading
+    it needs `import tensorflow_text` for the tokenizer ops). `label` is the most
+    probable class, or for a binary model with a `threshold` the positive (second)
+    class when its probability is at least the threshold; the loaded object's
+    `threshold` variable holds it.
     """
-    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs)
+    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs, threshold)
     tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: module.serve})
 
 
 def serving_module(preprocessor, classifier, seq_length: int, class_names: Sequence[str],
-                   truncation: str = "head", pairs: bool = False) -> tf.Module:
+                   truncation: str = "head", pairs: bool = False, threshold: Optional[float] = None) -> tf.Module:
     """A module whose `serve` tf.function maps a batch of strings to probabilities and labels."""
     module = tf.Module()
     module.preprocessor = preprocessor
@@ -44,6 +47,9 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
     module.classifier_variables = list(classifier.weights)
     module.class_names = tf.Variable(list(class_names), trainable=False, name="class_names")
     task = ClassificationTask(len(class_names))
+    decides_by_threshold = threshold is not None and len(class_names) == 2
+    if decides_by_threshold:
+        module.threshold = tf.Variable(threshold, dtype=tf.float32, trainable=False, name="threshold")
     boundaries = tf.constant([b for b in BUCKET_BOUNDARIES if b < seq_length] + [seq_length], tf.int32)
 
     def outputs(inputs):
@@ -53,7 +59,11 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
         width = boundaries[tf.minimum(tf.searchsorted(boundaries, [longest])[0], tf.size(boundaries) - 1)]
         inputs = {name: value[:, :width] for name, value in inputs.items()}
         probs = task.probabilities(classifier(inputs, training=False))
-        return {"probabilities": probs, "label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}
+        if decides_by_threshold:  # same rule as bertclf.metrics.predicted_classes
+            chosen = tf.cast(probs[:, 1] >= module.threshold, tf.int64)
+        else:
+            chosen = tf.argmax(probs, axis=1)
+        return {"probabilities": probs, "label": tf.gather(module.class_names, chosen)}
 
     if pairs:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts"),

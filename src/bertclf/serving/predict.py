@@ -9,6 +9,7 @@ import numpy as np
 
 from bertclf import artifacts
 from bertclf.errors import DataError, RunError
+from bertclf.metrics import predicted_classes
 
 _BATCH_SIZE = 64
 
@@ -27,6 +28,9 @@ class Predictor:
         try:
             loaded = tf.saved_model.load(str(run_dir / artifacts.MODEL_DIR))
             self._serve = loaded.signatures["serving_default"]
+            # Binary models exported since train.threshold existed carry their decision threshold.
+            threshold = getattr(loaded, "threshold", None)
+            self.threshold = float(threshold.numpy()) if threshold is not None else None
         except (OSError, ValueError, KeyError) as error:
             raise RunError(f"{run_dir / artifacts.MODEL_DIR}: cannot load the exported model "
                            f"({str(error).splitlines()[0]})") from None
@@ -59,7 +63,7 @@ class Predictor:
         return result
 
     def predict(self, texts: Sequence[str], top_k: int = 1) -> list[dict]:
-        """Per text: the best label, its probability, the top-k and all probabilities.
+        """Per text: the label (at the model's threshold), its probability, the top-k and all probabilities.
 
         For a pair model each text is `first<TAB>second`.
         """
@@ -72,12 +76,13 @@ class Predictor:
                                     f"texts with a tab")
             texts, pairs = [parts[0] for parts in split], [parts[1] for parts in split]
         results = []
-        for text, row in zip(texts, self.probabilities(texts, pairs)):
+        probabilities = self.probabilities(texts, pairs)
+        for text, row, chosen in zip(texts, probabilities, predicted_classes(probabilities, self.threshold)):
             order = np.argsort(-row)[: max(1, top_k)]
             results.append({
                 "text": text,
-                "label": self.class_names[order[0]],
-                "probability": float(row[order[0]]),
+                "label": self.class_names[chosen],
+                "probability": float(row[chosen]),
                 "top": [{"label": self.class_names[i], "probability": float(row[i])} for i in order],
                 "probabilities": {name: float(p) for name, p in zip(self.class_names, row)},
             })

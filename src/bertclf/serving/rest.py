@@ -21,6 +21,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from bertclf.metrics import predicted_classes
+
 SIGNATURE = "serving_default"
 VERSION = "1"
 
@@ -110,9 +112,11 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def predict_response(request: PredictRequest, probabilities: np.ndarray, class_names: Sequence[str]) -> dict:
-    """The answer to `request`, in its format: per example the probabilities and the best label."""
-    labels = [class_names[int(i)] for i in np.argmax(probabilities, axis=1)]
+def predict_response(request: PredictRequest, probabilities: np.ndarray, class_names: Sequence[str],
+                     threshold: Optional[float] = None) -> dict:
+    """The answer to `request`, in its format: per example the probabilities and the label
+    (the model's: at its binary decision `threshold`, else the most probable class)."""
+    labels = [class_names[int(i)] for i in predicted_classes(probabilities, threshold)]
     rows = probabilities.astype(float).tolist()
     if request.row_format:
         return {"predictions": [{"probabilities": row, "label": label} for row, label in zip(rows, labels)]}

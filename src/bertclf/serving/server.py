@@ -129,7 +129,8 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
     page_html = resources.files("bertclf.serving").joinpath("page.html").read_text(encoding="utf-8").replace(
         "{{MODEL_NAME}}", json.dumps(name))
     model_info = {"name": name, "run_dir": str(run_dir), "labels": class_names,
-                  "takes_pairs": predictor.takes_pairs, "metrics": _training_metrics(run_dir)}
+                  "takes_pairs": predictor.takes_pairs,
+                  "threshold": predictor.threshold, "metrics": _training_metrics(run_dir)}
 
     def error(status: int, message: str) -> web.Response:
         return web.json_response({"error": message}, status=status)
@@ -146,7 +147,7 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
         counters.requests += 1
         counters.texts += len(parsed.texts)
         probabilities = await batcher.probabilities(parsed.texts, parsed.pairs)
-        return web.json_response(rest.predict_response(parsed, probabilities, class_names))
+        return web.json_response(rest.predict_response(parsed, probabilities, class_names, predictor.threshold))
 
     async def status(request: web.Request) -> web.Response:
         return web.json_response(rest.status_response())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+
+import numpy as np
 import signal
 from typing import Optional, Sequence
 
@@ -44,6 +46,9 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         self.best_epoch: Optional[int] = None
         self.best_score: Optional[float] = None
         self.best_metrics: Optional[dict] = None
+        # The best epoch's validation probabilities, when it was scored in this session (not
+        # kept across a resume): what the decision threshold is chosen on, without scoring again.
+        self.best_probabilities: Optional[np.ndarray] = None
         self.epochs_without_improvement = 0
         self.improved = False  # whether the epoch that just ended is the new best
 
@@ -57,8 +62,8 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
             self.scorer.set_weights(self.model.get_weights())
             model = self.scorer
         logits = predict_logits(model, self.encoded, self.batch_size, self.bucketing)
-        scores = classification_metrics(self.encoded.labels.tolist(),
-                                        self.task.probabilities(logits).numpy(), self.class_names)
+        probabilities = self.task.probabilities(logits).numpy()
+        scores = classification_metrics(self.encoded.labels.tolist(), probabilities, self.class_names)
         for key in ("loss", "accuracy", "macro_f1", "roc_auc", "pr_auc"):
             if key in scores:
                 logs[f"val_{key}"] = scores[key]
@@ -67,6 +72,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
                 self.best_score is None or (score > self.best_score if self.monitor in _MAXIMISED
                                             else score < self.best_score)):
             self.best_epoch, self.best_score, self.best_metrics = epoch + 1, float(score), scores
+            self.best_probabilities = probabilities
             self.epochs_without_improvement = 0
             self.improved = True
         else:

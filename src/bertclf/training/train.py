@@ -25,7 +25,7 @@ from bertclf.data_check import add_split_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
-from bertclf.metrics import classification_metrics
+from bertclf.metrics import predicted_classes
 from bertclf.task import ClassificationTask
 from bertclf.training.runtime import Runtime, start_runtime
 
@@ -59,7 +59,8 @@ class _Fitted:
     state: dict
     best_epoch: Optional[int]
     stopped_early: bool
-    best_validation: Optional[dict]
+    # Of the restored weights, when the best epoch was scored in this session (else None).
+    validation_probabilities: Optional[np.ndarray]
 
 
 def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
@@ -90,9 +91,9 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     if not chief:
         _say("Training done; the chief scores, exports and writes the run folder.")
         return TrainResult(None, {})
-    metrics = summarise(config, data, task, class_weight, encoder, runtime, fitted, encode)
+    metrics, evaluations = summarise(config, data, task, class_weight, encoder, runtime, fitted, encode)
     export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics)
-    publish(run_dir, metrics, fitted.history)
+    publish(run_dir, metrics, fitted.history, evaluations, data.class_names)
     return TrainResult(run_dir, metrics)
 
 
@@ -109,6 +110,7 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
     task = ClassificationTask(len(data.class_names))
     class_weight = task.class_weight(config.train.class_weight, data.class_names, data.train.labels)
     task.check_monitor(config.train.monitor)
+    task.check_threshold(config.train.threshold)
     return data, task, class_weight
 
 
@@ -242,14 +244,14 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
             f"train.learning_rate (now {rate:g}), e.g. --set train.learning_rate={rate / 10:g}. "
             + _resume_hint(run_dir, saver.epochs_completed, "The run stopped"))
     if not distribution.is_chief:
-        return _Fitted(classifier, saver.history, {}, None, validation.stopped_early, validation.best_metrics)
+        return _Fitted(classifier, saver.history, {}, None, validation.stopped_early, None)
     if local is not None:
         local.set_weights(classifier.get_weights())
         classifier = local
     final_state = saver.state()
     best_epoch = checkpoints.restore_best_weights(classifier, final_state, run_dir)
-    return _Fitted(classifier, saver.history, final_state, best_epoch, validation.stopped_early,
-                   validation.best_metrics)
+    scored = validation.best_probabilities if best_epoch is not None and best_epoch == validation.best_epoch else None
+    return _Fitted(classifier, saver.history, final_state, best_epoch, validation.stopped_early, scored)
 
 
 def _lost_worker_errors(tf) -> tuple:
@@ -259,12 +261,27 @@ def _lost_worker_errors(tf) -> tuple:
 
 
 def summarise(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
-              encoder, runtime: Runtime, fitted: _Fitted, encode: Callable) -> dict:
-    """metrics.json's content: the run's record, validation (and test) scores of the exported weights."""
-    def score(split: Split) -> dict:
-        return classification_metrics(split.labels, _probabilities(fitted.classifier, task, encode(split), config),
-                                      data.class_names)
+              encoder, runtime: Runtime, fitted: _Fitted, encode: Callable) -> tuple[dict, dict[str, dict]]:
+    """metrics.json's content, and the evaluation records of the validation and test splits.
 
+    Both are scored with exactly the exported weights, at the decision threshold
+    `train.threshold` resolves to on validation (binary tasks).
+    """
+    from bertclf.evaluate import evaluation_record
+
+    probabilities = {"validation": fitted.validation_probabilities}
+    if probabilities["validation"] is None:
+        probabilities["validation"] = _probabilities(fitted.classifier, task, encode(data.validation), config)
+    if data.test is not None:
+        probabilities["test"] = _probabilities(fitted.classifier, task, encode(data.test), config)
+    threshold, threshold_record = task.decision_threshold(config.train.threshold, data.validation.labels,
+                                                          probabilities["validation"])
+    if threshold_record and not threshold_record.get("validation", {}).get("met", True):
+        _say(f"warning: no threshold reaches train.threshold's target on validation; using the one "
+             f"with the best validation F1 ({threshold:.3f})")
+    evaluations = {name: evaluation_record(getattr(data, name), scores, data.class_names, threshold,
+                                           f"config split {name}")
+                   for name, scores in probabilities.items()}
     metrics = {"epochs": len(fitted.history.get("loss", [])), "encoder": encoder.spec.name,
                "monitor": config.train.monitor, "best_epoch": fitted.best_epoch,
                "stopped_early": fitted.stopped_early,
@@ -275,13 +292,12 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
                "runtime": runtime.record(),
                # fit() wall time over all sessions of the run, per-epoch validation included;
                # excludes data reading, tokenizing and export.
-               "timing": {"fit_seconds": fitted.state.get("fit_seconds", 0.0)},
-               # Scored by the callback with exactly the weights that are exported (or, if no
-               # epoch had a finite score, with the final weights).
-               "validation": fitted.best_validation or score(data.validation)}
-    if data.test is not None:
-        metrics["test"] = score(data.test)
-    return metrics
+               "timing": {"fit_seconds": fitted.state.get("fit_seconds", 0.0)}}
+    if threshold_record is not None:
+        metrics["threshold"] = threshold_record
+    for name, record in evaluations.items():
+        metrics[name] = {key: value for key, value in record.items() if key not in ("analysis", "source")}
+    return metrics, evaluations
 
 
 def export(config: Config, data: LabelledData, preprocessor, classifier, task: ClassificationTask,
@@ -294,19 +310,25 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
 
     _say("Exporting the model...")
     staging = files.staging_dir(run_dir / artifacts.MODEL_DIR)
+    threshold = metrics.get("threshold", {}).get("value")
     export_serving_model(staging, preprocessor, classifier, config.model.seq_length, data.class_names,
-                         config.data.truncation, pairs=data.train.pairs is not None)
+                         config.data.truncation, pairs=data.train.pairs is not None, threshold=threshold)
     check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
-    metrics["export_check"] = _check_export(staging, _probabilities(classifier, task, encode(check), config), check,
-                                            EXPORT_TOLERANCES[metrics["runtime"]["precision"]])
+    expected = _probabilities(classifier, task, encode(check), config)
+    metrics["export_check"] = _check_export(staging, expected, check, EXPORT_TOLERANCES[metrics["runtime"]["precision"]],
+                                            threshold, data.class_names)
     files.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
 
 
-def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]]) -> None:
-    """Marks the run finished: history, metrics, checkpoints gone, the newest-run pointer."""
+def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]], evaluations: dict[str, dict],
+            class_names: list[str]) -> None:
+    """Marks the run finished: history, evaluations, metrics, checkpoints gone, the newest-run pointer."""
+    from bertclf.evaluate import write_evaluation
     from bertclf.training import checkpoints
 
     _write_history(run_dir, history)
+    for name, record in evaluations.items():
+        write_evaluation(run_dir, name, record, class_names)
     files.write_json_atomic(run_dir / artifacts.METRICS_FILE, metrics)
     checkpoints.remove(run_dir)
     artifacts.mark_latest(run_dir)
@@ -334,18 +356,26 @@ def _resume_hint(run_dir: Optional[Path], epochs_completed: int, what: str, work
     return f"{what}; {saved} saved. Resume with: bertclf train --resume {where}{every}"
 
 
-def _check_export(model_dir: Path, expected: np.ndarray, examples: Split, tolerance: float) -> dict:
+def _check_export(model_dir: Path, expected: np.ndarray, examples: Split, tolerance: float,
+                  threshold: Optional[float], class_names: list[str]) -> dict:
     import tensorflow as tf
 
     served = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     inputs = {"texts": tf.constant(examples.texts)}
     if examples.pairs is not None:
         inputs["text_pairs"] = tf.constant(examples.pairs)
-    got = served(**inputs)["probabilities"].numpy()
+    outputs = served(**inputs)
+    got = outputs["probabilities"].numpy()
     difference = float(np.abs(got - expected).max())
     if difference > tolerance:
         raise RuntimeError(f"exported model differs from the trained one by {difference:.2e} "
                            f"(tolerance {tolerance:.0e}); this is a bug in bertclf")
+    # The served label must follow the same decision rule as evaluate, on the served probabilities.
+    labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
+    ruled = [class_names[i] for i in predicted_classes(got, threshold)]
+    if labels != ruled:
+        raise RuntimeError(f"exported model's labels {labels[:5]} do not follow its threshold {threshold} "
+                           f"({ruled[:5]}); this is a bug in bertclf")
     return {"texts": len(examples), "max_abs_difference": difference, "tolerance": tolerance}
 
 
