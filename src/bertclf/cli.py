@@ -9,16 +9,21 @@ is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import json
-import sys
-import traceback
-from pathlib import Path
-from typing import List, Optional
+import time
 
-import typer
+# A command's timing starts here, before its imports (a run's `startup` phase shows them).
+_STARTED = time.perf_counter()
 
-from bertclf import __version__
-from bertclf.errors import BertclfError, ConfigError
+import json  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import List, Optional  # noqa: E402
+
+import typer  # noqa: E402
+
+from bertclf import __version__  # noqa: E402
+from bertclf.errors import BertclfError, ConfigError  # noqa: E402
 
 app = typer.Typer(name="bertclf", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -78,12 +83,13 @@ def train(
         if run_dir is not None or overwrite:
             raise ConfigError("--resume continues a run in its own folder; drop --run-dir/--overwrite")
         resumed_dir, resumed_config = resolve_resume(config, overrides, run)
-        result = run_training(resumed_config, run_dir=resumed_dir, resume=True)
+        result = run_training(resumed_config, run_dir=resumed_dir, resume=True, started=_command_started())
     else:
         if run is not None:
             raise ConfigError(f"train: {run} is one argument too many; to continue that run, add --resume "
                               f"(bertclf train {config} --resume {run})")
-        result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite)
+        result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite,
+                              started=_command_started())
     if result.run_dir is None:
         typer.echo("Finished this worker's part; the chief writes the run folder.")
         return
@@ -97,6 +103,10 @@ def train(
     if threshold and threshold["rule"] != "fixed":
         summary.append(f"decision threshold {threshold['value']:.3f} ({threshold['rule']})")
     typer.echo(f"Finished: {result.run_dir}\n  " + "; ".join(summary))
+    if "phases" in metrics.get("timing", {}):
+        from bertclf.training.phases import timing_line
+
+        typer.echo("  " + timing_line(metrics["timing"]))
 
 
 @app.command()
@@ -430,10 +440,18 @@ def _read_lines(path: Path) -> list[str]:
         raise ConfigError(f"{path}: not UTF-8 (byte {error.start}); re-save it as UTF-8") from None
 
 
+def _command_started() -> float:
+    return _OPTIONS.get("started", _STARTED)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the CLI and returns its exit code: 0 ok, 1 runtime failure, 2 usage or config error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _OPTIONS["debug"] = False
+    # The first command of a process started when the CLI was imported; a later one (tests
+    # call main() many times) starts now.
+    _OPTIONS["started"] = time.perf_counter() if _OPTIONS.get("ran") else _STARTED
+    _OPTIONS["ran"] = True
     try:
         # Standalone mode lets Typer print usage errors and help itself; it ends with SystemExit.
         app(args=argv, prog_name="bertclf", standalone_mode=True)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import signal
+import time
 from typing import Optional, Sequence
 
 import tf_keras
@@ -51,6 +52,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         self.best_probabilities: Optional[np.ndarray] = None
         self.epochs_without_improvement = 0
         self.improved = False  # whether the epoch that just ended is the new best
+        self.seconds = 0.0  # spent scoring, in this session (the run's timing shows it apart from fit)
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs if logs is not None else {}
@@ -61,8 +63,10 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         if self.scorer is not None:
             self.scorer.set_weights(self.model.get_weights())
             model = self.scorer
+        started = time.perf_counter()
         logits = predict_logits(model, self.encoded, self.batch_size, self.bucketing)
         probabilities = self.task.probabilities(logits).numpy()
+        self.seconds += time.perf_counter() - started
         scores = classification_metrics(self.encoded.labels.tolist(), probabilities, self.class_names)
         for key in ("loss", "accuracy", "macro_f1", "roc_auc", "pr_auc"):
             if key in scores:

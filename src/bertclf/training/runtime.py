@@ -52,6 +52,16 @@ def setup_tensorflow(runtime: Optional["RuntimeConfig"] = None, seed: Optional[i
     return tf
 
 
+def import_tensorflow() -> None:
+    """Imports TensorFlow and Keras 2 (what a run's first steps need), without configuring them.
+
+    Only imports: thread settings still apply afterwards, as TensorFlow's runtime
+    starts on first use. A separate step so that a run's timing shows the import's cost.
+    """
+    setup_tensorflow()
+    import tf_keras  # noqa: F401
+
+
 @contextlib.contextmanager
 def keras_policy(name: str) -> Iterator[None]:
     """Runs a block under the Keras dtype policy `name`, restoring the previous one after.

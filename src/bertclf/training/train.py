@@ -8,6 +8,7 @@ be read, and tested, on its own.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -27,7 +28,8 @@ from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.metrics import predicted_classes
 from bertclf.task import ClassificationTask
-from bertclf.training.runtime import Runtime, start_runtime
+from bertclf.training.phases import PhaseTimer
+from bertclf.training.runtime import Runtime, import_tensorflow, start_runtime
 
 # The exported string-input model must reproduce the in-memory model's probabilities, to within
 # the rounding of the precision it computes in: a batch padded to another length sums its
@@ -61,10 +63,11 @@ class _Fitted:
     stopped_early: bool
     # Of the restored weights, when the best epoch was scored in this session (else None).
     validation_probabilities: Optional[np.ndarray]
+    validation_seconds: float = 0.0  # scoring validation after each epoch, inside fit
 
 
 def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
-          overwrite: bool = False) -> TrainResult:
+          overwrite: bool = False, started: Optional[float] = None) -> TrainResult:
     """Fine-tunes the configured encoder and writes a complete run folder.
 
     The run folder gets the resolved config, labels and data report first, a
@@ -77,23 +80,33 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         run_dir: The run folder; None creates `<output_dir>/<name>-<time>/`.
         resume: Continue `run_dir` from its last completed epoch.
         overwrite: Replace an existing `run_dir` (a previous run's folder).
+        started: When the command started (`time.perf_counter()`), so the run's
+            timing covers what came before this call; default: now.
 
     Raises:
         BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
     """
-    data, task, class_weight = read_data(config)
-    runtime = start_runtime(config)
-    encoder, preprocessor = load_encoder(config, data, runtime)
+    timer = PhaseTimer(started)
+    with timer.phase("data"):
+        data, task, class_weight = read_data(config)
+    with timer.phase("import"):
+        import_tensorflow()
+    with timer.phase("runtime"):
+        runtime = start_runtime(config)
+    with timer.phase("encoder"):
+        encoder, preprocessor = load_encoder(config, data, runtime, timer)
     chief = runtime.distribution.is_chief
     run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief)
-    encode = functools.partial(_encode, preprocessor=preprocessor, config=config)
-    fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state, runtime)
+    encode = timer.timed("tokenize", functools.partial(_encode, preprocessor=preprocessor, config=config))
+    with timer.phase("fit"):
+        fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state, runtime)
+    timer.reassign("fit", "validation", fitted.validation_seconds)
     if not chief:
         _say("Training done; the chief scores, exports and writes the run folder.")
         return TrainResult(None, {})
-    metrics, evaluations = summarise(config, data, task, class_weight, encoder, runtime, fitted, encode)
-    export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics)
-    publish(run_dir, metrics, fitted.history, evaluations, data.class_names)
+    metrics, evaluations = summarise(config, data, task, class_weight, encoder, runtime, fitted, encode, timer)
+    export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics, timer)
+    publish(run_dir, metrics, fitted.history, evaluations, data.class_names, timer)
     return TrainResult(run_dir, metrics)
 
 
@@ -114,17 +127,19 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
     return data, task, class_weight
 
 
-def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
+def load_encoder(config: Config, data: LabelledData, runtime: Runtime, timer: Optional[PhaseTimer] = None):
     """The encoder (rebuilt natively for reduced precision) and its preprocessor.
 
-    Also adds token-length statistics to the data report, and prints its warnings.
+    Also adds token-length statistics to the data report (timed as `tokenize`), and
+    prints its warnings.
     """
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
                               config.experiment.seed)
     if runtime.precision.precision != "float32":
         encoder = with_native_weights(encoder)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
-    add_split_token_lengths(data, preprocessor, config.model.seq_length, config.data.truncation)
+    with timer.phase("tokenize") if timer else contextlib.nullcontext():
+        add_split_token_lengths(data, preprocessor, config.model.seq_length, config.data.truncation)
     for warning in data.report["warnings"]:
         _say(f"warning: {warning}")
     return encoder, preprocessor
@@ -244,14 +259,15 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
             f"train.learning_rate (now {rate:g}), e.g. --set train.learning_rate={rate / 10:g}. "
             + _resume_hint(run_dir, saver.epochs_completed, "The run stopped"))
     if not distribution.is_chief:
-        return _Fitted(classifier, saver.history, {}, None, validation.stopped_early, None)
+        return _Fitted(classifier, saver.history, {}, None, validation.stopped_early, None, validation.seconds)
     if local is not None:
         local.set_weights(classifier.get_weights())
         classifier = local
     final_state = saver.state()
     best_epoch = checkpoints.restore_best_weights(classifier, final_state, run_dir)
     scored = validation.best_probabilities if best_epoch is not None and best_epoch == validation.best_epoch else None
-    return _Fitted(classifier, saver.history, final_state, best_epoch, validation.stopped_early, scored)
+    return _Fitted(classifier, saver.history, final_state, best_epoch, validation.stopped_early, scored,
+                   validation.seconds)
 
 
 def _lost_worker_errors(tf) -> tuple:
@@ -261,7 +277,8 @@ def _lost_worker_errors(tf) -> tuple:
 
 
 def summarise(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
-              encoder, runtime: Runtime, fitted: _Fitted, encode: Callable) -> tuple[dict, dict[str, dict]]:
+              encoder, runtime: Runtime, fitted: _Fitted, encode: Callable,
+              timer: PhaseTimer) -> tuple[dict, dict[str, dict]]:
     """metrics.json's content, and the evaluation records of the validation and test splits.
 
     Both are scored with exactly the exported weights, at the decision threshold
@@ -271,17 +288,20 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
 
     probabilities = {"validation": fitted.validation_probabilities}
     if probabilities["validation"] is None:
-        probabilities["validation"] = _probabilities(fitted.classifier, task, encode(data.validation), config)
+        with timer.phase("validation"):
+            probabilities["validation"] = _probabilities(fitted.classifier, task, encode(data.validation), config)
     if data.test is not None:
-        probabilities["test"] = _probabilities(fitted.classifier, task, encode(data.test), config)
+        with timer.phase("test_scoring"):
+            probabilities["test"] = _probabilities(fitted.classifier, task, encode(data.test), config)
     threshold, threshold_record = task.decision_threshold(config.train.threshold, data.validation.labels,
                                                           probabilities["validation"])
     if threshold_record and not threshold_record.get("validation", {}).get("met", True):
         _say(f"warning: no threshold reaches train.threshold's target on validation; using the one "
              f"with the best validation F1 ({threshold:.3f})")
-    evaluations = {name: evaluation_record(getattr(data, name), scores, data.class_names, threshold,
-                                           f"config split {name}")
-                   for name, scores in probabilities.items()}
+    with timer.phase("reports"):
+        evaluations = {name: evaluation_record(getattr(data, name), scores, data.class_names, threshold,
+                                               f"config split {name}")
+                       for name, scores in probabilities.items()}
     metrics = {"epochs": len(fitted.history.get("loss", [])), "encoder": encoder.spec.name,
                "monitor": config.train.monitor, "best_epoch": fitted.best_epoch,
                "stopped_early": fitted.stopped_early,
@@ -301,7 +321,7 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
 
 
 def export(config: Config, data: LabelledData, preprocessor, classifier, task: ClassificationTask,
-           encode: Callable, run_dir: Path, metrics: dict) -> None:
+           encode: Callable, run_dir: Path, metrics: dict, timer: PhaseTimer) -> None:
     """Writes the string-input SavedModel, history and plots; checks the export against the classifier.
 
     Adds `export_check` to `metrics`.
@@ -311,24 +331,33 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
     _say("Exporting the model...")
     staging = files.staging_dir(run_dir / artifacts.MODEL_DIR)
     threshold = metrics.get("threshold", {}).get("value")
-    export_serving_model(staging, preprocessor, classifier, config.model.seq_length, data.class_names,
-                         config.data.truncation, pairs=data.train.pairs is not None, threshold=threshold)
-    check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
-    expected = _probabilities(classifier, task, encode(check), config)
-    metrics["export_check"] = _check_export(staging, expected, check, EXPORT_TOLERANCES[metrics["runtime"]["precision"]],
-                                            threshold, data.class_names)
+    with timer.phase("export"):
+        export_serving_model(staging, preprocessor, classifier, config.model.seq_length, data.class_names,
+                             config.data.truncation, pairs=data.train.pairs is not None, threshold=threshold)
+    with timer.phase("export_check"):
+        check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
+        expected = _probabilities(classifier, task, encode(check), config)
+        metrics["export_check"] = _check_export(staging, expected, check,
+                                                EXPORT_TOLERANCES[metrics["runtime"]["precision"]],
+                                                threshold, data.class_names)
     files.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
 
 
 def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]], evaluations: dict[str, dict],
-            class_names: list[str]) -> None:
-    """Marks the run finished: history, evaluations, metrics, checkpoints gone, the newest-run pointer."""
+            class_names: list[str], timer: Optional[PhaseTimer] = None) -> None:
+    """Marks the run finished: history, evaluations, metrics, checkpoints gone, the newest-run pointer.
+
+    With a timer, `metrics["timing"]` gets the run's phases, up to writing metrics.json.
+    """
     from bertclf.evaluate import write_evaluation
     from bertclf.training import checkpoints
 
-    _write_history(run_dir, history)
-    for name, record in evaluations.items():
-        write_evaluation(run_dir, name, record, class_names)
+    with timer.phase("reports") if timer else contextlib.nullcontext():
+        _write_history(run_dir, history)
+        for name, record in evaluations.items():
+            write_evaluation(run_dir, name, record, class_names)
+    if timer is not None:
+        metrics["timing"].update(timer.record())
     files.write_json_atomic(run_dir / artifacts.METRICS_FILE, metrics)
     checkpoints.remove(run_dir)
     artifacts.mark_latest(run_dir)
