@@ -119,10 +119,11 @@ def test_a_second_argument_without_resume_is_one_line(config, capsys):
 
 def test_overwrite_replaces_a_finished_run(resumed, config, capsys):
     run_dir = resumed[0]
-    assert main(["evaluate", str(run_dir), "--split", "validation"]) == 0
-    assert (run_dir / artifacts.eval_file("validation")).is_file()
+    # An evaluation only `bertclf evaluate` writes (train writes eval-validation.json itself).
+    assert main(["evaluate", str(run_dir), "--split", "validation", "--full"]) == 0
+    assert (run_dir / artifacts.eval_file("validation-full")).is_file()
     assert main(["train", str(config), "--run-dir", str(run_dir), "--overwrite", "--set", "train.epochs=1"]) == 0
     # Nothing of the first run is left: its evaluation is gone, the config and metrics are new.
-    assert not (run_dir / artifacts.eval_file("validation")).exists()
+    assert not (run_dir / artifacts.eval_file("validation-full")).exists()
     assert yaml.safe_load((run_dir / artifacts.CONFIG_FILE).read_text())["train"]["epochs"] == 1
     assert json.loads((run_dir / artifacts.METRICS_FILE).read_text())["epochs"] == 1
