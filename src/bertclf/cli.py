@@ -194,9 +194,27 @@ def bench(
     inference_examples: int = typer.Option(512, "--inference-examples", min=1,
                                            help="Validation texts scored per pipeline and repeat."),
     output: Optional[Path] = typer.Option(None, "--output", help="Also save the full result as JSON here."),
+    whole_process: bool = typer.Option(False, "--whole-process",
+                                       help="Instead: time whole `bertclf train` processes by phase, next "
+                                            "to the TF tutorial's way on the same data (--repeats of each)."),
+    baseline_source: Optional[Path] = typer.Option(
+        None, "--baseline-source", help="With --whole-process: also time `bertclf train` from this source "
+                                        "folder (an older checkout's src/), for a before/after."),
 ) -> None:
     """Measure training and inference throughput of pipelines side by side; print a Markdown table."""
     from bertclf.config import load_config
+
+    if whole_process:
+        from bertclf.training import bench_process
+
+        load_config(config, overrides)  # a config mistake is one line here, not in a child process
+        result = bench_process.run_whole_process(config, overrides, repeats, baseline_source)
+        if output is not None:
+            from bertclf.files import write_json_atomic
+
+            write_json_atomic(output, result)
+        typer.echo(bench_process.markdown(result))
+        return
 
     loaded = load_config(config, overrides)
     from bertclf.training.bench import PIPELINES, markdown, run_bench, write_result

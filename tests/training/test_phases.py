@@ -40,7 +40,10 @@ def test_nested_phases_are_timed_exclusively_and_add_up_to_the_total():
 def test_every_run_records_its_phases(binary_run):
     timing = json.loads((binary_run / artifacts.METRICS_FILE).read_text())["timing"]
     phases = timing["phases"]
-    for name in ("data", "import", "encoder", "tokenize", "fit", "validation", "test_scoring", "export",
+    # Reading 64 texts can round to 0.00 s, and in this process TensorFlow was imported before;
+    # the rest always takes measurable time.
+    assert phases["data"] >= 0 and phases["import"] >= 0
+    for name in ("encoder", "tokenize", "fit", "validation", "test_scoring", "export",
                  "export_check", "reports"):
         assert phases[name] > 0, name
     assert sum(phases.values()) == pytest.approx(timing["total_seconds"], abs=0.1)

@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import pytest
 
-from bertclf.training.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, gather_batch, padded_length, plan_batches,
+from bertclf.training.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, encode_split, gather_batch, padded_length, plan_batches,
                               steps_per_epoch)
 
 
@@ -142,3 +142,27 @@ def test_replica_shares_rebuild_the_one_device_batches_with_weights_that_keep_it
             per_replica.append(float(np.dot(weights, losses[rows])) / max(len(rows), 1) / 2)
         rows = [index[tuple(np.pad(row, (0, encoded.seq_length - len(row))))] for row in inputs["input_word_ids"]]
         assert sum(per_replica) == pytest.approx(losses[rows].mean(), rel=1e-6)
+
+
+@pytest.mark.slow  # loads the session's tiny preprocessor
+def test_one_packing_pass_gives_the_ids_the_model_serves_and_the_untruncated_lengths(tiny_encoder_dir):
+    import tensorflow as tf
+
+    from bertclf.data import Split
+    from bertclf.encoders import load_preprocessor
+    from bertclf.encoders.tokenization import encode_texts, token_lengths
+
+    preprocessor = load_preprocessor(str(tiny_encoder_dir / "preprocessor"))
+    texts = ["", "good", "a truly wonderful film " * 6, "bad " * 40, "이 영화 정말 재미있어요"] * 60  # > one chunk
+    pairs = ["a question", "", "why " * 30, "ok", "최악의 영화였다"] * 60
+    for split in (Split(texts, [0] * len(texts)), Split(texts, [0] * len(texts), pairs)):
+        encoded = encode_split(split, preprocessor, 16, "head_tail")
+        # The same ids as the exported model's own tokenizer path (encode_texts, per batch).
+        expected = encode_texts(preprocessor, tf.constant(split.texts), 16, "head_tail",
+                                pairs=tf.constant(split.pairs) if split.pairs else None)
+        np.testing.assert_array_equal(encoded.word_ids, expected["input_word_ids"].numpy())
+        np.testing.assert_array_equal(encoded.type_ids, expected["input_type_ids"].numpy())
+        np.testing.assert_array_equal(encoded.lengths, expected["input_mask"].numpy().sum(axis=1))
+        # Lengths before truncation, as the data report counts them; some exceed 16.
+        full = token_lengths(preprocessor, split.texts, split.pairs)
+        assert encoded.full_lengths.tolist() == full and max(full) > 16

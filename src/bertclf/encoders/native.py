@@ -30,6 +30,10 @@ _MATCH_TOLERANCE = 1e-4
 # BERT's own rate, for SavedModels that do not say theirs (the graph does not record it);
 # bertclf's encoder folders record it in their manifest.
 _DEFAULT_DROPOUT = 0.1
+# The cache of rebuild facts (see read_native_weights); bump when what is stored changes.
+_NATIVE_CACHE_VERSION = 1
+_CACHED_WEIGHTS = "weights.npz"
+_CACHED_SHAPE = "native.json"
 
 
 @dataclasses.dataclass
@@ -52,9 +56,49 @@ class NativeEncoderWeights:
 def read_native_weights(handle: str) -> NativeEncoderWeights:
     """Loads a BERT encoder SavedModel's weights and works out how to rebuild it.
 
+    Working it out loads the SavedModel and builds a float32 rebuild per
+    candidate activation (9 s for MiniLM on 2 cores), so for a local folder the
+    result is cached, keyed by the folder and its files' sizes and times: a
+    re-exported or replaced SavedModel is read again. Dropout rates are read
+    from the folder's manifest each time.
+
     Raises:
         ModelError: The SavedModel is not a BertEncoder this module can rebuild exactly.
     """
+    if is_url(handle):
+        return _read_native_weights(handle)
+    from bertclf.cache import build_once, cache_dir
+
+    target = cache_dir("native") / _cache_key(Path(handle))
+
+    def build(staging: Path) -> None:
+        found = _read_native_weights(handle)
+        staging.mkdir(parents=True)
+        np.savez(staging / _CACHED_WEIGHTS, **found.weights)
+        shape = {field.name: getattr(found, field.name) for field in dataclasses.fields(found)
+                 if field.name not in ("weights", "dropout", "attention_dropout")}
+        (staging / _CACHED_SHAPE).write_text(json.dumps(shape), encoding="utf-8")  # last: the done marker
+
+    build_once(target, build, _CACHED_SHAPE)
+    shape = json.loads((target / _CACHED_SHAPE).read_text(encoding="utf-8"))
+    with np.load(target / _CACHED_WEIGHTS) as stored:
+        weights = {name: stored[name] for name in stored.files}
+    return NativeEncoderWeights(**shape, weights=weights, **_recorded_dropout(handle))
+
+
+def _cache_key(folder: Path) -> str:
+    import hashlib
+
+    # The candidates and tolerance decide the activation, so they are part of what is cached.
+    parts = [f"v{_NATIVE_CACHE_VERSION}", str(folder.resolve()), ",".join(_ACTIVATIONS), str(_MATCH_TOLERANCE)]
+    for path in sorted([folder / "saved_model.pb", *(folder / "variables").glob("*")]):
+        if path.is_file():
+            stat = path.stat()
+            parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _read_native_weights(handle: str) -> NativeEncoderWeights:
     import tensorflow as tf
 
     from bertclf.encoders import load_saved_model
@@ -104,6 +148,9 @@ def build_native_encoder(native: NativeEncoderWeights):
     from official.modeling import tf_utils
     from official.nlp.modeling import networks
 
+    from bertclf.encoders.convert import register_exact_gelu
+
+    register_exact_gelu()  # the activation may be named without the SavedModel ever being read
     encoder = networks.BertEncoder(
         vocab_size=native.vocab_size, hidden_size=native.hidden_size, num_layers=native.num_layers,
         num_attention_heads=native.num_heads, intermediate_size=native.intermediate_size,

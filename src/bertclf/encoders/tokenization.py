@@ -7,6 +7,8 @@ exactly the ids it was trained on, truncated the same way.
 
 from __future__ import annotations
 
+import weakref
+
 import tensorflow as tf
 
 # head_tail keeps this share of the token budget from the start, the rest from the end
@@ -49,6 +51,43 @@ def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head",
     keep = (positions < keep_head) | (positions >= tail_start)
     tokens = tf.ragged.boolean_mask(tokens, keep)
     return preprocessor.bert_pack_inputs([tokens], seq_length=length)
+
+
+# Per loaded preprocessor, its packing functions by (seq_length, truncation, pairs). Kept
+# beside the preprocessor, not on it: attributes on it would be saved into the export.
+_PACKERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def packing_function(preprocessor, seq_length: int, truncation: str = "head", pairs: bool = False):
+    """`encode_texts` as a `tf.function` traced once per preprocessor and settings.
+
+    Tracing the preprocessor's tokenizer costs about a second; a run packs its
+    train, validation and test splits and the export check's texts with the same
+    settings, so they share one trace. The function takes a string tensor [batch]
+    (and a second one for pairs) and returns `encode_texts`'s dict plus
+    `full_lengths`: each example's packed length before truncation.
+    """
+    packers = _PACKERS.setdefault(preprocessor, {})
+    key = (seq_length, truncation, pairs)
+    if key not in packers:
+        def lengths(tokens):
+            return tf.cast(tokens.merge_dims(-2, -1).row_lengths(), tf.int32)
+
+        if pairs:
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)])
+            def pack(texts, second):
+                packed = dict(encode_texts(preprocessor, texts, seq_length, pairs=second))
+                packed["full_lengths"] = (lengths(preprocessor.tokenize(texts))
+                                          + lengths(preprocessor.tokenize(second)) + 3)
+                return packed
+        else:
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+            def pack(texts):
+                packed = dict(encode_texts(preprocessor, texts, seq_length, truncation))
+                packed["full_lengths"] = lengths(preprocessor.tokenize(texts)) + 2  # [CLS] ... [SEP]
+                return packed
+        packers[key] = pack
+    return packers[key]
 
 
 def token_lengths(preprocessor, texts: list[str], pairs: list[str] | None = None,

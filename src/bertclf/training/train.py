@@ -1,7 +1,7 @@
 """Fine-tuning: config in, finished run folder out.
 
 `train` runs named steps in order: read the data (and the task it defines),
-start the runtime, load the encoder, open the run folder, fit, summarise,
+start the runtime, load the encoder, tokenize, open the run folder, fit, summarise,
 export, publish. Each step takes what the earlier ones returned, so a step can
 be read, and tested, on its own.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import functools
 import io
 import sys
 from pathlib import Path
@@ -22,7 +21,8 @@ import numpy as np
 from bertclf import artifacts, files
 from bertclf.config import Config, dump_config
 from bertclf.data import LabelledData, Split, load_data
-from bertclf.data_check import add_split_token_lengths
+from bertclf.data_check import TOKEN_STATS_SAMPLE
+from bertclf.data.report import add_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
@@ -94,10 +94,11 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     with timer.phase("runtime"):
         runtime = start_runtime(config)
     with timer.phase("encoder"):
-        encoder, preprocessor = load_encoder(config, data, runtime, timer)
+        encoder, preprocessor = load_encoder(config, data, runtime)
+    encode = timer.timed("tokenize", SplitEncoder(preprocessor, config))
+    add_token_statistics(data, encode, config)
     chief = runtime.distribution.is_chief
     run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief)
-    encode = timer.timed("tokenize", functools.partial(_encode, preprocessor=preprocessor, config=config))
     with timer.phase("fit"):
         fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state, runtime)
     timer.reassign("fit", "validation", fitted.validation_seconds)
@@ -127,22 +128,44 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
     return data, task, class_weight
 
 
-def load_encoder(config: Config, data: LabelledData, runtime: Runtime, timer: Optional[PhaseTimer] = None):
-    """The encoder (rebuilt natively for reduced precision) and its preprocessor.
-
-    Also adds token-length statistics to the data report (timed as `tokenize`), and
-    prints its warnings.
-    """
+def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
+    """The encoder (rebuilt natively for reduced precision) and its preprocessor."""
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
                               config.experiment.seed)
     if runtime.precision.precision != "float32":
         encoder = with_native_weights(encoder)
-    preprocessor = load_preprocessor(encoder.preprocess_handle)
-    with timer.phase("tokenize") if timer else contextlib.nullcontext():
-        add_split_token_lengths(data, preprocessor, config.model.seq_length, config.data.truncation)
+    return encoder, load_preprocessor(encoder.preprocess_handle)
+
+
+class SplitEncoder:
+    """`encode_split` with the run's settings, each split packed once however often it is asked for.
+
+    Training, per-epoch validation, scoring and the data report's token
+    statistics all use the same packed arrays.
+    """
+
+    def __init__(self, preprocessor, config: Config):
+        self._preprocessor, self._config = preprocessor, config
+        self._packed: dict[int, tuple[Split, object]] = {}  # id(split) -> (split kept alive, packed)
+
+    def __call__(self, split: Split):
+        from bertclf.training.pipeline import encode_split
+
+        if id(split) not in self._packed:
+            self._packed[id(split)] = (split, encode_split(split, self._preprocessor, self._config.model.seq_length,
+                                                           self._config.data.truncation))
+        return self._packed[id(split)][1]
+
+
+def add_token_statistics(data: LabelledData, encode: Callable, config: Config) -> None:
+    """Adds train's and test's token lengths (before truncation) to the data report; prints its warnings."""
+    for name in ("train", "test"):
+        split = getattr(data, name)
+        if split is not None:
+            lengths = encode(split).full_lengths[:TOKEN_STATS_SAMPLE].tolist()
+            add_token_lengths(data.report, name, lengths, config.model.seq_length, config.data.truncation)
     for warning in data.report["warnings"]:
         _say(f"warning: {warning}")
-    return encoder, preprocessor
 
 
 def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume: bool,
@@ -361,12 +384,6 @@ def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]], evalu
     files.write_json_atomic(run_dir / artifacts.METRICS_FILE, metrics)
     checkpoints.remove(run_dir)
     artifacts.mark_latest(run_dir)
-
-
-def _encode(split: Split, preprocessor, config: Config):
-    from bertclf.training.pipeline import encode_split
-
-    return encode_split(split, preprocessor, config.model.seq_length, config.data.truncation)
 
 
 def _probabilities(classifier, task: ClassificationTask, encoded, config: Config) -> np.ndarray:
