@@ -166,3 +166,20 @@ def test_one_packing_pass_gives_the_ids_the_model_serves_and_the_untruncated_len
         # Lengths before truncation, as the data report counts them; some exceed 16.
         full = token_lengths(preprocessor, split.texts, split.pairs)
         assert encoded.full_lengths.tolist() == full and max(full) > 16
+
+
+def test_a_run_packs_each_split_once_however_often_it_asks(monkeypatch):
+    from types import SimpleNamespace
+
+    from bertclf.data import Split
+    from bertclf.training import pipeline
+    from bertclf.training.train import SplitEncoder
+
+    calls = []
+    monkeypatch.setattr(pipeline, "encode_split", lambda split, *args: calls.append(split) or object())
+    config = SimpleNamespace(model=SimpleNamespace(seq_length=16), data=SimpleNamespace(truncation="head"))
+    encode = SplitEncoder(preprocessor=None, config=config)
+    train, validation = Split(["a"], [0]), Split(["a"], [0])  # equal contents, different splits
+    assert encode(train) is encode(train)
+    assert encode(validation) is not encode(train)
+    assert [id(split) for split in calls] == [id(train), id(validation)]

@@ -27,6 +27,7 @@ from bertclf.errors import RunError
 BERTCLF = "bertclf"
 SEED_STYLE = "seed_style"
 BASELINE = "baseline"
+PROCESSES = (BERTCLF, SEED_STYLE, BASELINE)
 
 
 def whole_process_commands(config: Path, overrides: Sequence[str], run_dir: Path,
@@ -44,7 +45,7 @@ def whole_process_commands(config: Path, overrides: Sequence[str], run_dir: Path
 
 def run_whole_process(config: Path, overrides: Sequence[str] = (), repeats: int = 1,
                       baseline_source: Optional[Path] = None,
-                      processes: Sequence[str] = (BERTCLF, SEED_STYLE, BASELINE)) -> dict:
+                      processes: Sequence[str] = PROCESSES) -> dict:
     """Runs each process `repeats` times, alternating; returns per-process median phases.
 
     Raises:
@@ -54,9 +55,12 @@ def run_whole_process(config: Path, overrides: Sequence[str] = (), repeats: int 
     with tempfile.TemporaryDirectory(prefix="bertclf-bench-") as scratch:
         commands = whole_process_commands(config, overrides, Path(scratch) / "run", baseline_source)
         chosen = {name: command for name, command in commands.items() if name in processes}
-        for _ in range(repeats):
+        for repeat in range(repeats):
             for name, (command, environment) in chosen.items():
-                results.setdefault(name, []).append(_timed(name, command, environment, Path(scratch) / "run"))
+                measured = _timed(name, command, environment, Path(scratch) / "run")
+                results.setdefault(name, []).append(measured)
+                print(f"bench: {name} {repeat + 1}/{repeats}: {measured['wall_seconds']:.1f} s",
+                      file=sys.stderr, flush=True)
     return {"config": str(config), "overrides": list(overrides), "repeats": repeats,
             "baseline_source": str(baseline_source) if baseline_source else None,
             "medians": {name: median_timing(runs) for name, runs in results.items()}, "runs": results}
