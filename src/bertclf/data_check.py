@@ -37,3 +37,16 @@ def add_split_token_lengths(data: LabelledData, preprocessor, seq_length: int, t
             sample = split.subset(range(min(len(split), TOKEN_STATS_SAMPLE)))
             add_token_lengths(data.report, name, token_lengths(preprocessor, sample.texts, sample.pairs),
                               seq_length, truncation)
+
+
+def add_encoded_token_lengths(data: LabelledData, encode, seq_length: int, truncation: str = "head") -> None:
+    """As `add_split_token_lengths`, from the lengths a run's packing pass measured.
+
+    Args:
+        encode: A split -> `EncodedSplit` function (`pipeline.SplitEncoder`): the
+            splits are packed once, for training and for these statistics.
+    """
+    for name, split in (("train", data.train), ("test", data.test)):
+        if split is not None:
+            lengths = encode(split).full_lengths[:TOKEN_STATS_SAMPLE].tolist()
+            add_token_lengths(data.report, name, lengths, seq_length, truncation)

@@ -7,8 +7,8 @@ import collections
 import numpy as np
 import pytest
 
-from bertclf.training.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, encode_split, gather_batch, padded_length, plan_batches,
-                              steps_per_epoch)
+from bertclf.training.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, encode_split, gather_batch, padded_length,
+                              plan_batches, steps_per_epoch)
 
 
 def _encoded(count: int = 203, seq_length: int = 64, seed: int = 0) -> EncodedSplit:
@@ -169,16 +169,12 @@ def test_one_packing_pass_gives_the_ids_the_model_serves_and_the_untruncated_len
 
 
 def test_a_run_packs_each_split_once_however_often_it_asks(monkeypatch):
-    from types import SimpleNamespace
-
     from bertclf.data import Split
     from bertclf.training import pipeline
-    from bertclf.training.train import SplitEncoder
 
     calls = []
     monkeypatch.setattr(pipeline, "encode_split", lambda split, *args: calls.append(split) or object())
-    config = SimpleNamespace(model=SimpleNamespace(seq_length=16), data=SimpleNamespace(truncation="head"))
-    encode = SplitEncoder(preprocessor=None, config=config)
+    encode = pipeline.SplitEncoder(preprocessor=None, seq_length=16)
     train, validation = Split(["a"], [0]), Split(["a"], [0])  # equal contents, different splits
     assert encode(train) is encode(train)
     assert encode(validation) is not encode(train)

@@ -10,9 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
+from bertclf.data import Split
 from bertclf.encoders.tokenization import encode_texts
+from bertclf.metrics import predicted_classes
 from bertclf.task import ClassificationTask
 from bertclf.training.pipeline import BUCKET_BOUNDARIES
 
@@ -77,3 +80,35 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
 
     module.serve = serve
     return module
+
+
+def check_export(model_dir: Path, expected: np.ndarray, examples: Split, tolerance: float,
+                 threshold: Optional[float], class_names: list[str]) -> dict:
+    """Reloads an exported model and checks it against the in-memory classifier's probabilities.
+
+    The served probabilities must be within `tolerance` of `expected`, and the served
+    labels must follow `threshold` as `evaluate` applies it.
+
+    Returns:
+        The check's record for metrics.json: texts, largest difference, tolerance.
+
+    Raises:
+        RuntimeError: The export differs (a bug in bertclf, not a user mistake).
+    """
+    served = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    inputs = {"texts": tf.constant(examples.texts)}
+    if examples.pairs is not None:
+        inputs["text_pairs"] = tf.constant(examples.pairs)
+    outputs = served(**inputs)
+    got = outputs["probabilities"].numpy()
+    difference = float(np.abs(got - expected).max())
+    if difference > tolerance:
+        raise RuntimeError(f"exported model differs from the trained one by {difference:.2e} "
+                           f"(tolerance {tolerance:.0e}); this is a bug in bertclf")
+    # The served label must follow the same decision rule as evaluate, on the served probabilities.
+    labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
+    ruled = [class_names[i] for i in predicted_classes(got, threshold)]
+    if labels != ruled:
+        raise RuntimeError(f"exported model's labels {labels[:5]} do not follow its threshold {threshold} "
+                           f"({ruled[:5]}); this is a bug in bertclf")
+    return {"texts": len(examples), "max_abs_difference": difference, "tolerance": tolerance}

@@ -80,6 +80,24 @@ def encode_split(split: Split, preprocessor, seq_length: int, truncation: str = 
                         np.asarray(split.labels, np.int32), np.concatenate(full_lengths))
 
 
+class SplitEncoder:
+    """`encode_split` with a run's settings, each split packed once however often it is asked for.
+
+    Training, per-epoch validation, scoring and the data report's token
+    statistics all use the same packed arrays.
+    """
+
+    def __init__(self, preprocessor, seq_length: int, truncation: str = "head"):
+        self._preprocessor, self._seq_length, self._truncation = preprocessor, seq_length, truncation
+        self._packed: dict[int, tuple[Split, EncodedSplit]] = {}  # id(split) -> (split kept alive, packed)
+
+    def __call__(self, split: Split) -> EncodedSplit:
+        if id(split) not in self._packed:
+            packed = encode_split(split, self._preprocessor, self._seq_length, self._truncation)
+            self._packed[id(split)] = (split, packed)
+        return self._packed[id(split)][1]
+
+
 def padded_length(longest: int, seq_length: int, bucketing: bool = True) -> int:
     """The length a batch whose longest example has `longest` tokens is padded to."""
     if not bucketing:

@@ -20,13 +20,11 @@ import numpy as np
 
 from bertclf import artifacts, files
 from bertclf.config import Config, dump_config
-from bertclf.data import LabelledData, Split, load_data
-from bertclf.data_check import TOKEN_STATS_SAMPLE
-from bertclf.data.report import add_token_lengths
+from bertclf.data import LabelledData, load_data
+from bertclf.data_check import add_encoded_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
-from bertclf.metrics import predicted_classes
 from bertclf.task import ClassificationTask
 from bertclf.training.phases import PhaseTimer
 from bertclf.training.runtime import Runtime, import_tensorflow, start_runtime
@@ -86,6 +84,8 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     Raises:
         BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
     """
+    from bertclf.training.pipeline import SplitEncoder
+
     timer = PhaseTimer(started)
     with timer.phase("data"):
         data, task, class_weight = read_data(config)
@@ -95,8 +95,10 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         runtime = start_runtime(config)
     with timer.phase("encoder"):
         encoder, preprocessor = load_encoder(config, data, runtime)
-    encode = timer.timed("tokenize", SplitEncoder(preprocessor, config))
-    add_token_statistics(data, encode, config)
+    encode = timer.timed("tokenize", SplitEncoder(preprocessor, config.model.seq_length, config.data.truncation))
+    add_encoded_token_lengths(data, encode, config.model.seq_length, config.data.truncation)
+    for warning in data.report["warnings"]:
+        _say(f"warning: {warning}")
     chief = runtime.distribution.is_chief
     run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief)
     with timer.phase("fit"):
@@ -135,37 +137,6 @@ def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
     if runtime.precision.precision != "float32":
         encoder = with_native_weights(encoder)
     return encoder, load_preprocessor(encoder.preprocess_handle)
-
-
-class SplitEncoder:
-    """`encode_split` with the run's settings, each split packed once however often it is asked for.
-
-    Training, per-epoch validation, scoring and the data report's token
-    statistics all use the same packed arrays.
-    """
-
-    def __init__(self, preprocessor, config: Config):
-        self._preprocessor, self._config = preprocessor, config
-        self._packed: dict[int, tuple[Split, object]] = {}  # id(split) -> (split kept alive, packed)
-
-    def __call__(self, split: Split):
-        from bertclf.training.pipeline import encode_split
-
-        if id(split) not in self._packed:
-            self._packed[id(split)] = (split, encode_split(split, self._preprocessor, self._config.model.seq_length,
-                                                           self._config.data.truncation))
-        return self._packed[id(split)][1]
-
-
-def add_token_statistics(data: LabelledData, encode: Callable, config: Config) -> None:
-    """Adds train's and test's token lengths (before truncation) to the data report; prints its warnings."""
-    for name in ("train", "test"):
-        split = getattr(data, name)
-        if split is not None:
-            lengths = encode(split).full_lengths[:TOKEN_STATS_SAMPLE].tolist()
-            add_token_lengths(data.report, name, lengths, config.model.seq_length, config.data.truncation)
-    for warning in data.report["warnings"]:
-        _say(f"warning: {warning}")
 
 
 def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume: bool,
@@ -349,7 +320,7 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
 
     Adds `export_check` to `metrics`.
     """
-    from bertclf.serving.export import export_serving_model
+    from bertclf.serving.export import check_export, export_serving_model
 
     _say("Exporting the model...")
     staging = files.staging_dir(run_dir / artifacts.MODEL_DIR)
@@ -360,7 +331,7 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
     with timer.phase("export_check"):
         check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
         expected = _probabilities(classifier, task, encode(check), config)
-        metrics["export_check"] = _check_export(staging, expected, check,
+        metrics["export_check"] = check_export(staging, expected, check,
                                                 EXPORT_TOLERANCES[metrics["runtime"]["precision"]],
                                                 threshold, data.class_names)
     files.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
@@ -400,29 +371,6 @@ def _resume_hint(run_dir: Optional[Path], epochs_completed: int, what: str, work
     where = run_dir if run_dir is not None else "RUN (the chief's run folder)"
     every = " on every worker" if workers else ""
     return f"{what}; {saved} saved. Resume with: bertclf train --resume {where}{every}"
-
-
-def _check_export(model_dir: Path, expected: np.ndarray, examples: Split, tolerance: float,
-                  threshold: Optional[float], class_names: list[str]) -> dict:
-    import tensorflow as tf
-
-    served = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    inputs = {"texts": tf.constant(examples.texts)}
-    if examples.pairs is not None:
-        inputs["text_pairs"] = tf.constant(examples.pairs)
-    outputs = served(**inputs)
-    got = outputs["probabilities"].numpy()
-    difference = float(np.abs(got - expected).max())
-    if difference > tolerance:
-        raise RuntimeError(f"exported model differs from the trained one by {difference:.2e} "
-                           f"(tolerance {tolerance:.0e}); this is a bug in bertclf")
-    # The served label must follow the same decision rule as evaluate, on the served probabilities.
-    labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
-    ruled = [class_names[i] for i in predicted_classes(got, threshold)]
-    if labels != ruled:
-        raise RuntimeError(f"exported model's labels {labels[:5]} do not follow its threshold {threshold} "
-                           f"({ruled[:5]}); this is a bug in bertclf")
-    return {"texts": len(examples), "max_abs_difference": difference, "tolerance": tolerance}
 
 
 def _write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
