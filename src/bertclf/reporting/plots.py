@@ -34,7 +34,12 @@ def history_figure(history: dict[str, list[float]]):
         axis.grid(alpha=0.3)
         axis.legend()
     axes[1].set_xlabel("epoch")
-    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    # Whole epochs only: with one or two epochs the integer locator falls back to fractions.
+    if len(epochs) <= 20:
+        axes[1].set_xticks(list(epochs))
+        axes[1].set_xlim(0.5, max(1, len(epochs)) + 0.5)
+    else:
+        axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     return figure
 
