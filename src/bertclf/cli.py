@@ -211,16 +211,7 @@ def bench(
         from bertclf.training import bench_process
 
         load_config(config, overrides)  # a config mistake is one line here, not in a child process
-        if processes is None:
-            chosen = bench_process.PROCESSES if baseline_source else bench_process.PROCESSES[:2]
-        else:
-            chosen = tuple(name.strip() for name in processes.split(",") if name.strip())
-        unknown = [name for name in chosen if name not in bench_process.PROCESSES]
-        if unknown or not chosen:
-            raise ConfigError(f"--processes: unknown {', '.join(unknown) or '(none)'}; "
-                              f"choose from {', '.join(bench_process.PROCESSES)}")
-        if bench_process.BASELINE in chosen and baseline_source is None:
-            raise ConfigError("--processes baseline: name the older source with --baseline-source OLD/src")
+        chosen = bench_process.choose_processes(processes, baseline_source)
         result = bench_process.run_whole_process(config, overrides, repeats, baseline_source, chosen)
         if output is not None:
             from bertclf.files import write_json_atomic

@@ -23,28 +23,26 @@ def check_data(config: Config) -> LabelledData:
     setup_tensorflow(config.runtime)
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
                               config.experiment.seed)
-    add_split_token_lengths(data, load_preprocessor(encoder.preprocess_handle), config.model.seq_length,
-                            config.data.truncation)
+    from bertclf.training.pipeline import encode_split
+
+    preprocessor = load_preprocessor(encoder.preprocess_handle)
+    seq_length, truncation = config.model.seq_length, config.data.truncation
+
+    def pack_sample(split):
+        return encode_split(split.subset(range(min(len(split), TOKEN_STATS_SAMPLE))), preprocessor, seq_length,
+                            truncation)
+
+    add_encoded_token_lengths(data, pack_sample, seq_length, truncation)
     return data
 
 
-def add_split_token_lengths(data: LabelledData, preprocessor, seq_length: int, truncation: str = "head") -> None:
-    """Adds wordpiece-length statistics of train and test to the data report."""
-    from bertclf.encoders.tokenization import token_lengths
-
-    for name, split in (("train", data.train), ("test", data.test)):
-        if split is not None:
-            sample = split.subset(range(min(len(split), TOKEN_STATS_SAMPLE)))
-            add_token_lengths(data.report, name, token_lengths(preprocessor, sample.texts, sample.pairs),
-                              seq_length, truncation)
-
-
 def add_encoded_token_lengths(data: LabelledData, encode, seq_length: int, truncation: str = "head") -> None:
-    """As `add_split_token_lengths`, from the lengths a run's packing pass measured.
+    """Adds wordpiece-length statistics of train and test (before truncation) to the data report.
 
     Args:
-        encode: A split -> `EncodedSplit` function (`pipeline.SplitEncoder`): the
-            splits are packed once, for training and for these statistics.
+        encode: A split -> `EncodedSplit` function: in a run `pipeline.SplitEncoder`,
+            so the splits are packed once, for training and for these statistics.
+            At most `TOKEN_STATS_SAMPLE` texts of each split are counted.
     """
     for name, split in (("train", data.train), ("test", data.test)):
         if split is not None:

@@ -54,3 +54,15 @@ def test_the_tutorial_style_process_trains_scores_saves_and_times_its_phases(tmp
     assert sum(result["phases"].values()) == pytest.approx(result["total_seconds"], abs=0.1)
     assert 0 <= result["test_accuracy"] <= 1
     assert (tmp_path / "out" / "model" / "saved_model.pb").is_file()
+
+
+def test_process_choice_defaults_and_one_line_errors(tmp_path):
+    from bertclf.errors import ConfigError
+
+    assert bench_process.choose_processes(None, None) == (bench_process.BERTCLF, bench_process.SEED_STYLE)
+    assert bench_process.choose_processes(None, tmp_path) == bench_process.PROCESSES
+    assert bench_process.choose_processes(" bertclf, baseline ", tmp_path) == ("bertclf", "baseline")
+    with pytest.raises(ConfigError, match="unknown nope"):
+        bench_process.choose_processes("bertclf,nope", None)
+    with pytest.raises(ConfigError, match="--baseline-source"):
+        bench_process.choose_processes("baseline", None)

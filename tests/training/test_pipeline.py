@@ -150,7 +150,7 @@ def test_one_packing_pass_gives_the_ids_the_model_serves_and_the_untruncated_len
 
     from bertclf.data import Split
     from bertclf.encoders import load_preprocessor
-    from bertclf.encoders.tokenization import encode_texts, token_lengths
+    from bertclf.encoders.tokenization import encode_texts
 
     preprocessor = load_preprocessor(str(tiny_encoder_dir / "preprocessor"))
     texts = ["", "good", "a truly wonderful film " * 6, "bad " * 40, "이 영화 정말 재미있어요"] * 60  # > one chunk
@@ -163,8 +163,12 @@ def test_one_packing_pass_gives_the_ids_the_model_serves_and_the_untruncated_len
         np.testing.assert_array_equal(encoded.word_ids, expected["input_word_ids"].numpy())
         np.testing.assert_array_equal(encoded.type_ids, expected["input_type_ids"].numpy())
         np.testing.assert_array_equal(encoded.lengths, expected["input_mask"].numpy().sum(axis=1))
-        # Lengths before truncation, as the data report counts them; some exceed 16.
-        full = token_lengths(preprocessor, split.texts, split.pairs)
+        # Lengths before truncation, as the data report counts them, from the tokenizer alone:
+        # wordpieces plus [CLS] and [SEP] (and a second [SEP] for pairs). Some exceed 16.
+        def wordpieces(texts):
+            return preprocessor.tokenize(tf.constant(texts)).merge_dims(-2, -1).row_lengths().numpy()
+
+        full = (wordpieces(split.texts) + 2 + (wordpieces(split.pairs) + 1 if split.pairs else 0)).tolist()
         assert encoded.full_lengths.tolist() == full and max(full) > 16
 
 

@@ -37,20 +37,26 @@ def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head",
     Returns:
         `input_word_ids`, `input_mask`, `input_type_ids`: int32 [batch, seq_length].
     """
+    return _pack(preprocessor, texts, seq_length, truncation, pairs)[0]
+
+
+def _pack(preprocessor, texts, seq_length: int, truncation: str = "head", pairs=None) -> tuple[dict, tf.Tensor]:
+    """`encode_texts`'s inputs, and each example's packed length before truncation (int32 [batch])."""
     tokens = preprocessor.tokenize(texts).merge_dims(-2, -1)
     length = tf.constant(seq_length, tf.int32)
+    lengths = tokens.row_lengths()
     if pairs is not None:
         second = preprocessor.tokenize(pairs).merge_dims(-2, -1)
-        return preprocessor.bert_pack_inputs([tokens, second], seq_length=length)
+        full = tf.cast(lengths + second.row_lengths() + 3, tf.int32)  # [CLS] a [SEP] b [SEP]
+        return preprocessor.bert_pack_inputs([tokens, second], seq_length=length), full
     budget = seq_length - 2  # [CLS] and [SEP]
     keep_head = head_count(budget, truncation)
-    lengths = tokens.row_lengths()
     positions = tf.ragged.range(lengths)
     tail_start = tf.expand_dims(lengths - (budget - keep_head), 1)
     # Short rows keep every token: for them tail_start <= keep_head.
     keep = (positions < keep_head) | (positions >= tail_start)
-    tokens = tf.ragged.boolean_mask(tokens, keep)
-    return preprocessor.bert_pack_inputs([tokens], seq_length=length)
+    kept = tf.ragged.boolean_mask(tokens, keep)
+    return preprocessor.bert_pack_inputs([kept], seq_length=length), tf.cast(lengths + 2, tf.int32)
 
 
 # Per loaded preprocessor, its packing functions by (seq_length, truncation, pairs). Kept
@@ -70,35 +76,10 @@ def packing_function(preprocessor, seq_length: int, truncation: str = "head", pa
     packers = _PACKERS.setdefault(preprocessor, {})
     key = (seq_length, truncation, pairs)
     if key not in packers:
-        def lengths(tokens):
-            return tf.cast(tokens.merge_dims(-2, -1).row_lengths(), tf.int32)
+        def packed_with_lengths(texts, second=None):
+            packed, full = _pack(preprocessor, texts, seq_length, truncation, second)
+            return {**packed, "full_lengths": full}
 
-        if pairs:
-            @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)])
-            def pack(texts, second):
-                packed = dict(encode_texts(preprocessor, texts, seq_length, pairs=second))
-                packed["full_lengths"] = (lengths(preprocessor.tokenize(texts))
-                                          + lengths(preprocessor.tokenize(second)) + 3)
-                return packed
-        else:
-            @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-            def pack(texts):
-                packed = dict(encode_texts(preprocessor, texts, seq_length, truncation))
-                packed["full_lengths"] = lengths(preprocessor.tokenize(texts)) + 2  # [CLS] ... [SEP]
-                return packed
-        packers[key] = pack
+        strings = tf.TensorSpec([None], tf.string)
+        packers[key] = tf.function(packed_with_lengths, input_signature=[strings, strings] if pairs else [strings])
     return packers[key]
-
-
-def token_lengths(preprocessor, texts: list[str], pairs: list[str] | None = None,
-                  chunk: int = 1024) -> list[int]:
-    """Packed length of each example before truncation: wordpieces plus special tokens."""
-    lengths: list[int] = []
-    for start in range(0, len(texts), chunk):
-        counts = preprocessor.tokenize(tf.constant(texts[start:start + chunk])).merge_dims(-2, -1)
-        counts = counts.row_lengths().numpy() + 2  # [CLS] ... [SEP]
-        if pairs is not None:
-            second = preprocessor.tokenize(tf.constant(pairs[start:start + chunk])).merge_dims(-2, -1)
-            counts = counts + second.row_lengths().numpy() + 1  # ... [SEP]
-        lengths += counts.tolist()
-    return lengths

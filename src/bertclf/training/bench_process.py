@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from bertclf import artifacts
-from bertclf.errors import RunError
+from bertclf.errors import ConfigError, RunError
 
 BERTCLF = "bertclf"
 SEED_STYLE = "seed_style"
@@ -41,6 +41,24 @@ def whole_process_commands(config: Path, overrides: Sequence[str], run_dir: Path
     if baseline_source is not None:
         commands[BASELINE] = (train, {"PYTHONPATH": str(Path(baseline_source).resolve())})
     return commands
+
+
+def choose_processes(names: Optional[str], baseline_source: Optional[Path]) -> tuple[str, ...]:
+    """`--processes` as given (comma-separated), or by default bertclf and the tutorial's way,
+    and the baseline when there is a source for it.
+
+    Raises:
+        ConfigError: An unknown name, none at all, or a baseline without a source.
+    """
+    if names is None:
+        return PROCESSES if baseline_source else PROCESSES[:2]
+    chosen = tuple(name.strip() for name in names.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in PROCESSES]
+    if unknown or not chosen:
+        raise ConfigError(f"--processes: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(PROCESSES)}")
+    if BASELINE in chosen and baseline_source is None:
+        raise ConfigError("--processes baseline: name the older source with --baseline-source OLD/src")
+    return chosen
 
 
 def run_whole_process(config: Path, overrides: Sequence[str] = (), repeats: int = 1,
