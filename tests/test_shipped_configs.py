@@ -33,12 +33,17 @@ CONFIGS_DIR = PROJECT_ROOT / "configs"
 BERTCLF = Path(sys.executable).parent / "bertclf"
 SMALL = ["--set", "data.max_train_examples=40", "--set", "data.max_eval_examples=16",
          "--set", "model.seq_length=32", "--set", "runtime.progress=false"]
+# `bertclf pretrain`, small: the labelled sample only, a few steps of 32 tokens.
+PRETRAIN_SMALL = ["--set", "pretrain.train_texts=labelled", "--set", "pretrain.steps=4",
+                  "--set", "pretrain.checkpoint_steps=2", "--set", "pretrain.seq_length=32",
+                  "--set", "pretrain.batch_size=8", "--set", "pretrain.held_out=2", "--set", "pretrain.max_minutes=null"]
 
 
 # What each config's data must look like after the caps: labels in order, rows read per split
 # (whole files: caps apply after reading), rows skipped by reason.
 EXPECTED_DATA = {
     "imdb_small.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 25_000, "test": 25_000}},
+    "imdb_pretrained.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 25_000, "test": 25_000}},
     "smoke.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 25_000, "test": 25_000}},
     "imdb_csv.yaml": {"labels": ["neg", "pos"], "rows_read": {"train": 60, "test": 60}},
     "sst2.yaml": {"labels": ["negative", "positive"],
@@ -101,11 +106,19 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
         extra = ["--set", f"data.train_path={imdb_csv_files / 'train.csv'}",
                  "--set", f"data.test_path={imdb_csv_files / 'test.csv'}"]
     run = tmp_path / "run"
+    shipped = yaml.safe_load(config.read_text(encoding="utf-8"))
+    encoder = shipped["model"]["encoder"]
+    if "pretrain" in shipped:  # its encoder is what `bertclf pretrain` writes: run both, as users do
+        encoder = str(tmp_path / "pretrained")
+        _bertclf(environment, "pretrain", str(config), "--run-dir", str(tmp_path / "pretraining"), *SMALL, *extra,
+                 *PRETRAIN_SMALL, "--set", f"pretrain.output={encoder}")
+        extra += ["--set", f"model.encoder={encoder}"]
+        pretrained = _json(tmp_path / "pretraining" / artifacts.PRETRAIN_METRICS_FILE)
+        assert pretrained["steps"] == 4 and pretrained["held_out_loss"]["end"] < pretrained["held_out_loss"]["start"]
     _bertclf(environment, "train", str(config), "--run-dir", str(run), *SMALL, *extra)
 
-    shipped = yaml.safe_load(config.read_text(encoding="utf-8"))
     resolved = yaml.safe_load((run / artifacts.CONFIG_FILE).read_text(encoding="utf-8"))
-    assert resolved["model"]["encoder"] == shipped["model"]["encoder"]
+    assert resolved["model"]["encoder"] == encoder
     assert resolved["runtime"]["precision"] == _precision(config)
     expected = EXPECTED_DATA[config.name]
     class_names = _json(run / artifacts.LABELS_FILE)
@@ -120,7 +133,7 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     assert splits["train"]["tokens"]["seq_length"] == 32
 
     metrics = _json(run / artifacts.METRICS_FILE)
-    assert metrics["encoder"] == shipped["model"]["encoder"]
+    assert metrics["encoder"] == encoder
     # runtime.precision as this machine resolves it (auto: bertclf.hardware's decision).
     assert metrics["runtime"]["precision"] == resolve_precision(_precision(config), probe_hardware(tf)).precision
     assert metrics["export_check"]["max_abs_difference"] <= EXPORT_TOLERANCES[metrics["runtime"]["precision"]]

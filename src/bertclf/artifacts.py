@@ -32,6 +32,14 @@ TENSORBOARD_DIR = "tensorboard"  # train/ and validation/ event files
 # once the run has finished and exported its model.
 CHECKPOINT_DIR = "checkpoints"
 TRAINING_STATE_FILE = "training_state.json"  # inside CHECKPOINT_DIR
+# A `bertclf pretrain` run folder: config.yaml (above), the corpus it packed, the held-out
+# loss per chunk of steps, the final metrics, and the adapted encoder folder (unless
+# pretrain.output puts it elsewhere); checkpoints/ holds the resume state meanwhile.
+PRETRAIN_DATA_FILE = "pretrain_data.json"
+PRETRAIN_HISTORY_FILE = "pretrain_history.json"
+PRETRAIN_METRICS_FILE = "pretrain_metrics.json"
+PRETRAIN_STATE_FILE = "pretrain_state.json"  # inside CHECKPOINT_DIR
+PRETRAINED_ENCODER_DIR = "encoder"
 # In the output folder, beside the runs: the name of the newest successful run.
 LATEST_FILE = "LATEST"
 

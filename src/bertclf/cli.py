@@ -110,6 +110,38 @@ def train(
 
 
 @app.command()
+def pretrain(
+    config: Path = typer.Argument(..., help="Experiment config (YAML) with a pretrain section; with --resume, "
+                                            "the pretraining run folder to continue."),
+    overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pretraining run from its "
+                                                        "last checkpoint, with its step count."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run to this folder instead of "
+                                                                    "<output_dir>/<name>-pretrain-<time>/."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Let --run-dir or pretrain.output replace an "
+                                                              "earlier one."),
+) -> None:
+    """Continue masked-LM pretraining of the encoder on unlabelled text; write an encoder folder."""
+    from bertclf import artifacts
+    from bertclf.config import load_config
+    from bertclf.pretraining.pretrain import pretrain as run_pretraining
+
+    if resume:
+        if not (config / artifacts.CONFIG_FILE).is_file():
+            raise ConfigError(f"--resume: {config} is not a pretraining run folder (no {artifacts.CONFIG_FILE}); "
+                              f"pass the folder `bertclf pretrain` printed")
+        result = run_pretraining(load_config(config / artifacts.CONFIG_FILE, overrides), run_dir=config,
+                                 resume=True, started=_command_started())
+    else:
+        result = run_pretraining(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite,
+                                 started=_command_started())
+    loss = result.metrics["held_out_loss"]
+    typer.echo(f"Finished: {result.run_dir}\n  {result.metrics['steps']:,} steps; held-out masked-LM loss "
+               f"{loss['start']:.4f} -> {loss['end']:.4f}\n  Encoder: {result.encoder_dir} "
+               f"(use it with --set model.encoder={result.encoder_dir})")
+
+
+@app.command()
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="Run folder (default: the newest finished run)."),
     split: str = typer.Option("test", "--split", help="test or validation, from the run's config."),
@@ -328,12 +360,17 @@ def config_check(
 ) -> None:
     """Validate a config (and its encoder name) without training; print it resolved."""
     from bertclf.config import dump_config, load_config
-    from bertclf.encoders.registry import resolve_spec
+    from bertclf.encoders.registry import awaiting_pretraining, model_before_pretraining, resolve_spec
 
     resolved = load_config(config, overrides)
-    spec = resolve_spec(resolved.model)
+    if awaiting_pretraining(resolved):
+        # Checked again by `bertclf train`, once `bertclf pretrain` has written it.
+        encoder = f"{resolved.model.encoder}, which `bertclf pretrain {config}` writes"
+        resolve_spec(model_before_pretraining(resolved))
+    else:
+        encoder = resolve_spec(resolved.model).name
     typer.echo(dump_config(resolved), nl=False)
-    typer.echo(f"# OK: {config} is valid (encoder: {spec.name})", err=True)
+    typer.echo(f"# OK: {config} is valid (encoder: {encoder})", err=True)
 
 
 @data_app.command("check")

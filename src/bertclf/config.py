@@ -243,6 +243,36 @@ class RuntimeConfig(_Section):
     tensorboard_steps: int = Field(10, ge=1, le=1_000_000)
 
 
+class PretrainConfig(_Section):
+    """Continued masked-language-model pretraining (`bertclf pretrain`): domain adaptation
+    of an encoder on unlabelled text before fine-tuning (Gururangan et al., 2020)."""
+
+    # The encoder to adapt; None: model.encoder (the tiny one is built with model.tiny's shape).
+    encoder: Optional[str] = None
+    # Where the adapted encoder folder goes, for model.encoder to name; None: RUN/encoder.
+    output: Optional[str] = None
+    # Training texts to learn from: `all` also takes the training rows that max_train_examples,
+    # sample_fraction or class_sample leave out (never validation or test texts).
+    train_texts: Literal["labelled", "all", "none"] = "all"
+    # More unlabelled text: .txt files (one text per line), folders (each *.txt file under
+    # them is one text), or .csv/.tsv/.jsonl files (their data.text_column).
+    unlabelled: list[str] = Field(default_factory=list)
+    steps: int = Field(1000, ge=1, le=10_000_000)
+    # Stop, checkpointed and exported, once this much time has passed (None: run every step).
+    max_minutes: Optional[float] = Field(None, gt=0)
+    batch_size: int = Field(32, ge=1, le=4096)
+    seq_length: int = Field(128, ge=8, le=512)
+    learning_rate: float = Field(1e-4, gt=0, le=1)
+    weight_decay: float = Field(0.01, ge=0, lt=1)
+    warmup_fraction: float = Field(0.06, ge=0, lt=1)
+    # BERT's recipe: 15% of tokens chosen; of those 80% -> [MASK], 10% random, 10% kept.
+    mask_rate: float = Field(0.15, gt=0, lt=1)
+    max_predictions: int = Field(20, ge=1, le=512)
+    # Packed sequences held out to measure the masked-LM loss before, during and after.
+    held_out: int = Field(256, ge=1, le=1_000_000)
+    checkpoint_steps: int = Field(200, ge=1, le=10_000_000)
+
+
 class Config(_Section):
     """The whole experiment."""
 
@@ -251,6 +281,7 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
 
 # Keys whose values are filesystem paths, resolved relative to where they were written.
@@ -262,7 +293,11 @@ _PATH_KEYS = (
     ("data", "test_path"),
     ("model", "encoder_handle"),
     ("model", "preprocess_handle"),
+    ("pretrain", "output"),
 )
+# Keys whose values are folders of encoders or registry names: a value that names a path
+# (it has a slash, or starts with . or ~) resolves like a path even before the folder exists.
+_ENCODER_KEYS = (("model", "encoder"), ("pretrain", "encoder"))
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -351,12 +386,22 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             value = block[key]
             if not is_url(value):
                 block[key] = _absolute(value, base)
-    # model.encoder is a registry name or a folder; it is a folder only if one exists.
-    model = raw.get("model")
-    if isinstance(model, dict) and isinstance(model.get("encoder"), str):
-        candidate = _absolute(model["encoder"], base)
-        if Path(candidate).is_dir():
-            model["encoder"] = candidate
+    for section, key in _ENCODER_KEYS:
+        block = raw.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str):
+            value = block[key]
+            candidate = _absolute(value, base)
+            if Path(candidate).is_dir() or looks_like_path(value):
+                block[key] = candidate
+    pretrain = raw.get("pretrain")
+    if isinstance(pretrain, dict) and isinstance(pretrain.get("unlabelled"), list):
+        pretrain["unlabelled"] = [_absolute(v, base) if isinstance(v, str) else v
+                                  for v in pretrain["unlabelled"]]
+
+
+def looks_like_path(value: str) -> bool:
+    """True for `model.encoder` values that can only be folders (registry names have no slash)."""
+    return "/" in value or "\\" in value or value.startswith((".", "~"))
 
 
 def _absolute(value: str, base: Path) -> str:

@@ -6,7 +6,7 @@ from bertclf.config import Config
 from bertclf.data import LabelledData, load_data
 from bertclf.data.report import add_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder
-from bertclf.encoders.registry import resolve_spec
+from bertclf.encoders.registry import awaiting_pretraining, model_before_pretraining, resolve_spec
 from bertclf.training.runtime import setup_tensorflow
 
 # Token lengths are measured on at most this many texts per split (they are a summary).
@@ -21,8 +21,13 @@ def check_data(config: Config) -> LabelledData:
     """
     data = load_data(config.data, config.experiment.seed)
     setup_tensorflow(config.runtime)
-    encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
-                              config.experiment.seed)
+    model = config.model
+    if awaiting_pretraining(config):
+        # Measured with the encoder `bertclf pretrain` adapts: the same tokenizer, not yet written.
+        model = model_before_pretraining(config)
+        data.report["warnings"].append(f"token lengths measured with {model.encoder}: model.encoder "
+                                       f"{config.model.encoder} is written by `bertclf pretrain`")
+    encoder = prepare_encoder(resolve_spec(model), model, data.train.texts, config.experiment.seed)
     from bertclf.training.pipeline import encode_split
 
     preprocessor = load_preprocessor(encoder.preprocess_handle)

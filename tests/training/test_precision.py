@@ -19,11 +19,11 @@ pytestmark = pytest.mark.slow
 def test_native_rebuild_reproduces_the_saved_model(tiny_encoder_dir):
     import tensorflow_hub as hub
 
-    from bertclf.encoders.native import _probe_inputs, build_native_encoder, read_native_weights
+    from bertclf.encoders.native import probe_inputs, build_native_encoder, read_native_weights
 
     native = read_native_weights(str(tiny_encoder_dir / "encoder"))
     assert (native.num_layers, native.hidden_size, native.num_heads) == (1, 32, 2)
-    inputs = _probe_inputs(native)
+    inputs = probe_inputs(native)
     expected = hub.load(str(tiny_encoder_dir / "encoder"))(inputs, training=False)
     got = build_native_encoder(native)(inputs, training=False)
     for key in ("sequence_output", "pooled_output"):

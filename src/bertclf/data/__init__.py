@@ -34,6 +34,9 @@ class LabelledData:
     validation: Split
     test: Optional[Split]
     report: dict
+    # Texts of the training source that no split holds (left out by sampling), with every
+    # text that validation or test holds removed: unlabelled text for `bertclf pretrain`.
+    left_out: list[str] = dataclasses.field(default_factory=list)
 
 
 def load_data(data: DataConfig, seed: int) -> LabelledData:
@@ -79,7 +82,14 @@ def load_data(data: DataConfig, seed: int) -> LabelledData:
     report = build_report(class_names, {"train": train, "validation": validation, "test": test}, raw)
     if data.class_sample:
         report["class_sample"] = dict(data.class_sample)
-    return LabelledData(class_names, train, validation, test, report)
+    return LabelledData(class_names, train, validation, test, report,
+                        left_out=_left_out(raw["train"], (train, validation, test)))
+
+
+def _left_out(source: RawSplit, splits: tuple[Optional[Split], ...]) -> list[str]:
+    # By text, not by row: a text that appears twice, once in validation, never leaks.
+    used = {text for split in splits if split is not None for text in split.texts}
+    return [row.text for row in source.rows if row.text not in used]
 
 
 def read_eval_source(path: Path, data: DataConfig, class_names: list[str]) -> Split:

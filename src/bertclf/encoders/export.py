@@ -106,3 +106,40 @@ def reduced_precision_problem(encoder_dir: Path) -> Optional[str]:
 def stale_encoder_folder(folder: Path) -> Optional[str]:
     """`cache.build_once`'s staleness test for an encoder folder."""
     return reduced_precision_problem(folder / ENCODER_SUBDIR)
+
+
+def export_native_encoder(out_dir: Path, native, vocab_file: Path, lower_case: bool, manifest: dict) -> None:
+    """Exports weights held as `NativeEncoderWeights` (say, after pretraining) as an encoder folder.
+
+    The encoder is rebuilt in float32 from the weights, whatever policy they were
+    trained under, and the export is checked to reproduce that rebuild.
+
+    Raises:
+        RuntimeError: The exported SavedModel computes something else (a bug).
+    """
+    import numpy as np
+    import tensorflow as tf
+    from official.legacy.bert import configs
+
+    from bertclf.encoders import load_saved_model
+    from bertclf.encoders.native import build_native_encoder, probe_inputs
+    from bertclf.training.runtime import keras_policy
+
+    bert_config = configs.BertConfig(
+        vocab_size=native.vocab_size, hidden_size=native.hidden_size, num_hidden_layers=native.num_layers,
+        num_attention_heads=native.num_heads, intermediate_size=native.intermediate_size,
+        hidden_act=native.activation, hidden_dropout_prob=native.dropout,
+        attention_probs_dropout_prob=native.attention_dropout, max_position_embeddings=native.max_positions,
+        type_vocab_size=native.type_vocab_size)
+    with keras_policy("float32"):
+        encoder = build_native_encoder(native)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if vocab_file.resolve() != (out_dir / VOCAB_FILE).resolve():
+            (out_dir / VOCAB_FILE).write_bytes(vocab_file.read_bytes())
+        export_encoder_folder(out_dir, encoder, bert_config, out_dir / VOCAB_FILE, lower_case, manifest)
+        inputs = probe_inputs(native)
+        expected = encoder(inputs, training=False)["sequence_output"].numpy()
+    got = load_saved_model(str(out_dir / ENCODER_SUBDIR))(inputs, training=False)["sequence_output"]
+    gap = float(np.abs(tf.convert_to_tensor(got).numpy() - expected).max())
+    if gap > 1e-4:
+        raise RuntimeError(f"exported encoder in {out_dir} differs from its weights by {gap:.2e}")

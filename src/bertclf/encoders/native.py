@@ -121,7 +121,7 @@ def _read_native_weights(handle: str) -> NativeEncoderWeights:
     except KeyError as missing:
         raise ModelError(f"encoder {handle}: not a tf-models-official BertEncoder (no {missing} weight); "
                          f"runtime.precision other than float32 needs one") from None
-    inputs = _probe_inputs(found)
+    inputs = probe_inputs(found)
     expected = loaded(inputs, training=False)["sequence_output"].numpy()
     # Candidates are compared in float32, whatever policy the run will train in.
     # The closest candidate, not the first within tolerance: on a small random model the exact
@@ -191,7 +191,7 @@ def _plain_name(name: str) -> str:
     return re.sub(r":\d+$", "", name)
 
 
-def _probe_inputs(native: NativeEncoderWeights) -> dict:
+def probe_inputs(native: NativeEncoderWeights) -> dict:
     """Random ids over the whole vocabulary, both token types, one padded row."""
     import tensorflow as tf
 

@@ -23,7 +23,7 @@ from typing import Optional
 
 import yaml
 
-from bertclf.config import ModelConfig
+from bertclf.config import Config, ModelConfig
 from bertclf.errors import ConfigError
 from bertclf.files import is_url
 
@@ -96,7 +96,23 @@ def resolve_spec(model: ModelConfig) -> EncoderSpec:
     folder = Path(model.encoder)
     if folder.is_absolute() and folder.is_dir():
         return spec_from_folder(folder)
+    if folder.is_absolute():
+        raise ConfigError(f"model.encoder: {folder}: no such encoder folder; if `bertclf pretrain` writes it "
+                          f"(pretrain.output), run that first, else fix the path")
     return get_spec(model.encoder)
+
+
+def awaiting_pretraining(config: Config) -> bool:
+    """True when `model.encoder` is the folder `bertclf pretrain` writes and it is not written yet."""
+    return config.model.encoder == config.pretrain.output and not Path(config.model.encoder).exists()
+
+
+def model_before_pretraining(config: Config) -> ModelConfig:
+    """The model section with the encoder that `bertclf pretrain` adapts (its vocabulary is the same).
+
+    For measuring data and checking configs before the adapted encoder exists.
+    """
+    return config.model.model_copy(update={"encoder": config.pretrain.encoder or "tiny"})
 
 
 def spec_from_folder(folder: Path) -> EncoderSpec:

@@ -1,0 +1,162 @@
+"""`bertclf pretrain` end to end on the tiny encoder: loss, the written encoder, masking, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertclf import artifacts
+from bertclf.encoders.registry import MANIFEST_FILE
+from conftest import BERTCLF, make_dataset_tree, synthetic_texts, write_config
+
+STEPS = 24
+
+
+def _config(work: Path, encoder, extra: str = "") -> Path:
+    make_dataset_tree(work / "data", train=40, test=8)
+    (work / "unlabelled.txt").write_text("\n".join(synthetic_texts("neutral", 60, seed=5)) + "\n", encoding="utf-8")
+    return write_config(work / "config.yaml", f"""
+experiment: {{name: pt, seed: 3, output_dir: runs}}
+data: {{path: data, validation_split: 0.25, max_train_examples: 20}}
+model: {{encoder: {encoder}, seq_length: 32, pooling: mean}}
+train: {{epochs: 1, batch_size: 8, learning_rate: 3.0e-3}}
+runtime: {{progress: false, precision: float32}}
+pretrain:
+  unlabelled: [unlabelled.txt]
+  steps: {STEPS}
+  batch_size: 8
+  seq_length: 32
+  learning_rate: 2.0e-3
+  checkpoint_steps: 8
+  held_out: 4
+  output: adapted
+{extra}""")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, tiny_encoder_dir):
+    from bertclf.cli import main
+
+    work = tmp_path_factory.mktemp("pretrain")
+    config = _config(work, tiny_encoder_dir)
+    assert main(["pretrain", str(config), "--run-dir", str(work / "run")]) == 0
+    return work
+
+
+def test_held_out_loss_falls_and_the_encoder_folder_is_complete(pretrained, tiny_encoder_dir):
+    metrics = json.loads((pretrained / "run" / artifacts.PRETRAIN_METRICS_FILE).read_text())
+    history = json.loads((pretrained / "run" / artifacts.PRETRAIN_HISTORY_FILE).read_text())
+    assert [entry["step"] for entry in history] == [0, 8, 16, 24] and metrics["steps"] == STEPS
+    assert metrics["held_out_loss"]["end"] < metrics["held_out_loss"]["start"] - 0.05
+    assert history[0]["loss"] is None and all(np.isfinite(e["loss"]) for e in history[1:])
+    # The corpus: training split, left-out training rows and the unlabelled file.
+    corpus = metrics["corpus"]
+    assert corpus["training split"] == 20 and corpus[str(pretrained / "unlabelled.txt")] > 0
+    assert corpus["held_out_sequences"] >= 1 and corpus["train_sequences"] > corpus["held_out_sequences"]
+    manifest = json.loads((pretrained / "adapted" / MANIFEST_FILE).read_text())
+    assert manifest["pretrained_from"] == str(tiny_encoder_dir) and manifest["pretrain_steps"] == STEPS
+    assert manifest["compute_dtype"] == "float32"
+    assert (pretrained / "adapted" / "vocab.txt").read_bytes() == (tiny_encoder_dir / "vocab.txt").read_bytes()
+    assert not (pretrained / "run" / artifacts.CHECKPOINT_DIR).exists()  # finished: resume state removed
+
+
+def test_the_written_encoder_differs_from_the_base_and_loads_through_the_registry(pretrained, tiny_encoder_dir):
+    from bertclf.config import ModelConfig
+    from bertclf.encoders import load_saved_model
+    from bertclf.encoders.native import probe_inputs, read_native_weights
+    from bertclf.encoders.registry import resolve_spec
+
+    spec = resolve_spec(ModelConfig(encoder=str(pretrained / "adapted")))
+    assert spec.name == str(pretrained / "adapted") and spec.layers == 1 and spec.hidden == 32
+    base, adapted = (read_native_weights(str(folder / "encoder")) for folder in (tiny_encoder_dir, pretrained / "adapted"))
+    assert adapted.activation == base.activation and set(adapted.weights) == set(base.weights)
+    moved = [name for name in base.weights if not np.allclose(base.weights[name], adapted.weights[name])]
+    assert "word_embeddings/embeddings" in moved and len(moved) > len(base.weights) // 2
+    inputs = probe_inputs(adapted)
+    outputs = load_saved_model(str(pretrained / "adapted" / "encoder"))(inputs)["sequence_output"].numpy()
+    assert np.isfinite(outputs).all()
+
+
+def test_the_written_encoder_fine_tunes(pretrained):
+    from bertclf.cli import main
+
+    # The config's own model.encoder is the tiny folder; point it at the adapted one, as nsmc.yaml does.
+    assert main(["train", str(pretrained / "config.yaml"), "--run-dir", str(pretrained / "classifier"),
+                 "--set", f"model.encoder={pretrained / 'adapted'}"]) == 0
+    metrics = json.loads((pretrained / "classifier" / artifacts.METRICS_FILE).read_text())
+    assert metrics["encoder"] == str(pretrained / "adapted") and metrics["test"]["examples"] == 16
+
+
+def test_masking_never_selects_cls_sep_or_padding():
+    import tensorflow as tf
+
+    from bertclf.pretraining.corpus import _pack
+    from bertclf.pretraining.masking import MaskingRule, mask_batch
+
+    rng = np.random.default_rng(0)
+    documents = [rng.integers(5, 60, size=rng.integers(1, 20)) for _ in range(300)]
+    rows = _pack(documents, 14, 2, 3, 0)
+    rows[::3, 9:] = 0  # more padding, in the middle of the batch too
+    rows[::3, 8] = 3
+    rule = MaskingRule(vocab_size=60, mask_id=4, unselectable_ids=(2, 3, 0), pad_id=0, mask_rate=0.3,
+                       max_predictions=5)
+    tf.random.set_seed(1)
+    features, labels, weights = (np.asarray(x) for x in _numpy(mask_batch(tf.constant(rows), rule)))
+    positions = features["masked_lm_positions"]
+    chosen = weights > 0
+    original = np.take_along_axis(rows, positions, axis=1)
+    assert chosen.sum() > len(rows)  # something was masked in most rows
+    assert not np.isin(original[chosen], [0, 2, 3]).any()
+    assert (labels[chosen] == original[chosen]).all()
+    masked_now = np.take_along_axis(features["input_word_ids"], positions, axis=1)[chosen]
+    assert 0.7 < np.mean(masked_now == 4) < 0.9  # 80% [MASK], the rest random or kept
+    # Everything not chosen is untouched, and the input mask is the padding.
+    untouched = features["input_word_ids"].copy()
+    np.put_along_axis(untouched, positions, original, axis=1)
+    assert (untouched == rows).all() and (features["input_mask"] == (rows != 0)).all()
+
+
+def _numpy(batch):
+    features, labels, weights = batch
+    return {k: v.numpy() for k, v in features.items()}, labels.numpy(), weights.numpy()
+
+
+@pytest.mark.slow
+def test_an_interrupted_pretraining_resumes_with_its_step_count(tmp_path, tiny_encoder_dir):
+    config = _config(tmp_path, tiny_encoder_dir, extra="")
+    run = tmp_path / "run"
+    process = subprocess.Popen([str(BERTCLF), "pretrain", str(config), "--run-dir", str(run)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    printed = []
+    for line in process.stdout:
+        printed.append(line)
+        if line.startswith(f"step 8/{STEPS}:"):  # printed once step 8 is checkpointed
+            break
+    else:
+        pytest.fail("pretraining ended before its first checkpoint:\n" + "".join(printed)[-2000:])
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    state = json.loads((run / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE).read_text())
+    assert state["steps"] == 8 and not (tmp_path / "adapted").exists()
+
+    done = subprocess.run([str(BERTCLF), "pretrain", str(run), "--resume"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Resuming at step 8 of {STEPS}" in done.stderr
+    history = json.loads((run / artifacts.PRETRAIN_HISTORY_FILE).read_text())
+    assert [entry["step"] for entry in history] == [0, 8, 16, 24]
+    assert history[:2] == state["history"]  # what was recorded before the kill is kept
+    metrics = json.loads((run / artifacts.PRETRAIN_METRICS_FILE).read_text())
+    assert metrics["steps"] == STEPS and (tmp_path / "adapted" / MANIFEST_FILE).is_file()
+    # A finished run is not resumed again.
+    again = subprocess.run([str(BERTCLF), "pretrain", str(run), "--resume"], capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 1 and "this pretraining run finished" in again.stderr
+    assert "Traceback" not in again.stderr
