@@ -107,7 +107,7 @@ def test_masking_never_selects_cls_sep_or_padding():
     rule = MaskingRule(vocab_size=60, mask_id=4, unselectable_ids=(2, 3, 0), pad_id=0, mask_rate=0.3,
                        max_predictions=5)
     tf.random.set_seed(1)
-    features, labels, weights = (np.asarray(x) for x in _numpy(mask_batch(tf.constant(rows), rule)))
+    features, labels, weights = _numpy(mask_batch(tf.constant(rows), rule))
     positions = features["masked_lm_positions"]
     chosen = weights > 0
     original = np.take_along_axis(rows, positions, axis=1)
