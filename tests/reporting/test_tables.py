@@ -133,6 +133,7 @@ def test_nsmc_empty_documents_are_counted():
     train, test = data.report["splits"]["train"], data.report["splits"]["test"]
     assert train["rows_read"] == 150_000 and test["rows_read"] == 50_000
     assert train["skipped"]["empty_text"] == 5 and test["skipped"]["empty_text"] == 3
-    assert train["skipped"]["too_short"] > 0
+    assert "too_short" not in train["skipped"]  # every non-empty review is kept (all of test is scored)
     assert data.class_names == ["negative", "positive"]
-    assert len(data.train) == 1000 and len(data.test) == 1000
+    # 2% of the 149,995 non-empty training reviews validate; the test split is whole.
+    assert len(data.validation) == 2_999 and len(data.train) == 146_996 and len(data.test) == 49_997
