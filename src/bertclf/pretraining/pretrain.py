@@ -26,7 +26,7 @@ from bertclf import artifacts, files
 from bertclf.config import Config, TrainConfig, dump_config
 from bertclf.data import load_data
 from bertclf.encoders import ResolvedEncoder, load_preprocessor, prepare_encoder
-from bertclf.encoders.registry import MANIFEST_FILE, resolve_spec
+from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import ConfigError, Interrupted, RunError, TrainingDiverged
 from bertclf.pretraining.corpus import PackedCorpus, gather_texts, pack_corpus, special_ids
 from bertclf.training.phases import PhaseTimer
@@ -185,8 +185,6 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
 
 def _vocabulary(encoder: ResolvedEncoder) -> tuple[Path, bool]:
     """The encoder's vocab.txt and whether its preprocessor lower-cases."""
-    import json
-
     from bertclf.encoders.export import VOCAB_FILE
     from bertclf.errors import ModelError
 
@@ -197,11 +195,8 @@ def _vocabulary(encoder: ResolvedEncoder) -> tuple[Path, bool]:
     else:
         raise ModelError(f"encoder {encoder.encoder_handle}: no {VOCAB_FILE} beside or inside it; "
                          f"pretraining needs the WordPiece vocabulary")
-    if encoder.spec.cased is not None:
+    if encoder.spec.cased is not None:  # from the registry entry or the folder's manifest
         return candidate, not encoder.spec.cased
-    manifest = folder / MANIFEST_FILE
-    if manifest.is_file():
-        return candidate, not json.loads(manifest.read_text(encoding="utf-8")).get("cased", False)
     from bertclf.encoders import load_saved_model
 
     return candidate, bool(load_saved_model(encoder.encoder_handle).do_lower_case.numpy())
