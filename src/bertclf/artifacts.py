@@ -12,7 +12,7 @@ import datetime
 import json
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from bertclf.errors import RunError
 from bertclf.files import write_text_atomic
@@ -28,6 +28,8 @@ HISTORY_PLOT_FILE = "history.png"
 MODEL_DIR = "model"
 REPORT_FILE = "report.html"  # `bertclf report`: one self-contained page
 TENSORBOARD_DIR = "tensorboard"  # train/ and validation/ event files
+PLAN_FILE = "plan.json"  # a budgeted run's plan, as measured before training (`train.time_budget`)
+SEEDS_FILE = "seeds.json"  # `train --seeds N`: in a group folder beside the runs, their summary
 # Written after every completed epoch so an interrupted run can resume; removed
 # once the run has finished and exported its model.
 CHECKPOINT_DIR = "checkpoints"
@@ -143,3 +145,11 @@ def require_same_classes(run_dir: Path, class_names: Sequence[str]) -> None:
     if list(class_names) != trained:
         raise RunError(f"{run_dir}: the data now has classes {list(class_names)}, the run was trained on "
                        f"{trained}; use data with the run's classes, or start a new run")
+
+
+def read_plan(run_dir: Optional[Path]) -> Optional[dict]:
+    """A budgeted run's plan record (None for runs without one)."""
+    path = run_dir / PLAN_FILE if run_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

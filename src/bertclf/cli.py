@@ -14,6 +14,7 @@ import time
 # A command's timing starts here, before its imports (a run's `startup` phase shows them).
 _STARTED = time.perf_counter()
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
@@ -72,24 +73,20 @@ def train(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run to this folder instead "
                                                                     "of <output_dir>/<name>-<time>/."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Let --run-dir replace an earlier run there."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Train N runs, seeds experiment.seed, +1, ..., "
+                                                              "and print each score's mean, std and 95% CI."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> None:
     """Fine-tune an encoder as the config says; write a run folder."""
-    from bertclf.config import load_config
-    from bertclf.training.train import train as run_training
-
-    if resume:
-        from bertclf.training.resume import resolve_resume
-
-        if run_dir is not None or overwrite:
-            raise ConfigError("--resume continues a run in its own folder; drop --run-dir/--overwrite")
-        resumed_dir, resumed_config = resolve_resume(config, overrides, run)
-        result = run_training(resumed_config, run_dir=resumed_dir, resume=True, started=_command_started())
-    else:
-        if run is not None:
-            raise ConfigError(f"train: {run} is one argument too many; to continue that run, add --resume "
-                              f"(bertclf train {config} --resume {run})")
-        result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite,
-                              started=_command_started())
+    if as_json:  # stdout carries the JSON alone: Keras's progress lines go to stderr with bertclf's own
+        with contextlib.redirect_stdout(sys.stderr):
+            result = _train(config, run, overrides, resume, run_dir, overwrite, seeds)
+        typer.echo(json.dumps(_train_json(result), indent=2, ensure_ascii=False))
+        return
+    result = _train(config, run, overrides, resume, run_dir, overwrite, seeds)
+    if seeds is not None:
+        typer.echo(f"Finished {len(result.runs)} seeds; summary in {result.group_dir}")
+        return
     if result.run_dir is None:
         typer.echo("Finished this worker's part; the chief writes the run folder.")
         return
@@ -103,10 +100,48 @@ def train(
     if threshold and threshold["rule"] != "fixed":
         summary.append(f"decision threshold {threshold['value']:.3f} ({threshold['rule']})")
     typer.echo(f"Finished: {result.run_dir}\n  " + "; ".join(summary))
+    plan = metrics.get("plan")
+    if plan and plan.get("measured"):
+        typer.echo(f"  Plan: {plan['train_examples']:,} examples, {plan['epochs']} epoch(s); fit predicted "
+                   f"{plan['predicted_fit_seconds']:.0f} s, measured {plan['measured_fit_seconds']:.0f} s "
+                   f"({plan['measured_fit_seconds'] / plan['predicted_fit_seconds'] - 1:+.0%})")
     if "phases" in metrics.get("timing", {}):
         from bertclf.training.phases import timing_line
 
         typer.echo("  " + timing_line(metrics["timing"]))
+
+
+def _train(config: Path, run: Optional[Path], overrides: List[str], resume: bool, run_dir: Optional[Path],
+           overwrite: bool, seeds: Optional[int]):
+    """`train`'s work: one run (a TrainResult), or with --seeds a group (a SeedsResult)."""
+    from bertclf.config import load_config
+    from bertclf.training.train import train as run_training
+
+    if seeds is not None:
+        if resume or run_dir is not None or run is not None:
+            raise ConfigError("--seeds starts new runs in the config's output_dir; drop --resume/--run-dir")
+        from bertclf.training.seeds import train_seeds
+
+        return train_seeds(load_config(config, overrides), seeds, started=_command_started())
+    if resume:
+        from bertclf.training.resume import resolve_resume
+
+        if run_dir is not None or overwrite:
+            raise ConfigError("--resume continues a run in its own folder; drop --run-dir/--overwrite")
+        resumed_dir, resumed_config = resolve_resume(config, overrides, run)
+        return run_training(resumed_config, run_dir=resumed_dir, resume=True, started=_command_started())
+    if run is not None:
+        raise ConfigError(f"train: {run} is one argument too many; to continue that run, add --resume "
+                          f"(bertclf train {config} --resume {run})")
+    return run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite,
+                        started=_command_started())
+
+
+def _train_json(result) -> dict:
+    if hasattr(result, "group_dir"):
+        return {"runs": [str(r.run_dir) for r in result.runs], "group": str(result.group_dir),
+                "summary": result.summary}
+    return {"run": str(result.run_dir) if result.run_dir is not None else None, "metrics": result.metrics}
 
 
 @app.command()
@@ -294,9 +329,14 @@ def runs_list(
 ) -> None:
     """A table of runs: encoder, data, epochs, best validation score, test scores, fit time, status."""
     from bertclf.reporting.runs import list_runs
+    from bertclf.reporting.seeds import list_groups, summary_lines
     from bertclf.reporting.tables import format_table
 
     rows = list_runs(directory)
+    groups = list_groups(directory)
+    member = {Path(run).name: group["group"] for group in groups for run in group["runs"]}
+    for row in rows:
+        row["group"] = member.get(row["run"])
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -306,6 +346,11 @@ def runs_list(
           f"{r['monitor']} {r['best_validation']:.4f}" if r["best_validation"] is not None else None,
           r["test_accuracy"], r["test_macro_f1"],
           f"{r['fit_seconds']:.0f}" if r["fit_seconds"] is not None else None, r["status"]] for r in rows]))
+    for group in groups:
+        typer.echo(f"\nSeed group {group['group']} ({len(group['runs'])} of {len(group['seeds'])} runs: "
+                   + ", ".join(Path(run).name for run in group["runs"]) + ")")
+        for line in summary_lines(group["summary"]):
+            typer.echo("  " + line)
 
 
 @runs_app.command("compare")

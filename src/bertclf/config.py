@@ -19,6 +19,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bertclf.durations import parse_duration
 from bertclf.errors import ConfigError
 from bertclf.files import is_url
 
@@ -171,6 +172,14 @@ class ThresholdTarget(_Section):
         return self
 
 
+class RunPlan(_Section):
+    """The size a time budget chose for a run (`train.plan`): written into the run's saved config,
+    so that training from that config repeats the run without measuring again."""
+
+    train_examples: int = Field(..., ge=1)
+    epochs: int = Field(..., ge=1, le=1000)
+
+
 class TrainConfig(_Section):
     """Optimisation: AdamW with linear warmup, then linear decay to zero."""
 
@@ -188,6 +197,31 @@ class TrainConfig(_Section):
     # ({precision: P} or {recall: R}) picks the validation operating point that meets it.
     # The exported model stores it and applies it to `label` (probabilities are unchanged).
     threshold: Union[Literal["auto"], float, ThresholdTarget] = 0.5
+    # Wall-clock bound on the fit (training steps and per-epoch validation, plus the short
+    # measurement that plans it): `13m`, `90s`, `1h30m` or seconds. Before training, bertclf
+    # times optimizer steps of this model on this data and machine, then trains on the largest
+    # seeded, stratified share of the training split that ends within the budget (all of it,
+    # and up to `epochs` epochs, when it fits). None: every example, `epochs` epochs.
+    time_budget: Optional[Union[str, float]] = None
+    # Filled in by a time budget (the run's config.yaml keeps it): the planned size, used as is.
+    plan: Optional[RunPlan] = None
+
+    @property
+    def time_budget_seconds(self) -> Optional[float]:
+        return None if self.time_budget is None else parse_duration(self.time_budget)
+
+    @property
+    def run_epochs(self) -> int:
+        """The epochs a run trains: the plan's when there is one, else `epochs`."""
+        return self.plan.epochs if self.plan is not None else self.epochs
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _a_duration(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        parse_duration(value)  # raises ValueError with the accepted forms
+        return value if isinstance(value, str) else float(value)
 
     @field_validator("threshold", mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 from typing import Optional, Sequence
@@ -12,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from bertclf.files import write_atomic  # noqa: E402
+from bertclf import artifacts  # noqa: E402
+from bertclf.files import write_atomic, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 def plot_history(history: dict[str, list[float]], path: Path) -> None:
@@ -168,3 +170,16 @@ def _save(figure, path: Path) -> None:
         write_atomic(path, lambda temporary: figure.savefig(temporary, dpi=110))
     finally:
         plt.close(figure)
+
+
+def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
+    """history.json, history.csv (one row per epoch) and the history plot of a run."""
+    write_json_atomic(run_dir / artifacts.HISTORY_JSON_FILE, history)
+    keys = list(history)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["epoch", *keys])
+    for epoch in range(len(history.get("loss", []))):
+        writer.writerow([epoch + 1, *(history[k][epoch] for k in keys)])
+    write_text_atomic(run_dir / artifacts.HISTORY_CSV_FILE, buffer.getvalue())
+    plot_history(history, run_dir / artifacts.PLOTS_DIR / artifacts.HISTORY_PLOT_FILE)

@@ -97,6 +97,16 @@ class SplitEncoder:
             self._packed[id(split)] = (split, packed)
         return self._packed[id(split)][1]
 
+    def subset(self, split: Split, indices: Sequence[int]) -> Split:
+        """`split.subset(indices)`, its packed rows taken from `split`'s (no second tokenizer pass)."""
+        packed = self(split)
+        rows = np.asarray(indices, dtype=np.int64)
+        part = split.subset(indices)
+        full = packed.full_lengths[rows] if packed.full_lengths is not None else None
+        self._packed[id(part)] = (part, EncodedSplit(packed.word_ids[rows], packed.type_ids[rows],
+                                                     packed.lengths[rows], packed.labels[rows], full))
+        return part
+
 
 def padded_length(longest: int, seq_length: int, bucketing: bool = True) -> int:
     """The length a batch whose longest example has `longest` tokens is padded to."""

@@ -69,7 +69,11 @@ def find_resumable(output_dir: Path, experiment: str) -> Path:
 
 
 def _require_same(given: Config, saved: Config, run_dir: Path) -> None:
-    difference = _first_difference(given.model_dump(), saved.model_dump())
+    given_values, saved_values = given.model_dump(), saved.model_dump()
+    if given.train.plan is None:
+        # The plan that train.time_budget chose is the run's, not the config's: it stays.
+        given_values["train"]["plan"] = saved_values["train"]["plan"]
+    difference = _first_difference(given_values, saved_values)
     if difference is not None:
         key, now, then = difference
         raise ConfigError(f"{key}: the config says {now!r}, the run {run_dir} was started with {then!r}; "

@@ -9,9 +9,7 @@ be read, and tested, on its own.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -26,7 +24,9 @@ from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_wei
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.task import ClassificationTask
+from bertclf.training.budget import prediction_check
 from bertclf.training.phases import PhaseTimer
+from bertclf.training.planner import plan_run
 from bertclf.training.runtime import Runtime, import_tensorflow, start_runtime
 
 # The exported string-input model must reproduce the in-memory model's probabilities, to within
@@ -95,12 +95,17 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         runtime = start_runtime(config)
     with timer.phase("encoder"):
         encoder, preprocessor = load_encoder(config, data, runtime)
-    encode = timer.timed("tokenize", SplitEncoder(preprocessor, config.model.seq_length, config.data.truncation))
+    packer = SplitEncoder(preprocessor, config.model.seq_length, config.data.truncation)
+    encode = timer.timed("tokenize", packer)
     add_encoded_token_lengths(data, encode, config.model.seq_length, config.data.truncation)
     for warning in data.report["warnings"]:
         _say(f"warning: {warning}")
     chief = runtime.distribution.is_chief
-    run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief)
+    with timer.phase("plan"):
+        planned = plan_run(config, data, task, class_weight, encoder, encode, runtime, packer.subset,
+                           saved_record=artifacts.read_plan(run_dir) if resume else None)
+    config, data = planned.config, planned.data
+    run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief, plan=planned.record)
     with timer.phase("fit"):
         fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state, runtime)
     timer.reassign("fit", "validation", fitted.validation_seconds)
@@ -108,6 +113,11 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         _say("Training done; the chief scores, exports and writes the run folder.")
         return TrainResult(None, {})
     metrics, evaluations = summarise(config, data, task, class_weight, encoder, runtime, fitted, encode, timer)
+    if planned.record is not None:
+        metrics["plan"] = dict(planned.record, measured_fit_seconds=metrics["timing"]["fit_seconds"])
+        warning = prediction_check(planned.record, metrics["timing"]["fit_seconds"])
+        if warning:
+            _say(warning)
     export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics, timer)
     publish(run_dir, metrics, fitted.history, evaluations, data.class_names, timer)
     return TrainResult(run_dir, metrics)
@@ -140,8 +150,9 @@ def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
 
 
 def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume: bool,
-             overwrite: bool, writes: bool = True) -> tuple[Optional[Path], Optional[dict]]:
-    """The run folder to write, with its config, labels and data report; its state if resumed.
+             overwrite: bool, writes: bool = True,
+             plan: Optional[dict] = None) -> tuple[Optional[Path], Optional[dict]]:
+    """The run folder to write, with its config, labels, data report and plan; its state if resumed.
 
     With `writes` False (a multi-worker run's other workers), nothing is written:
     a resumed run's state is read from the chief's folder, and a new run has no
@@ -170,6 +181,8 @@ def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume
     if not resume:
         files.write_text_atomic(run_dir / artifacts.CONFIG_FILE, dump_config(config))
         files.write_json_atomic(run_dir / artifacts.LABELS_FILE, data.class_names)
+        if plan is not None:
+            files.write_json_atomic(run_dir / artifacts.PLAN_FILE, plan)
     files.write_json_atomic(run_dir / artifacts.DATA_REPORT_FILE, data.report)
     return run_dir, state
 
@@ -196,7 +209,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
 
     import tf_keras
 
-    batch_size, bucketing, epochs = config.train.batch_size, config.data.bucketing, config.train.epochs
+    batch_size, bucketing, epochs = config.train.batch_size, config.data.bucketing, config.train.run_epochs
     # Seeded again: preparing the encoder may have drawn random numbers (building a tiny encoder
     # does, loading it from the cache does not), and the classifier's initial weights and
     # dropout must not depend on what the cache held.
@@ -344,10 +357,11 @@ def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]], evalu
     With a timer, `metrics["timing"]` gets the run's phases, up to writing metrics.json.
     """
     from bertclf.evaluate import write_evaluation
+    from bertclf.reporting.plots import write_history
     from bertclf.training import checkpoints
 
     with timer.phase("reports") if timer else contextlib.nullcontext():
-        _write_history(run_dir, history)
+        write_history(run_dir, history)
         for name, record in evaluations.items():
             write_evaluation(run_dir, name, record, class_names)
     if timer is not None:
@@ -371,20 +385,6 @@ def _resume_hint(run_dir: Optional[Path], epochs_completed: int, what: str, work
     where = run_dir if run_dir is not None else "RUN (the chief's run folder)"
     every = " on every worker" if workers else ""
     return f"{what}; {saved} saved. Resume with: bertclf train --resume {where}{every}"
-
-
-def _write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
-    from bertclf.reporting.plots import plot_history
-
-    files.write_json_atomic(run_dir / artifacts.HISTORY_JSON_FILE, history)
-    keys = list(history)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["epoch", *keys])
-    for epoch in range(len(history.get("loss", []))):
-        writer.writerow([epoch + 1, *(history[k][epoch] for k in keys)])
-    files.write_text_atomic(run_dir / artifacts.HISTORY_CSV_FILE, buffer.getvalue())
-    plot_history(history, run_dir / artifacts.PLOTS_DIR / artifacts.HISTORY_PLOT_FILE)
 
 
 def _describe(data: LabelledData) -> str:

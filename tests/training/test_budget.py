@@ -1,0 +1,193 @@
+"""train.time_budget: the planner as a function of measured costs, and budgeted runs end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+
+import pytest
+import yaml
+
+from bertclf import artifacts
+from bertclf.config import load_config
+from bertclf.durations import parse_duration
+from bertclf.errors import ConfigError
+from bertclf.training.budget import StepCosts, choose_plan, planned_indices, prediction_check
+from conftest import BERTCLF, e2e_config, finished_run, start_train, write_config
+
+
+def _costs(step=0.5, trace=4.0, validation=6.0, checkpoint=1.0, probe=10.0) -> StepCosts:
+    return StepCosts(step_seconds=step, trace_seconds=trace, validation_seconds=validation,
+                     checkpoint_seconds=checkpoint, probe_seconds=probe, probe_steps=8)
+
+
+def test_durations_as_written_in_configs():
+    assert parse_duration("13m") == 780
+    assert parse_duration("90s") == 90
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("780") == parse_duration(780) == 780
+    for bad in ("13x", "m", "30s1h", "1m1m", "0", "-5"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+def test_config_names_the_key_of_a_bad_budget(tmp_path):
+    config = write_config(tmp_path / "c.yaml", "data: {path: data}\ntrain: {time_budget: 13 minutes}\n")
+    with pytest.raises(ConfigError, match=r"train\.time_budget: .*13m, 90s, 1h30m"):
+        load_config(config)
+    assert load_config(config, ["train.time_budget=1h30m"]).train.time_budget_seconds == 5400
+
+
+def test_all_data_fits_so_the_plan_takes_it_and_more_epochs():
+    # 1,000 examples of batch 32 = 32 steps; an epoch costs 32 x 0.5 + 6 + 1 = 23 s.
+    plan = choose_plan(budget_seconds=100, available_examples=1000, max_epochs=5, batch_size=32, costs=_costs())
+    # 10 s measuring, 4 s tracing: 86 s left buy 3 whole epochs (73 s), not 4 (96 s).
+    assert (plan.train_examples, plan.epochs, plan.steps) == (1000, 3, 96)
+    assert plan.predicted_fit_seconds == pytest.approx(4 + 3 * 23)
+    capped = choose_plan(100, 1000, max_epochs=2, batch_size=32, costs=_costs())
+    assert (capped.train_examples, capped.epochs) == (1000, 2)
+
+
+def test_a_budget_short_of_one_epoch_takes_the_largest_share_that_fits():
+    plan = choose_plan(budget_seconds=60, available_examples=20_000, max_epochs=3, batch_size=32, costs=_costs())
+    # 60 - 10 (measuring) - 4 (tracing) - 6 (validation) - 1 (checkpoint) = 39 s: 78 steps of 0.5 s.
+    assert (plan.epochs, plan.steps, plan.train_examples) == (1, 78, 78 * 32)
+    assert plan.predicted_fit_seconds <= 60 - 10
+    assert plan.predicted_fit_seconds == pytest.approx(4 + 78 * 0.5 + 6 + 1)
+
+
+def test_a_budget_too_short_for_one_step_names_the_key_and_the_minimum():
+    with pytest.raises(ConfigError) as caught:
+        choose_plan(budget_seconds=20, available_examples=500, max_epochs=1, batch_size=32, costs=_costs(),
+                    budget_text="20s")
+    message = str(caught.value)
+    minimum = math.ceil(10 + 4 + 0.5 + 6 + 1)
+    assert message.startswith("train.time_budget: 20s is too short")
+    assert f"at least {minimum}s" in message and "\n" not in message
+
+
+def test_planned_rows_are_stratified_seeded_and_repeatable():
+    labels = [0] * 300 + [1] * 100
+    rows = planned_indices(labels, 80, seed=5)
+    assert rows == planned_indices(labels, 80, seed=5)
+    assert rows != planned_indices(labels, 80, seed=6)
+    assert len(rows) == 80 and sum(labels[i] for i in rows) == 20  # the 3:1 ratio kept
+    assert planned_indices(labels, 1000, seed=5) == list(range(400))
+
+
+def test_a_missed_prediction_is_reported_beyond_the_tolerance():
+    record = {"predicted_fit_seconds": 100.0, "measured": True}
+    assert prediction_check(record, 114.0) is None
+    assert "+20%" in prediction_check(record, 120.0)
+    assert prediction_check(dict(record, measured=False), 300.0) is None
+    assert prediction_check({"predicted_fit_seconds": 2.0, "measured": True}, 3.0) is None  # 1 s: noise
+
+
+def test_step_costs_separate_tracing_from_steady_steps():
+    from bertclf.training.planner import step_costs
+
+    # Width 64 traced (3.0 s), then steady at 1.0 s; width 128 traced (5.0 s), then steady at 2.0 s.
+    times = [3.0, 1.0, 1.0, 5.0, 2.0, 2.0]
+    widths = [64, 64, 64, 128, 128, 128]
+    mean_step, tracing = step_costs(times, widths, all_widths=[64, 128, 128, 128, 96])
+    # a + b x width through (64, 1.0) and (128, 2.0): 96 -> 1.5; mean over the fit's batches.
+    assert mean_step == pytest.approx((1.0 + 3 * 2.0 + 1.5) / 5)
+    # Traces cost 2.0 and 3.0 above steady: 2.5 per width, and the fit meets 3 widths.
+    assert tracing == pytest.approx(2.5 * 3)
+
+
+@pytest.mark.slow
+def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, tiny_encoder_dir, monkeypatch):
+    """The plan line, metrics.json's plan, train.plan in config.yaml, a schedule of exactly the planned
+    steps; then `train RUN/config.yaml` repeats the plan without measuring."""
+    import bertclf.training.optimizer as optimizer_module
+    from bertclf.cli import main
+
+    schedules = []
+    original = optimizer_module.build_optimizer
+
+    def recording(train, total_steps):
+        schedules.append(total_steps)
+        return original(train, total_steps)
+
+    monkeypatch.setattr(optimizer_module, "build_optimizer", recording)
+    config = e2e_config(tmp_path, tiny_encoder_dir, extra="", name="budgeted")
+    assert main(["train", str(config), "--set", "train.time_budget=5m", "--set", "train.epochs=3"]) == 0
+    runs = tmp_path / "runs"
+    run_dir = runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+    metrics, history = finished_run(run_dir)
+    plan = metrics["plan"]
+    for key in ("budget_seconds", "step_seconds", "train_examples", "epochs", "steps", "predicted_fit_seconds",
+                "measured_fit_seconds"):
+        assert key in plan, key
+    # 36 training texts at batch 8: 5 steps an epoch, and 5 minutes buy all 3 epochs on any machine.
+    assert (plan["budget_seconds"], plan["train_examples"], plan["epochs"], plan["steps"]) == (300, 36, 3, 15)
+    assert plan["step_seconds"] > 0 and plan["probe_steps"] >= 2
+    assert metrics["optimizer_steps"] == plan["steps"] == len(history["loss"]) * 5
+    assert schedules[-1] == plan["steps"]  # the run's warmup/decay: built for the planned steps
+    saved = yaml.safe_load((run_dir / artifacts.CONFIG_FILE).read_text())
+    assert saved["train"]["plan"] == {"train_examples": 36, "epochs": 3}
+    assert saved["train"]["time_budget"] == "5m"
+    assert json.loads((run_dir / artifacts.PLAN_FILE).read_text())["steps"] == 15
+
+    again = subprocess.run([str(BERTCLF), "train", str(run_dir / artifacts.CONFIG_FILE), "--set",
+                            f"experiment.output_dir={tmp_path / 'again'}", "--json"],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Measuring" not in again.stderr and "Plan:" not in again.stderr
+    repeated = json.loads(again.stdout)
+    assert repeated["metrics"]["plan"]["measured"] is False
+    assert (repeated["metrics"]["train_examples"], repeated["metrics"]["epochs"]) == (36, 3)
+    assert repeated["metrics"]["optimizer_steps"] == 15
+
+
+@pytest.mark.slow
+def test_a_plan_smaller_than_the_data_trains_on_a_stratified_share(tmp_path, tiny_encoder_dir):
+    config = e2e_config(tmp_path, tiny_encoder_dir, name="planned")
+    done = subprocess.run([str(BERTCLF), "train", str(config), "--set", "train.plan={train_examples: 16, epochs: 1}",
+                           "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads(done.stdout)["metrics"]
+    assert (metrics["train_examples"], metrics["epochs"], metrics["optimizer_steps"]) == (16, 1, 2)
+    run_dir = json.loads(done.stdout)["run"]
+    report = json.loads((tmp_path / "runs" / run_dir.rsplit("/", 1)[-1] / artifacts.DATA_REPORT_FILE).read_text())
+    assert report["plan"] == {"train_examples": 16, "available_examples": 36}
+
+
+@pytest.mark.slow
+def test_a_budget_too_short_is_one_line_and_exit_2(tmp_path, tiny_encoder_dir):
+    config = e2e_config(tmp_path, tiny_encoder_dir, name="short")
+    done = subprocess.run([str(BERTCLF), "train", str(config), "--set", "train.time_budget=1s"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: train.time_budget: 1s is too short") and "at least" in last
+    assert "Traceback" not in done.stderr
+    assert not list((tmp_path / "runs").glob("short-*"))  # nothing half-made
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_plan(resume_config):
+    """Killed in epoch 2 of a budgeted run; `--resume` trains the plan it recorded, without measuring again."""
+    run_dir = resume_config.parent / "runs" / "budgeted-resume"
+    process = start_train(str(resume_config), "--run-dir", str(run_dir), "--set", "train.time_budget=20m")
+    printed = []
+    for line in process.stdout:
+        printed.append(line)
+        if line.startswith("Epoch 2/"):
+            break
+    else:
+        pytest.fail("the run ended before epoch 2:\n" + "".join(printed)[-2000:])
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=120)
+    assert any(line.startswith("Plan: ") for line in printed)
+    recorded = json.loads((run_dir / artifacts.PLAN_FILE).read_text())
+    done = subprocess.run([str(BERTCLF), "train", "--resume", str(run_dir)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Measuring" not in done.stderr and "Resuming after epoch 1" in done.stderr
+    metrics, _ = finished_run(run_dir)
+    assert {k: metrics["plan"][k] for k in recorded} == recorded
+    assert metrics["optimizer_steps"] == recorded["steps"] == recorded["epochs"] * 100
