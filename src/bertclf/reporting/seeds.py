@@ -32,7 +32,7 @@ def interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any
         return {"mean": mean, "std": None, "ci95": None, "values": values}
     std = statistics.stdev(values)
     half = student_t.ppf(0.5 + confidence / 2, len(values) - 1) * std / math.sqrt(len(values))
-    return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "values": values}
+    return {"mean": mean, "std": std, "ci95": [float(mean - half), float(mean + half)], "values": values}
 
 
 def summarise_runs(metrics: Sequence[dict]) -> dict[str, dict]:
