@@ -88,7 +88,7 @@ class Plan:
 
 
 def steps_per_epoch(examples: int, batch_size: int) -> int:
-    """Batches per training epoch (as `training.pipeline.steps_per_epoch`)."""
+    """Batches per training epoch: bucketing windows are whole batches, so only the last is partial."""
     return -(-examples // batch_size)
 
 

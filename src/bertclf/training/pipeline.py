@@ -25,6 +25,8 @@ import tensorflow as tf
 from bertclf.data import Split
 from bertclf.encoders.tokenization import packing_function
 from bertclf.task import ClassificationTask
+# Defined with the budget planner, which must stay free of TensorFlow; fit() takes it from here.
+from bertclf.training.budget import steps_per_epoch  # noqa: F401
 
 # Strings go through the tokenizer in chunks this large; it vectorises well.
 _TOKENIZE_CHUNK = 256
@@ -237,11 +239,6 @@ def distributed_training_dataset(strategy, encoded: EncodedSplit, batch_size: in
                                 replicas=context.num_replicas_in_sync, replica_ids=range(first, first + local))
 
     return strategy.distribute_datasets_from_function(for_worker)
-
-
-def steps_per_epoch(examples: int, batch_size: int) -> int:
-    """Batches per training epoch: windows are whole batches, so only the last is partial."""
-    return -(-examples // batch_size)
 
 
 def predict_logits(model, encoded: EncodedSplit, batch_size: int, bucketing: bool = True) -> np.ndarray:
