@@ -154,8 +154,26 @@ def _convert(source: Path, out_dir: Path, name: str) -> dict:
         max_position_embeddings=config.get("max_position_embeddings", 512),
         type_vocab_size=config.get("type_vocab_size", 2),
         initializer_range=config.get("initializer_range", 0.02))
-    mapped = map_weights(weights, layers, hidden, heads)
     encoder = export_tfhub_lib.get_bert_encoder(bert_config)
+    assign_encoder_weights(encoder, map_weights(weights, layers, hidden, heads), source)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vocab_file = out_dir / VOCAB_FILE
+    vocab_file.write_bytes((source / "vocab.txt").read_bytes())
+    manifest = {"name": name or source.name, "family": "bert", "layers": layers, "hidden": hidden,
+                "heads": heads, "cased": not lower_case, "vocab_size": config["vocab_size"],
+                "note": f"converted from {source} (hidden_act {config.get('hidden_act', 'gelu')})"}
+    export_encoder_folder(out_dir, encoder, bert_config, vocab_file, lower_case, manifest)
+    return manifest
+
+
+def assign_encoder_weights(encoder, mapped: dict[str, np.ndarray], source: Path) -> None:
+    """Sets every variable of a built `BertEncoder` from `map_weights`' output.
+
+    Raises:
+        ModelError: A variable is left unset, a weight is left unused, or a shape differs.
+    """
+    mapped = dict(mapped)
     unset = []
     for variable in encoder.weights:
         key = variable.name.split(":")[0]
@@ -170,15 +188,6 @@ def _convert(source: Path, out_dir: Path, name: str) -> dict:
     if unset or mapped:
         raise ModelError(f"{source}: conversion incomplete; encoder variables not set: {unset[:5]}, "
                          f"mapped weights with no variable: {sorted(mapped)[:5]}")
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    vocab_file = out_dir / VOCAB_FILE
-    vocab_file.write_bytes((source / "vocab.txt").read_bytes())
-    manifest = {"name": name or source.name, "family": "bert", "layers": layers, "hidden": hidden,
-                "heads": heads, "cased": not lower_case, "vocab_size": config["vocab_size"],
-                "note": f"converted from {source} (hidden_act {config.get('hidden_act', 'gelu')})"}
-    export_encoder_folder(out_dir, encoder, bert_config, vocab_file, lower_case, manifest)
-    return manifest
 
 
 def register_exact_gelu() -> None:

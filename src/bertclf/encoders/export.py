@@ -18,6 +18,7 @@ from typing import Optional
 from bertclf.encoders.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
 
 VOCAB_FILE = "vocab.txt"
+SP_MODEL_FILE = "sentencepiece.model"
 # Part of every cache key of a built encoder: raising it makes bertclf ignore cache entries
 # written by older versions. 2: encoders are built in float32 whatever the run's precision
 # (version 1 could cache a bfloat16 encoder when a bf16 run was the first to use it).
@@ -30,8 +31,11 @@ _FLOAT_TYPES = {1: "float32", 2: "float64", 14: "bfloat16", 19: "float16"}
 
 
 def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path, lower_case: bool,
-                          manifest: dict) -> None:
-    """Exports a built `BertEncoder` and its WordPiece preprocessor as TF Hub SavedModels.
+                          manifest: dict, *, text_prefix: str = "") -> None:
+    """Exports a built `BertEncoder` and its preprocessor as TF Hub SavedModels.
+
+    The preprocessor is WordPiece for a `vocab.txt`, SentencePiece for a
+    `sentencepiece.model` (`SP_MODEL_FILE`; see `encoders.sentencepiece_preprocessor`).
 
     `export_tfhub_lib.export_model` restores weights from a checkpoint, so the
     encoder's current weights are checkpointed first. The manifest is written
@@ -41,9 +45,10 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
         out_dir: Gets `encoder/`, `preprocessor/` and the manifest.
         encoder: The `BertEncoder` whose weights to export, built under the float32 policy.
         bert_config: The `BertConfig` it was built from.
-        vocab_file: Its vocabulary (stored inside both SavedModels as an asset).
-        lower_case: Whether the preprocessor lower-cases and strips accents.
+        vocab_file: Its vocabulary or SentencePiece model (stored inside both SavedModels as an asset).
+        lower_case: Whether the WordPiece preprocessor lower-cases and strips accents.
         manifest: Registry facts about the encoder.
+        text_prefix: SentencePiece only: prepended to every text inside the preprocessor.
     """
     import tensorflow as tf
     from official.nlp.tools import export_tfhub_lib
@@ -57,13 +62,22 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
         checkpoint = tf.train.Checkpoint(encoder=encoder).save(os.path.join(scratch, "weights"))
         # export_model builds its own encoder from bert_config under the global policy: this
         # scope, not the encoder passed in, decides what the SavedModel computes in.
+        sentencepiece = vocab_file.name == SP_MODEL_FILE
+        tokenizer_file = {"sp_model_file" if sentencepiece else "vocab_file": str(vocab_file)}
         export_tfhub_lib.export_model(
             str(out_dir / ENCODER_SUBDIR), bert_config=bert_config, model_checkpoint_path=checkpoint,
-            with_mlm=False, vocab_file=str(vocab_file), do_lower_case=lower_case)
-    export_tfhub_lib.export_preprocessing(
-        str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
-        tokenize_with_offsets=False, default_seq_length=_DEFAULT_SEQ_LENGTH)
-    manifest = {**manifest, "format_version": ENCODER_FORMAT_VERSION, "compute_dtype": "float32",
+            with_mlm=False, do_lower_case=lower_case, **tokenizer_file)
+    if sentencepiece:
+        from bertclf.encoders.sentencepiece_preprocessor import export_sentencepiece_preprocessor
+
+        export_sentencepiece_preprocessor(out_dir / PREPROCESSOR_SUBDIR, vocab_file, text_prefix=text_prefix,
+                                          default_seq_length=_DEFAULT_SEQ_LENGTH)
+    else:
+        export_tfhub_lib.export_preprocessing(
+            str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
+            tokenize_with_offsets=False, default_seq_length=_DEFAULT_SEQ_LENGTH)
+    manifest = {**manifest, "tokenizer": "sentencepiece" if sentencepiece else "wordpiece",
+                **({"text_prefix": text_prefix} if text_prefix else {}), "format_version": ENCODER_FORMAT_VERSION, "compute_dtype": "float32",
                 "dropout": bert_config.hidden_dropout_prob,
                 "attention_dropout": bert_config.attention_probs_dropout_prob}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

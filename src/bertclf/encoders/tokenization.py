@@ -40,13 +40,23 @@ def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head",
     return _pack(preprocessor, texts, seq_length, truncation, pairs)[0]
 
 
+def token_ids(preprocessor, texts) -> tf.RaggedTensor:
+    """Each text's token ids, [batch, (tokens)], no special tokens.
+
+    TF Hub preprocessors' `tokenize` gives [batch, (words), (pieces)] for WordPiece
+    and [batch, (pieces)] for SentencePiece; both become [batch, (tokens)].
+    """
+    tokens = preprocessor.tokenize(texts)
+    return tokens.merge_dims(-2, -1) if tokens.ragged_rank > 1 else tokens
+
+
 def _pack(preprocessor, texts, seq_length: int, truncation: str = "head", pairs=None) -> tuple[dict, tf.Tensor]:
     """`encode_texts`'s inputs, and each example's packed length before truncation (int32 [batch])."""
-    tokens = preprocessor.tokenize(texts).merge_dims(-2, -1)
+    tokens = token_ids(preprocessor, texts)
     length = tf.constant(seq_length, tf.int32)
     lengths = tokens.row_lengths()
     if pairs is not None:
-        second = preprocessor.tokenize(pairs).merge_dims(-2, -1)
+        second = token_ids(preprocessor, pairs)
         full = tf.cast(lengths + second.row_lengths() + 3, tf.int32)  # [CLS] a [SEP] b [SEP]
         return preprocessor.bert_pack_inputs([tokens, second], seq_length=length), full
     budget = seq_length - 2  # [CLS] and [SEP]

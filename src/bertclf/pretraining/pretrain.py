@@ -115,10 +115,12 @@ def pretrain(config: Config, run_dir: Optional[Path] = None, resume: bool = Fals
 
 
 def tokenize(preprocessor, texts: list[str]) -> list[np.ndarray]:
-    """Each text's WordPiece ids (no special tokens), through the encoder's own preprocessor."""
+    """Each text's token ids (no special tokens), through the encoder's own preprocessor."""
     import tensorflow as tf
 
-    tokenize_fn = tf.function(lambda batch: preprocessor.tokenize(batch).merge_dims(-2, -1),
+    from bertclf.encoders.tokenization import token_ids
+
+    tokenize_fn = tf.function(lambda batch: token_ids(preprocessor, batch),
                               input_signature=[tf.TensorSpec([None], tf.string)])
     documents: list[np.ndarray] = []
     for start in range(0, len(texts), _TOKENIZE_CHUNK):
