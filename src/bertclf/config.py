@@ -143,6 +143,10 @@ class ModelConfig(_Section):
     seq_length: int = Field(128, ge=8, le=512)
     dropout: float = Field(0.1, ge=0, lt=1)
     pooling: Literal["pooled", "cls", "mean"] = "pooled"
+    # Keep the token-embedding table fixed (position/type embeddings and every layer still
+    # train). For large multilingual vocabularies the table is most of the model: freezing it
+    # saves its optimizer state and its per-step update (see docs/RESULTS.md, NSMC).
+    freeze_embeddings: bool = False
     tiny: TinyEncoderConfig = Field(default_factory=TinyEncoderConfig)
 
     @model_validator(mode="after")

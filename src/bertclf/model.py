@@ -21,7 +21,7 @@ def build_classifier(encoder: ResolvedEncoder, num_classes: int, model: ModelCon
     Args:
         encoder: The resolved encoder whose SavedModel the hub layer loads.
         num_classes: Number of classes (>= 2).
-        model: Pooling, dropout (sequence length is the pipeline's business).
+        model: Pooling, dropout, frozen embeddings (sequence length is the pipeline's business).
 
     Returns:
         A `tf_keras.Model` taking a dict of int32 [batch, seq] tensors.
@@ -37,7 +37,13 @@ def build_classifier(encoder: ResolvedEncoder, num_classes: int, model: ModelCon
         # Built natively so it computes in the Keras dtype policy (bfloat16, float16).
         from bertclf.encoders.native import build_native_encoder
 
-        outputs = build_native_encoder(encoder.native)(inputs)
+        native_encoder = build_native_encoder(encoder.native)
+        if model.freeze_embeddings:
+            native_encoder.get_embedding_layer().trainable = False
+        outputs = native_encoder(inputs)
+    elif model.freeze_embeddings:
+        raise RuntimeError("model.freeze_embeddings needs the encoder rebuilt natively "
+                           "(pass encoders.with_native_weights(encoder))")
     else:
         outputs = _call_encoder(encoder.encoder_handle, inputs)
     if model.pooling == "pooled":

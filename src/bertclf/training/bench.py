@@ -89,7 +89,10 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
     train_split = data.train.subset([i % len(data.train) for i in range(needed)])
     infer_split = data.validation.subset(range(min(inference_examples, len(data.validation))))
     peak_flops = measure_peak_flops(tf)
-    native = with_native_weights(encoder) if "bucketed_bf16" in pipelines else encoder
+    native = (with_native_weights(encoder) if "bucketed_bf16" in pipelines or config.model.freeze_embeddings
+              else encoder)
+    if config.model.freeze_embeddings:
+        encoder = native  # only a native rebuild can freeze the embedding table
     runs: list[Measurement] = []
     for _ in range(repeats):
         for pipeline in pipelines:

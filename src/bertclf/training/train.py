@@ -141,10 +141,11 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
 
 
 def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
-    """The encoder (rebuilt natively for reduced precision) and its preprocessor."""
+    """The encoder (rebuilt natively for reduced precision or frozen embeddings) and its preprocessor."""
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
                               config.experiment.seed)
-    if runtime.precision.precision != "float32":
+    # A hub layer trains all of its weights or none; a native rebuild can freeze one table.
+    if runtime.precision.precision != "float32" or config.model.freeze_embeddings:
         encoder = with_native_weights(encoder)
     return encoder, load_preprocessor(encoder.preprocess_handle)
 
