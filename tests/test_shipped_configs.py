@@ -54,6 +54,8 @@ EXPECTED_DATA = {
                   "rows_read": {"train": 5_452, "test": 500}},
     "nsmc.yaml": {"labels": ["negative", "positive"], "rows_read": {"train": 150_000, "test": 50_000},
                   "skipped": {"train": {"empty_text": 5}, "test": {"empty_text": 3}}},
+    "nsmc_pretrain.yaml": {"labels": ["negative", "positive"], "rows_read": {"train": 150_000, "test": 50_000},
+                           "skipped": {"train": {"empty_text": 5}, "test": {"empty_text": 3}}},
 }
 
 
