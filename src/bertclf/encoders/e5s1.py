@@ -196,19 +196,6 @@ def dequantize_q4_0(raw: np.ndarray, elements: int) -> np.ndarray:
     return (np.concatenate([low, high], axis=1).astype(np.float32) * scale).reshape(-1)
 
 
-def quantize_q4_0(values: np.ndarray) -> bytes:
-    """float32 -> Q4_0 bytes, llama.cpp's reference rounding (for tests and tiny files)."""
-    blocks = np.asarray(values, np.float32).reshape(-1, Q4_BLOCK)
-    # The scale maps the block's largest-magnitude weight, with its sign, to -8.
-    extreme = blocks[np.arange(len(blocks)), np.abs(blocks).argmax(axis=1)]
-    scale = extreme / -8.0
-    inverse = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale != 0)
-    quants = np.clip(np.floor(blocks * inverse[:, None] + 8.5), 0, 15).astype(np.uint8)
-    packed = quants[:, :16] | (quants[:, 16:] << 4)
-    out = np.concatenate([scale.astype("<f2")[:, None].view(np.uint8), packed], axis=1)
-    return out.tobytes()
-
-
 def hf_weight_names(e5: E5File) -> dict[str, np.ndarray]:
     """The tensors under Hugging Face BERT names, so `convert.map_weights` can place them.
 
