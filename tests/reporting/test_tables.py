@@ -128,7 +128,8 @@ def test_table_config_rules():
 def test_nsmc_empty_documents_are_counted():
     from bertclf.config import load_config
 
-    config = load_config(PROJECT_ROOT / "configs" / "nsmc.yaml")
+    # Without the config's 2,000-review evaluation sample: the whole splits, as `evaluate --full` sees them.
+    config = load_config(PROJECT_ROOT / "configs" / "nsmc.yaml", ["data.max_eval_examples=null"])
     data = load_data(config.data, config.experiment.seed)
     train, test = data.report["splits"]["train"], data.report["splits"]["test"]
     assert train["rows_read"] == 150_000 and test["rows_read"] == 50_000
