@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Optional, Sequence
@@ -54,6 +55,15 @@ def eval_file(split: str) -> str:
 def confusion_plot_file(split: str) -> str:
     """File name (under plots/) of the confusion matrix for a split."""
     return f"confusion_matrix-{split}.png"
+
+
+def is_run_of(folder_name: str, experiment: str) -> bool:
+    """True when `folder_name` is what `create_run_dir` names a training run of `experiment`.
+
+    Not a pretraining (`<experiment>-pretrain-<time>`) or seed-group folder, and not a run of
+    another experiment whose name merely starts the same (`nsmc` and `nsmc-scratch`).
+    """
+    return re.fullmatch(rf"{re.escape(experiment)}-\d{{8}}-\d{{6}}(-\d+)?", folder_name) is not None
 
 
 def create_run_dir(output_dir: str | Path, experiment: str) -> Path:

@@ -12,6 +12,7 @@ import pytest
 
 from bertclf import artifacts
 from bertclf.cli import main
+from bertclf.errors import RunError
 from conftest import BERTCLF, RESUMABLE_EPOCHS as EPOCHS, finished_run, start_train
 
 pytestmark = pytest.mark.slow
@@ -139,3 +140,18 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_checkpoint(resume
     assert "epoch 1 is saved" in err and "Traceback" not in err
     assert _state(run_dir)["epochs_completed"] == 1
     assert not (run_dir / artifacts.MODEL_DIR).exists()
+
+
+def test_resume_finds_the_training_run_not_a_pretraining_or_another_experiments_folder(tmp_path):
+    from bertclf.training.resume import find_resumable
+
+    for name in ("nsmc-20261204-100000", "nsmc-pretrain-20261204-110000", "nsmc-scratch-20261204-120000",
+                 "nsmc-seeds-20261204-130000"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / artifacts.CONFIG_FILE).write_text("{}")
+    # Every other folder is newer, has a config.yaml and no model/: only the name tells them apart.
+    assert find_resumable(tmp_path, "nsmc") == tmp_path / "nsmc-20261204-100000"
+    assert find_resumable(tmp_path, "nsmc-scratch") == tmp_path / "nsmc-scratch-20261204-120000"
+    (tmp_path / "nsmc-20261204-100000" / artifacts.MODEL_DIR).mkdir()  # finished
+    with pytest.raises(RunError, match="no unfinished run of 'nsmc' to resume"):
+        find_resumable(tmp_path, "nsmc")

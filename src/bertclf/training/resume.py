@@ -60,7 +60,8 @@ def find_resumable(output_dir: Path, experiment: str) -> Path:
         RunError: There is none.
     """
     candidates = [path for path in Path(output_dir).glob(f"{experiment}-*")
-                  if path.is_dir() and (path / artifacts.CONFIG_FILE).is_file()
+                  if path.is_dir() and artifacts.is_run_of(path.name, experiment)
+                  and (path / artifacts.CONFIG_FILE).is_file()
                   and not (path / artifacts.MODEL_DIR).is_dir()]
     if not candidates:
         raise RunError(f"{output_dir}: no unfinished run of {experiment!r} to resume; start one with "
