@@ -345,7 +345,8 @@ def runs_list(
         [[r["run"], r["encoder"], r["data"], r["epochs"],
           f"{r['monitor']} {r['best_validation']:.4f}" if r["best_validation"] is not None else None,
           r["test_accuracy"], r["test_macro_f1"],
-          f"{r['fit_seconds']:.0f}" if r["fit_seconds"] is not None else None, r["status"]] for r in rows]))
+          f"{r['fit_seconds']:.0f}" if r["fit_seconds"] is not None else None,
+          r["status"] + (" (pretraining)" if r["kind"] == "pretrain" else "")] for r in rows]))
     for group in groups:
         typer.echo(f"\nSeed group {group['group']} ({len(group['runs'])} of {len(group['seeds'])} runs: "
                    + ", ".join(Path(run).name for run in group["runs"]) + ")")

@@ -59,3 +59,22 @@ def test_runs_compare_shows_config_and_metric_differences(runs, capsys):
     assert by_metric["validation.accuracy"][2] is None and by_metric["test.accuracy"][3] is None
     assert main(["runs", "compare", str(runs / "a-finished"), str(runs / "not-a-run")]) == 1
     assert "not-a-run: not a run folder (no config.yaml)" in capsys.readouterr().err
+
+
+def test_a_pretraining_folder_is_listed_as_pretraining_with_its_own_status(runs, capsys):
+    finished = runs / "d-pretrain-finished"
+    shutil.copytree(runs / "c-failed", finished)
+    (finished / artifacts.PRETRAIN_DATA_FILE).write_text("{}")
+    (finished / artifacts.PRETRAIN_METRICS_FILE).write_text("{}")
+    stopped = runs / "e-pretrain-interrupted"
+    (stopped / artifacts.CHECKPOINT_DIR).mkdir(parents=True)
+    shutil.copy(runs / "c-failed" / artifacts.CONFIG_FILE, stopped / artifacts.CONFIG_FILE)
+    (stopped / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE).write_text("{}")
+    assert main(["runs", "list", str(runs), "--json"]) == 0
+    rows = {row["run"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows["d-pretrain-finished"]["kind"], rows["d-pretrain-finished"]["status"]) == ("pretrain", "finished")
+    assert (rows["e-pretrain-interrupted"]["kind"], rows["e-pretrain-interrupted"]["status"]) == (
+        "pretrain", "interrupted")
+    assert (rows["c-failed"]["kind"], rows["c-failed"]["status"]) == ("train", "failed")
+    assert main(["runs", "list", str(runs)]) == 0
+    assert capsys.readouterr().out.splitlines()[5].endswith("finished (pretraining)")

@@ -20,11 +20,25 @@ FINISHED, INTERRUPTED, FAILED = "finished", "interrupted", "failed"
 _COMPARED = ("accuracy", "macro_f1", "loss", "roc_auc", "pr_auc")
 
 
+def is_pretraining(run_dir: Path) -> bool:
+    """True for a `bertclf pretrain` folder (it writes its data record before its first step)."""
+    return any(path.is_file() for path in (
+        run_dir / artifacts.PRETRAIN_DATA_FILE, run_dir / artifacts.PRETRAIN_METRICS_FILE,
+        run_dir / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE))
+
+
 def run_status(run_dir: Path) -> str:
     """`finished` (exported and scored), `interrupted` (resumable: an epoch was saved) or `failed`.
 
-    A run still training looks interrupted (after its first epoch) or failed (before).
+    A run still training looks interrupted (after its first epoch) or failed (before). For a
+    pretraining folder: finished once its encoder is written, interrupted with a checkpoint.
     """
+    if is_pretraining(run_dir):
+        if (run_dir / artifacts.PRETRAIN_METRICS_FILE).is_file():
+            return FINISHED
+        if (run_dir / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE).is_file():
+            return INTERRUPTED
+        return FAILED
     if (run_dir / artifacts.METRICS_FILE).is_file() and (run_dir / artifacts.MODEL_DIR).is_dir():
         return FINISHED
     if (run_dir / artifacts.CHECKPOINT_DIR / artifacts.TRAINING_STATE_FILE).is_file():
@@ -33,7 +47,7 @@ def run_status(run_dir: Path) -> str:
 
 
 def describe_run(run_dir: Path) -> dict[str, Any]:
-    """One row of `runs list`: name, encoder, data, epochs, scores, fit time, status."""
+    """One row of `runs list`: name, kind (train or pretrain), encoder, data, epochs, scores, fit time, status."""
     config = _read_yaml(run_dir / artifacts.CONFIG_FILE)
     metrics = _read_json(run_dir / artifacts.METRICS_FILE) or {}
     state = _read_json(run_dir / artifacts.CHECKPOINT_DIR / artifacts.TRAINING_STATE_FILE) or {}
@@ -42,6 +56,7 @@ def describe_run(run_dir: Path) -> dict[str, Any]:
     test = metrics.get("test") or {}
     return {
         "run": run_dir.name,
+        "kind": "pretrain" if is_pretraining(run_dir) else "train",
         "experiment": config.get("experiment", {}).get("name"),
         "encoder": config.get("model", {}).get("encoder"),
         "data": _data_name(config.get("data", {})),
