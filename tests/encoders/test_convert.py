@@ -138,3 +138,44 @@ def test_models_convert_command(tmp_path, capsys):
     (tmp_path / "not-bert").mkdir()
     assert main(["models", "convert", str(tmp_path / "not-bert"), str(tmp_path / "y")]) == 1
     assert "no config.json" in capsys.readouterr().err
+
+
+def _write_checkpoint(folder: Path, weights: dict, tokenizer_files: dict) -> Path:
+    import json
+
+    from safetensors.numpy import save_file
+
+    folder.mkdir()
+    save_file(weights, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    for name, content in tokenizer_files.items():
+        (folder / name).write_text(json.dumps(content))
+    return folder
+
+
+def test_task_heads_are_dropped_with_a_note_and_the_encoder_stays_strict(tmp_path, capsys):
+    from bertclf.encoders.convert import read_checkpoint
+
+    weights = {f"bert.{name}": value for name, value in _tiny_weights().items()}
+    weights["cls.predictions.bias"] = np.zeros(10, np.float32)  # BertForPreTraining's MLM head
+    weights["classifier.weight"] = np.zeros((2, 4), np.float32)  # BertForSequenceClassification's
+    source = _write_checkpoint(tmp_path / "hf", weights, {"tokenizer_config.json": {"do_lower_case": True}})
+    _, read, lower_case = read_checkpoint(source)
+    assert set(read) == set(_tiny_weights()) and lower_case is True
+    assert "dropped 2 task-head weight(s) (classifier.weight, cls.predictions.bias)" in capsys.readouterr().err
+    assert len(map_weights(read, layers=1, hidden=4, heads=2)) == len(_tiny_weights())
+
+
+def test_lower_casing_is_read_from_the_tokenizer_files_or_refused(tmp_path):
+    from bertclf.encoders.convert import read_checkpoint
+
+    weights = _tiny_weights()
+    cased = _write_checkpoint(tmp_path / "cased", weights, {"tokenizer_config.json": {"do_lower_case": False}})
+    assert read_checkpoint(cased)[2] is False
+    fast = _write_checkpoint(tmp_path / "fast", weights,
+                             {"tokenizer.json": {"normalizer": {"type": "BertNormalizer", "lowercase": False}}})
+    assert read_checkpoint(fast)[2] is False
+    silent = _write_checkpoint(tmp_path / "silent", weights, {})
+    with pytest.raises(ModelError, match=r"silent: neither tokenizer_config.json nor tokenizer.json says whether"):
+        read_checkpoint(silent)

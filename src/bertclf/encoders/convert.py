@@ -28,17 +28,26 @@ _ENCODER_LAYER_NORM_EPS = 1e-12
 # Registered buffers stored beside the weights; they are not parameters.
 _BUFFERS = ("embeddings.position_ids",)
 _CHECKPOINT_FILES = ("config.json", "model.safetensors", "vocab.txt")
+# Heads of Hugging Face's BERT task classes: not part of the encoder, dropped with a note.
+_TASK_HEADS = ("cls.", "classifier.")
 
 
 def read_checkpoint(source: Path) -> tuple[dict, dict[str, np.ndarray], bool]:
     """Reads a Hugging Face BERT folder.
 
+    Task heads (`cls.*` of BertForPreTraining/MaskedLM, `classifier.*` of
+    BertForSequenceClassification) are dropped with a note on stderr; everything else
+    must have a place in the encoder (`map_weights` stays strict).
+
     Returns:
-        (config.json as a dict, weights by name without any `bert.` prefix, do_lower_case).
+        (config.json as a dict, encoder weights by name without any `bert.` prefix, do_lower_case).
 
     Raises:
-        ModelError: A file is missing or the model is not a BERT.
+        ModelError: A file is missing, the model is not a BERT, or nothing says whether
+            its vocabulary is lower-cased.
     """
+    import sys
+
     from safetensors.numpy import load_file
 
     for name in _CHECKPOINT_FILES:
@@ -50,9 +59,28 @@ def read_checkpoint(source: Path) -> tuple[dict, dict[str, np.ndarray], bool]:
         raise ModelError(f"{source}/config.json: model_type is {config.get('model_type')!r}; "
                          f"only BERT checkpoints convert")
     weights = {_strip_prefix(name): value for name, value in load_file(str(source / "model.safetensors")).items()}
-    tokenizer_file = source / "tokenizer_config.json"
-    tokenizer = json.loads(tokenizer_file.read_text(encoding="utf-8")) if tokenizer_file.is_file() else {}
-    return config, weights, bool(tokenizer.get("do_lower_case", True))
+    heads = sorted(name for name in weights if name.startswith(_TASK_HEADS))
+    if heads:
+        print(f"note: {source}: dropped {len(heads)} task-head weight(s) ({', '.join(heads[:3])}"
+              f"{' ...' if len(heads) > 3 else ''}); bertclf keeps the encoder and adds its own head",
+              file=sys.stderr)
+        weights = {name: value for name, value in weights.items() if not name.startswith(_TASK_HEADS)}
+    return config, weights, _lower_case(source)
+
+
+def _lower_case(source: Path) -> bool:
+    """do_lower_case from tokenizer_config.json, else tokenizer.json's BertNormalizer, else refuse."""
+    config_file, fast_file = source / "tokenizer_config.json", source / "tokenizer.json"
+    if config_file.is_file():
+        value = json.loads(config_file.read_text(encoding="utf-8")).get("do_lower_case")
+        if isinstance(value, bool):
+            return value
+    if fast_file.is_file():
+        normalizer = json.loads(fast_file.read_text(encoding="utf-8")).get("normalizer") or {}
+        if isinstance(normalizer.get("lowercase"), bool):
+            return normalizer["lowercase"]
+    raise ModelError(f"{source}: neither tokenizer_config.json nor tokenizer.json says whether the vocabulary "
+                     f"is lower-cased; add tokenizer_config.json with \"do_lower_case\": true or false")
 
 
 def _strip_prefix(name: str) -> str:
