@@ -158,10 +158,14 @@ def pretrain(
 ) -> None:
     """Continue masked-LM pretraining of the encoder on unlabelled text; write an encoder folder."""
     from bertclf import artifacts
-    from bertclf.config import load_config
+    from bertclf.config import load_config, require_runtime_overrides
     from bertclf.pretraining.pretrain import pretrain as run_pretraining
 
     if resume:
+        if run_dir is not None or overwrite:
+            raise ConfigError(f"{'--run-dir' if run_dir is not None else '--overwrite'}: not with --resume; "
+                              f"a resumed pretraining continues in its own folder, {config}")
+        require_runtime_overrides(overrides)
         if not (config / artifacts.CONFIG_FILE).is_file():
             raise ConfigError(f"--resume: {config} is not a pretraining run folder (no {artifacts.CONFIG_FILE}); "
                               f"pass the folder `bertclf pretrain` printed")

@@ -338,6 +338,18 @@ _PATH_KEYS = (
 _ENCODER_KEYS = (("model", "encoder"), ("pretrain", "encoder"))
 
 
+def require_runtime_overrides(overrides: list[str]) -> None:
+    """A resumed run (training or pretraining) keeps its config: only `runtime.*` may be overridden.
+
+    Raises:
+        ConfigError: An override names another section.
+    """
+    for item in overrides:
+        if not item.split("=", 1)[0].strip().startswith("runtime."):
+            raise ConfigError(f"--set {item}: a resumed run keeps its own config; only runtime.* may "
+                              f"change. Start a new run to change it")
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Loads, layers and validates an experiment config.
 

@@ -160,3 +160,17 @@ def test_an_interrupted_pretraining_resumes_with_its_step_count(tmp_path, tiny_e
                            timeout=300)
     assert again.returncode == 1 and "this pretraining run finished" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_pretrain_resume_refuses_what_it_would_ignore(tmp_path, capsys):
+    """Checked before the run folder is read: the folder need not even exist."""
+    from bertclf.cli import main
+
+    run = tmp_path / "some-pretrain-run"
+    assert main(["pretrain", str(run), "--resume", "--set", "pretrain.steps=5"]) == 2
+    assert "--set pretrain.steps=5: a resumed run keeps its own config; only runtime.* may change" in (
+        capsys.readouterr().err)
+    assert main(["pretrain", str(run), "--resume", "--run-dir", str(tmp_path / "elsewhere")]) == 2
+    assert "--run-dir: not with --resume" in capsys.readouterr().err
+    assert main(["pretrain", str(run), "--resume", "--overwrite"]) == 2
+    assert "--overwrite: not with --resume" in capsys.readouterr().err

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from bertclf import artifacts
-from bertclf.config import Config, load_config
+from bertclf.config import Config, load_config, require_runtime_overrides
 from bertclf.errors import ConfigError, RunError
 
 # What may differ between a run's saved config and the one it is resumed with:
 # how the machine runs it, not what is trained.
-_MAY_CHANGE = ("runtime",)
+_MAY_CHANGE = ("runtime",)  # as config.require_runtime_overrides
 
 
 def resolve_resume(target: Path, overrides: list[str], run: Optional[Path] = None) -> tuple[Path, Config]:
@@ -28,10 +28,7 @@ def resolve_resume(target: Path, overrides: list[str], run: Optional[Path] = Non
         ConfigError: A setting differs from the run's saved config.
         RunError: No such run, or it is not resumable.
     """
-    for item in overrides:
-        if not item.split("=", 1)[0].strip().startswith(_MAY_CHANGE):
-            raise ConfigError(f"--set {item}: a resumed run keeps its own config; only runtime.* may "
-                              f"change. Start a new run to change it")
+    require_runtime_overrides(overrides)
     target = Path(target)
     if target.is_dir():
         if run is not None:
