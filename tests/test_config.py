@@ -148,3 +148,34 @@ def test_threshold_settings(tmp_path, value, expected):
     threshold = load_config(write_config(tmp_path / "c.yaml", MINIMAL), [f"train.threshold={value}"]).train.threshold
     assert (threshold.model_dump() if hasattr(threshold, "model_dump") else threshold) == expected
     assert load_config(write_config(tmp_path / "d.yaml", MINIMAL)).train.threshold == 0.5
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"format": "csv", "train_path": "t.csv", "classes": ["a", "b"]}, "data.classes is for format: directory"),
+    ({"format": "tsv", "train_path": "t.tsv", "test_dir": "testing"}, "data.test_dir is for format: directory"),
+    ({"format": "jsonl", "train_path": "t.jsonl", "validation_dir": "dev"}, "data.validation_dir is for format"),
+    ({"path": "data", "archive_subdir": "aclImdb"}, "data.archive_subdir names a folder inside data.archive_url"),
+    ({"format": "csv", "train_path": "t.csv", "validation_path": "v.csv", "validation_split": 0.1},
+     "data.validation_split splits validation off training, but data.validation_path gives"),
+    ({"path": "data", "validation_dir": "dev", "stratify": False},
+     "data.stratify splits validation off training, but data.validation_dir gives"),
+    ({"format": "tsv", "train_path": "t.tsv", "text_pair_column": "b", "truncation": "tail"},
+     "data.truncation applies to single texts; sentence pairs are trimmed longest-first"),
+])
+def test_keys_that_would_be_ignored_are_refused(settings, message):
+    from bertclf.config import DataConfig
+
+    with pytest.raises(ValueError, match=message):
+        DataConfig(**settings)
+
+
+def test_a_saved_config_with_every_key_still_loads(tmp_path):
+    """The refusals compare with defaults, so a run's config.yaml (every key written) reloads."""
+    from bertclf.config import dump_config, load_config
+
+    source = tmp_path / "c.yaml"
+    source.write_text("data: {format: tsv, train_path: t.tsv, validation_path: v.tsv, text_pair_column: b}\n"
+                      "model: {encoder: tiny}\n")
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(dump_config(load_config(source)))
+    assert load_config(saved).data.validation_path.endswith("v.tsv")

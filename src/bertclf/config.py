@@ -101,6 +101,9 @@ class DataConfig(_Section):
             if stray:
                 raise ValueError(f"data.{stray[0]} is for csv/tsv/jsonl data; with format: directory "
                                  f"use data.path and its train/ and test/ class folders")
+            if self.archive_subdir is not None and self.path is not None:
+                raise ValueError("data.archive_subdir names a folder inside data.archive_url's archive; with "
+                                 "data.path, point data.path at that folder instead")
         else:
             if self.train_path is None:
                 raise ValueError(f"format: {self.format} needs data.train_path (and optionally "
@@ -108,6 +111,24 @@ class DataConfig(_Section):
             if self.path is not None or self.archive_url is not None:
                 raise ValueError(f"format: {self.format} reads data.train_path; data.path and "
                                  f"data.archive_url are for format: directory")
+            # Keys of class-folder data that a table would silently ignore (compared with their
+            # defaults, so a run's saved config, which lists every key, still loads).
+            folder_keys = {"classes": None, "archive_subdir": None, "train_dir": "train",
+                           "validation_dir": None, "test_dir": "test"}
+            stray = [k for k, default in folder_keys.items() if getattr(self, k) != default]
+            if stray:
+                raise ValueError(f"data.{stray[0]} is for format: directory; with format: {self.format} the "
+                                 f"files are data.train_path/validation_path/test_path and the classes "
+                                 f"are the label column's values")
+        if self.validation_path is not None or self.validation_dir is not None:
+            source = "data.validation_path" if self.validation_path is not None else "data.validation_dir"
+            if self.validation_split != 0.2 or not self.stratify:
+                key = "validation_split" if self.validation_split != 0.2 else "stratify"
+                raise ValueError(f"data.{key} splits validation off training, but {source} gives a "
+                                 f"validation set; remove one of them")
+        if self.text_pair_column is not None and self.truncation != "head":
+            raise ValueError("data.truncation applies to single texts; sentence pairs are trimmed "
+                             "longest-first to fit model.seq_length, so remove data.truncation")
         return self
 
 

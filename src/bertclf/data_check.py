@@ -52,4 +52,4 @@ def add_encoded_token_lengths(data: LabelledData, encode, seq_length: int, trunc
     for name, split in (("train", data.train), ("test", data.test)):
         if split is not None:
             lengths = encode(split).full_lengths[:TOKEN_STATS_SAMPLE].tolist()
-            add_token_lengths(data.report, name, lengths, seq_length, truncation)
+            add_token_lengths(data.report, name, lengths, seq_length, truncation if split.pairs is None else None)

@@ -26,3 +26,13 @@ def test_no_warning_when_most_texts_fit():
     report = _report()
     add_token_lengths(report, "train", [10, 20, 30, 500], seq_length=128)
     assert report["warnings"] == []
+
+
+def test_long_pairs_are_not_advised_a_truncation_they_ignore():
+    from bertclf.data.report import add_token_lengths
+
+    for truncation, advice in (("head", "or data.truncation: head_tail"), (None, "pairs trimmed longest-first")):
+        report = {"splits": {"train": {}}, "warnings": []}
+        add_token_lengths(report, "train", [100] * 10, 32, truncation)
+        assert advice in report["warnings"][0]
+    assert "data.truncation" not in report["warnings"][0]

@@ -40,10 +40,11 @@ def build_report(class_names: list[str], splits: dict[str, Optional[Split]],
 
 
 def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_length: int,
-                      truncation: str = "head") -> None:
+                      truncation: Optional[str] = "head") -> None:
     """Adds wordpiece-length percentiles and the share of texts longer than `seq_length`.
 
-    The warning about long texts suggests head+tail truncation only to runs that do not use it.
+    The warning about long texts suggests head+tail truncation only to runs that do not use
+    it, and never for sentence pairs (`truncation` None: trimmed longest-first, not by it).
     """
     if split not in report["splits"] or not lengths:
         return
@@ -53,10 +54,11 @@ def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_leng
                                          "measured_on": len(lengths),
                                          "histogram": _histogram(lengths, seq_length)}
     if truncated > 0.5:
-        fix = "a longer seq_length" + ("" if truncation == "head_tail" else " or data.truncation: head_tail")
+        fix = "a longer seq_length" + ("" if truncation in ("head_tail", None) else " or data.truncation: head_tail")
+        kept = f"{truncation} kept" if truncation else "pairs trimmed longest-first"
         report["warnings"].append(
             f"{split}: {truncated:.0%} of texts are longer than model.seq_length={seq_length} tokens and "
-            f"will be cut ({truncation} kept); consider {fix}")
+            f"will be cut ({kept}); consider {fix}")
 
 
 def _histogram(lengths: Sequence[int], seq_length: int, bins: int = 30) -> dict:
