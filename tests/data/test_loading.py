@@ -160,3 +160,20 @@ def test_archive_symlink_pointing_outside_is_refused(tmp_path):
     archive.write_bytes(buffer.getvalue())
     with pytest.raises(DataError, match="refusing link"):
         extract_safely(archive, tmp_path / "target")
+
+
+def test_a_named_test_dir_that_does_not_exist_is_an_error_the_default_is_optional(tmp_path):
+    make_dataset_tree(tmp_path / "data")
+    with pytest.raises(DataError, match=r"data.test_dir: .*testing does not exist \(folders in .*: test, train\)"):
+        load_data(DataConfig(path=str(tmp_path / "data"), test_dir="testing"), seed=0)
+    (tmp_path / "no_test").mkdir()
+    write_class_folders(tmp_path / "no_test" / "train", {c: synthetic_texts(c, 10) for c in ("neg", "pos")})
+    assert load_data(DataConfig(path=str(tmp_path / "no_test")), seed=0).test is None
+
+
+def test_label_names_must_name_labels_of_the_data(tmp_path):
+    make_dataset_tree(tmp_path / "data")
+    assert load_data(DataConfig(path=str(tmp_path / "data"), label_names={"pos": "positive"}),
+                     seed=0).class_names == ["neg", "positive"]
+    with pytest.raises(DataError, match=r"data.label_names: '1' match no label of .*\(its labels: 'neg', 'pos'\)"):
+        load_data(DataConfig(path=str(tmp_path / "data"), label_names={"1": "positive"}), seed=0)

@@ -62,6 +62,10 @@ def load_data(data: DataConfig, seed: int) -> LabelledData:
         raise DataError(f"{train_source}: only one class ({raw_labels[0]!r}); a classifier needs "
                         f"at least two labels in the training data")
     names = data.label_names or {}
+    unmatched = sorted(set(names) - set(raw_labels))
+    if unmatched:
+        raise DataError(f"data.label_names: {', '.join(map(repr, unmatched))} match no label of {train_source} "
+                        f"(its labels: {', '.join(map(repr, raw_labels))}); fix or remove those keys")
     class_names = [names.get(label, label) for label in raw_labels]
     index = {label: i for i, label in enumerate(raw_labels)}
     rng = random.Random(seed)
@@ -159,9 +163,14 @@ def _read_raw(data: DataConfig) -> dict[str, Optional[RawSplit]]:
         raw = {"train": read_folder(root / data.train_dir, data.classes), "validation": None, "test": None}
         if data.validation_dir:
             raw["validation"] = read_folder(root / data.validation_dir, data.classes)
-        # The test folder is optional: many data sets ship without one.
+        # The default test folder is optional (many data sets ship without one); a test_dir
+        # the config names must exist, or a typo would silently leave the run without a test split.
         if data.test_dir and (root / data.test_dir).is_dir():
             raw["test"] = read_folder(root / data.test_dir, data.classes)
+        elif data.test_dir and data.test_dir != DataConfig.model_fields["test_dir"].default:
+            present = sorted(folder.name for folder in root.iterdir() if folder.is_dir())
+            raise DataError(f"data.test_dir: {root / data.test_dir} does not exist (folders in {root}: "
+                            f"{', '.join(present) or 'none'}); fix it, or set data.test_dir: null for no test split")
         return raw
     paths = {"train": data.train_path, "validation": data.validation_path, "test": data.test_path}
     return {name: read_table(Path(path), data.format, data.text_column, data.label_column,
