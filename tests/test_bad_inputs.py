@@ -21,7 +21,7 @@ def _data(root: Path) -> Path:
 
 def _config(tmp: Path, body: str) -> Path:
     _data(tmp)
-    return write_config(tmp / "c.yaml", body)
+    return write_config(tmp / "c.yaml", body + ("" if "model:" in body else "model:\n  encoder: tiny\n"))
 
 
 def missing_config(tmp):
@@ -29,7 +29,7 @@ def missing_config(tmp):
 
 
 def yaml_syntax(tmp):
-    return ["train", str(_config(tmp, "data:\n  path: data\n  bad: [1,\n"))]
+    return ["train", str(_config(tmp, "model:\n  encoder: tiny\ndata:\n  path: data\n  bad: [1,\n"))]
 
 
 def unknown_key(tmp):
@@ -109,7 +109,7 @@ def unknown_option(tmp):
 
 TABLE = [
     (missing_config, 2, "nope.yaml: no such config file"),
-    (yaml_syntax, 2, "c.yaml:4:1: YAML syntax error"),
+    (yaml_syntax, 2, "c.yaml:6:1: YAML syntax error"),
     (unknown_key, 2, "c.yaml: train.lerning_rate: unknown key; did you mean train.learning_rate?"),
     (wrong_type, 2, "c.yaml: train.epochs: Input should be a valid integer"),
     (negative_epochs, 2, "c.yaml: train.epochs: Input should be greater than or equal to 1 (got -1)"),

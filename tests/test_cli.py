@@ -11,7 +11,7 @@ from conftest import write_config
 
 
 def test_help_and_config_check_do_not_import_tensorflow(tmp_path):
-    config = write_config(tmp_path / "c.yaml", "data:\n  path: somewhere\n")
+    config = write_config(tmp_path / "c.yaml", "data:\n  path: somewhere\nmodel:\n  encoder: tiny\n")
     script = ("import sys; from bertclf.cli import main; "
               f"codes = [main(['--help']), main(['config', 'check', {str(config)!r}]), main(['models', 'list'])]; "
               "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print(codes)")
@@ -21,7 +21,7 @@ def test_help_and_config_check_do_not_import_tensorflow(tmp_path):
 
 
 def test_config_check_prints_the_resolved_config(tmp_path, capsys):
-    config = write_config(tmp_path / "c.yaml", "data:\n  path: d\ntrain:\n  epochs: 4\n")
+    config = write_config(tmp_path / "c.yaml", "data:\n  path: d\nmodel:\n  encoder: tiny\ntrain:\n  epochs: 4\n")
     assert main(["config", "check", str(config), "--set", "train.batch_size=4"]) == 0
     out, err = capsys.readouterr()
     assert "epochs: 4" in out and "batch_size: 4" in out and f"path: {tmp_path / 'd'}" in out
@@ -29,7 +29,7 @@ def test_config_check_prints_the_resolved_config(tmp_path, capsys):
 
 
 def test_config_error_is_one_line_exit_2(tmp_path, capsys):
-    config = write_config(tmp_path / "c.yaml", "data:\n  path: d\ntrain:\n  lerning_rate: 0.1\n")
+    config = write_config(tmp_path / "c.yaml", "data:\n  path: d\nmodel:\n  encoder: tiny\ntrain:\n  lerning_rate: 0.1\n")
     assert main(["config", "check", str(config)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {config}: train.lerning_rate: unknown key; did you mean train.learning_rate?\n"

@@ -11,7 +11,7 @@ from bertclf.config import Config, dump_config, load_config, parse_override
 from bertclf.errors import ConfigError
 from conftest import write_config
 
-MINIMAL = "data:\n  path: data\n"
+MINIMAL = "data:\n  path: data\nmodel:\n  encoder: tiny\n"
 
 
 def test_defaults_then_yaml_then_set(tmp_path):
@@ -61,8 +61,8 @@ def test_encoder_folder_resolves_but_registry_name_does_not(tmp_path):
     ("train:\n  batch_size: 0\n", "train.batch_size: Input should be greater than or equal to 1"),
     ("train:\n  learning_rate: 3\n", "train.learning_rate: Input should be less than or equal to 1"),
     ("model:\n  pooling: max\n", "model.pooling: Input should be 'pooled', 'cls' or 'mean'"),
-    ("model:\n  tiny:\n    hidden: 100\n    heads: 3\n", "must be a multiple of model.tiny.heads"),
-    ("model:\n  encoder_handle: /x\n", "model.encoder_handle and model.preprocess_handle go together"),
+    ("model:\n  encoder: tiny\n  tiny:\n    hidden: 100\n    heads: 3\n", "must be a multiple of model.tiny.heads"),
+    ("model:\n  encoder: tiny\n  encoder_handle: /x\n", "model.encoder_handle and model.preprocess_handle go together"),
     ("train:\n  threshold: 1.5\n", "train.threshold: must be 'auto', a probability between 0 and 1"),
     ("train:\n  threshold: best\n", "train.threshold: must be 'auto', a probability between 0 and 1"),
     ("train:\n  threshold: {precision: 0.9, recall: 0.5}\n", "or {precision: P} / {recall: R}"),
@@ -179,3 +179,10 @@ def test_a_saved_config_with_every_key_still_loads(tmp_path):
     saved = tmp_path / "saved.yaml"
     saved.write_text(dump_config(load_config(source)))
     assert load_config(saved).data.validation_path.endswith("v.tsv")
+
+
+def test_model_encoder_is_required_and_the_error_lists_what_works_offline(tmp_path):
+    """A config without it used to train a randomly initialised `tiny` without a word."""
+    with pytest.raises(ConfigError, match=r"model.encoder: required key is missing; name a registry encoder "
+                                          r"\(usable offline here: tiny, .*`bertclf models list`\) or an encoder folder"):
+        load_config(write_config(tmp_path / "c.yaml", "data:\n  path: data\ntrain:\n  epochs: 1\n"))

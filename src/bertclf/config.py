@@ -158,7 +158,8 @@ class TinyEncoderConfig(_Section):
 class ModelConfig(_Section):
     """The encoder and the classification head on top of it."""
 
-    encoder: str = "tiny"
+    # Required: a silent default would train a randomly initialised encoder (see _missing_encoder).
+    encoder: str
     encoder_handle: Optional[str] = None
     preprocess_handle: Optional[str] = None
     seq_length: int = Field(128, ge=8, le=512)
@@ -337,7 +338,7 @@ class Config(_Section):
 
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     data: DataConfig
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
@@ -507,6 +508,8 @@ def _format_validation_error(error: ValidationError, source: str, override_keys:
         origin = "--set" if any(dotted == k or dotted.startswith(k + ".") for k in override_keys) else source
         if item["type"] == "extra_forbidden":
             lines.append(f"{origin}: {dotted}: unknown key; {_suggest(item['loc'])}")
+        elif item["type"] == "missing" and dotted in ("model", "model.encoder"):
+            lines.append(f"{origin}: model.encoder: required key is missing; {_missing_encoder()}")
         elif item["type"] == "missing":
             lines.append(f"{origin}: {dotted}: required key is missing")
         else:
@@ -515,6 +518,15 @@ def _format_validation_error(error: ValidationError, source: str, override_keys:
             shown = "" if item["type"] == "value_error" else f" (got {item['input']!r})"
             lines.append(f"{origin}: {where}{message}{shown}")
     return "\n".join(lines)
+
+
+def _missing_encoder() -> str:
+    """What model.encoder can be, with the registry names that work on this machine now."""
+    from bertclf.encoders.registry import is_available_offline, load_registry
+
+    offline = [spec.name for spec in load_registry().values() if is_available_offline(spec)]
+    return (f"name a registry encoder (usable offline here: {', '.join(offline)}; all of them: "
+            f"`bertclf models list`) or an encoder folder")
 
 
 def _suggest(loc: tuple[Any, ...]) -> str:

@@ -18,6 +18,7 @@ def _config(tmp_path, pretrain: str, data_extra: str = ""):
     make_dataset_tree(tmp_path / "data", train=30, test=6)
     return load_config(write_config(tmp_path / "config.yaml", f"""
 data: {{path: data, validation_split: 0.25, max_train_examples: 10{data_extra}}}
+model: {{encoder: tiny}}
 pretrain: {pretrain}
 """))
 

@@ -34,7 +34,7 @@ def test_durations_as_written_in_configs():
 
 
 def test_config_names_the_key_of_a_bad_budget(tmp_path):
-    config = write_config(tmp_path / "c.yaml", "data: {path: data}\ntrain: {time_budget: 13 minutes}\n")
+    config = write_config(tmp_path / "c.yaml", "data: {path: data}\nmodel: {encoder: tiny}\ntrain: {time_budget: 13 minutes}\n")
     with pytest.raises(ConfigError, match=r"train\.time_budget: .*13m, 90s, 1h30m"):
         load_config(config)
     assert load_config(config, ["train.time_budget=1h30m"]).train.time_budget_seconds == 5400
