@@ -11,3 +11,20 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
+
+# The Python API (bertclf/api.py), imported on first use so that `import bertclf` and
+# `bertclf --help` stay instant: train, load, evaluate, and the types they return.
+_API = ("train", "load", "evaluate", "Run", "Classifier")
+__all__ = ["__version__", *_API, "BertclfError"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from bertclf import api
+
+        return getattr(api, name)
+    if name == "BertclfError":
+        from bertclf.errors import BertclfError
+
+        return BertclfError
+    raise AttributeError(f"module 'bertclf' has no attribute {name!r}")

@@ -192,7 +192,7 @@ def evaluate(
 ) -> None:
     """Score a run's exported model: loss, accuracy, per-class F1, confusion matrix."""
     from bertclf.artifacts import resolve_run
-    from bertclf.evaluate import evaluate_run
+    from bertclf.evaluation import evaluate_run
     from bertclf.reporting.tables import evaluation_text
 
     if split not in ("test", "validation"):

@@ -386,20 +386,49 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         ConfigError: The file is missing or malformed, or a key or value is wrong.
     """
     path = Path(path)
-    raw = _read_yaml(path)
-    _resolve_paths(raw, base=path.resolve().parent)
+    return config_from_mapping(_read_yaml(path), str(path), path.resolve().parent, overrides)
+
+
+def read_config_mapping(path: str | Path) -> dict[str, Any]:
+    """A config file's sections as plain data, before validation (relative paths as written).
+
+    Raises:
+        ConfigError: The file is missing, not UTF-8 or not YAML.
+    """
+    return _read_yaml(Path(path))
+
+
+def config_from_mapping(raw: dict[str, Any], source: str = "config", base: Optional[Path] = None,
+                        overrides: "list[str] | dict[str, Any] | None" = None) -> Config:
+    """Validates config sections given as data (what a YAML file holds), then overrides.
+
+    Args:
+        raw: Sections as nested dicts; relative paths are relative to `base`.
+        source: What error messages name (a file, or "config" for Python data).
+        base: Folder relative paths start from (default: the working directory).
+        overrides: `KEY=VALUE` strings (YAML-typed values) or a dict of dotted keys to values.
+
+    Raises:
+        ConfigError: A key or value is wrong; one line per problem.
+    """
+    import copy
+
+    raw = copy.deepcopy(raw)
+    _resolve_paths(raw, base=base or Path.cwd())
     override_raw: dict[str, Any] = {}
     override_keys = set()
-    for item in overrides or []:
-        dotted, value = parse_override(item)
-        _set_dotted(override_raw, dotted, value, origin=f"--set {item}")
+    items = ([(key, value, f"overrides[{key!r}]") for key, value in overrides.items()]
+             if isinstance(overrides, dict)
+             else [(*parse_override(item), f"--set {item}") for item in overrides or []])
+    for dotted, value, origin in items:
+        _set_dotted(override_raw, dotted, value, origin=origin)
         override_keys.add(dotted)
     _resolve_paths(override_raw, base=Path.cwd())
     merged = _deep_merge(raw, override_raw)
     try:
         config = Config.model_validate(merged)
     except ValidationError as error:
-        raise ConfigError(_format_validation_error(error, str(path), override_keys)) from None
+        raise ConfigError(_format_validation_error(error, source, override_keys)) from None
     output_dir = Path(config.experiment.output_dir).expanduser()
     if not output_dir.is_absolute():
         config.experiment.output_dir = str((Path.cwd() / output_dir).resolve())

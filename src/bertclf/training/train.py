@@ -292,7 +292,7 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
     Both are scored with exactly the exported weights, at the decision threshold
     `train.threshold` resolves to on validation (binary tasks).
     """
-    from bertclf.evaluate import evaluation_record
+    from bertclf.evaluation import evaluation_record
 
     probabilities = {"validation": fitted.validation_probabilities}
     if probabilities["validation"] is None:
@@ -357,7 +357,7 @@ def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]], evalu
 
     With a timer, `metrics["timing"]` gets the run's phases, up to writing metrics.json.
     """
-    from bertclf.evaluate import write_evaluation
+    from bertclf.evaluation import write_evaluation
     from bertclf.reporting.plots import write_history
     from bertclf.training import checkpoints
 

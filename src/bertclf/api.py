@@ -1,0 +1,228 @@
+"""The Python API: what the CLI does, for notebooks and scripts.
+
+    import bertclf
+    run = bertclf.train("configs/smoke.yaml", overrides={"train.epochs": 1})
+    clf = bertclf.load(run)
+    clf.predict_proba(["a charming film"])
+    bertclf.evaluate(run)
+
+User mistakes raise `BertclfError` subclasses carrying the CLI's one-line
+messages (never `sys.exit`). TensorFlow is imported on the first call that needs
+it, not by `import bertclf`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from bertclf.config import Config, config_from_mapping, read_config_mapping
+from bertclf.errors import ConfigError, DataError
+
+# In-memory data is written here (inside the config's output_dir), named by its content, so
+# the run's saved config points at files that reproduce it.
+IN_MEMORY_DATA_DIR = "in-memory-data"
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished training run: its folder and what `metrics.json` holds."""
+
+    path: Path
+    metrics: dict
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+class Classifier:
+    """A run's exported model, loaded once (`bertclf.load`)."""
+
+    def __init__(self, run_dir: Path):
+        from bertclf.serving.predict import Predictor
+
+        self._predictor = Predictor(Path(run_dir))
+        self.path = Path(run_dir)
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, in the order of `predict_proba`'s columns."""
+        return list(self._predictor.class_names)
+
+    @property
+    def threshold(self) -> Optional[float]:
+        """A binary model's decision threshold on P(second class), if it was tuned or set."""
+        return self._predictor.threshold
+
+    def predict_proba(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(classes)); rows sum to 1.
+
+        Raises:
+            DataError: A pair model got no `pairs`.
+        """
+        return self._predictor.probabilities(_strings(texts, "texts"),
+                                             None if pairs is None else _strings(pairs, "pairs"))
+
+    def predict(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> list[str]:
+        """Class names, decided as `bertclf predict` decides them (the model's own threshold)."""
+        from bertclf.metrics import predicted_classes
+
+        probabilities = self.predict_proba(texts, pairs)
+        return [self.classes[i] for i in predicted_classes(probabilities, self.threshold)]
+
+
+def train(config: Union[str, os.PathLike, Mapping[str, Any], Config],
+          overrides: Optional[Mapping[str, Any]] = None, *, train_data: Any = None,
+          validation_data: Any = None, test_data: Any = None,
+          run_dir: Optional[Union[str, os.PathLike]] = None, overwrite: bool = False) -> Run:
+    """Fine-tunes an encoder as `bertclf train` does and returns the finished run.
+
+    Args:
+        config: A YAML file, the same sections as a dict, or a `Config`.
+        overrides: Dotted keys to values, applied last (`{"train.epochs": 1}`).
+        train_data: In-memory training examples instead of the config's files: a
+            pandas DataFrame with the columns `data.text_column` and
+            `data.label_column` (default `text`, `label`), or a list of (text, label)
+            pairs. The config then needs no data paths.
+        validation_data: Likewise; default: `data.validation_split` of `train_data`.
+        test_data: Likewise; default: no test split.
+        run_dir: Write the run here instead of `<output_dir>/<name>-<time>/`.
+        overwrite: Let `run_dir` replace an earlier run.
+
+    Raises:
+        BertclfError: A mistake in the config or the data (the CLI's messages).
+    """
+    _check_keras()
+    resolved = _resolve_config(config, overrides, {"train": train_data, "validation": validation_data,
+                                                   "test": test_data})
+    from bertclf.training.train import train as run_training
+
+    result = run_training(resolved, run_dir=Path(run_dir) if run_dir is not None else None, overwrite=overwrite)
+    return Run(result.run_dir, result.metrics)
+
+
+def load(run: Union[str, os.PathLike, Run]) -> Classifier:
+    """Loads a finished run's exported model for prediction.
+
+    Raises:
+        RunError: The folder is not a finished run.
+    """
+    _check_keras()
+    from bertclf.artifacts import resolve_run
+
+    return Classifier(resolve_run(Path(run)))
+
+
+def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool = False,
+             data: Optional[Union[str, os.PathLike]] = None) -> dict:
+    """Scores a run as `bertclf evaluate` does and returns its metrics (also written to the run).
+
+    Args:
+        run: A finished run folder (or a `Run`).
+        split: `test` or `validation`, re-derived from the run's config.
+        full: Every example of the split, ignoring `data.max_eval_examples`.
+        data: Instead, a folder of class subfolders or a file in the run's format.
+
+    Raises:
+        BertclfError: The run or the data is missing or does not match.
+    """
+    _check_keras()
+    from bertclf.artifacts import resolve_run
+    from bertclf.evaluation import evaluate_run
+
+    if split not in ("test", "validation"):
+        raise ConfigError(f"split: {split!r} is not one of test, validation")
+    return evaluate_run(resolve_run(Path(run)), split, Path(data) if data is not None else None, full).metrics
+
+
+def _resolve_config(config: Any, overrides: Optional[Mapping[str, Any]], data: dict[str, Any]) -> Config:
+    if isinstance(config, Config):
+        raw, source, base = config.model_dump(mode="json"), "config", Path.cwd()
+    elif isinstance(config, Mapping):
+        raw, source, base = dict(config), "config", Path.cwd()
+    elif isinstance(config, (str, os.PathLike)):
+        raw, source, base = read_config_mapping(config), str(config), Path(config).resolve().parent
+    else:
+        raise ConfigError(f"config: expected a YAML file, a dict or a Config, got {type(config).__name__}")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError("overrides: expected a dict of dotted keys to values, e.g. {'train.epochs': 1}")
+    if data["train"] is None:
+        if data["validation"] is not None or data["test"] is not None:
+            raise ConfigError("validation_data/test_data: give train_data too (or use the config's files)")
+        return config_from_mapping(raw, source, base, dict(overrides or {}))
+    section = dict(raw.get("data") or {})
+    text_column, label_column = section.get("text_column", "text"), section.get("label_column", "label")
+    output_dir = Path(str((raw.get("experiment") or {}).get("output_dir", "runs"))).expanduser()
+    folder = (output_dir if output_dir.is_absolute() else base / output_dir) / IN_MEMORY_DATA_DIR
+    for key in ("path", "archive_url", "archive_subdir", "train_path", "validation_path", "test_path",
+                "classes", "train_dir", "validation_dir", "test_dir"):
+        section.pop(key, None)
+    section["format"] = "jsonl"
+    for split, examples in data.items():
+        if examples is not None:
+            section[f"{split}_path"] = str(_write_examples(examples, split, text_column, label_column, folder))
+    return config_from_mapping({**raw, "data": section}, source, base, dict(overrides or {}))
+
+
+def _write_examples(examples: Any, split: str, text_column: str, label_column: str, folder: Path) -> Path:
+    """Writes in-memory examples as JSON lines named by their content; returns the file."""
+    rows = _rows(examples, split, text_column, label_column)
+    text = "".join(json.dumps({text_column: t, label_column: y}, ensure_ascii=False) + "\n" for t, y in rows)
+    path = folder / f"{split}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}.jsonl"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(".tmp")
+        staging.write_text(text, encoding="utf-8")
+        staging.replace(path)
+    return path
+
+
+def _rows(examples: Any, split: str, text_column: str, label_column: str) -> list[tuple[str, Any]]:
+    name = f"{split}_data"
+    if hasattr(examples, "columns") and hasattr(examples, "__getitem__"):  # a pandas DataFrame
+        missing = [c for c in (text_column, label_column) if c not in examples.columns]
+        if missing:
+            raise DataError(f"{name}: no column {missing[0]!r} (columns: {', '.join(map(str, examples.columns))}); "
+                            f"set data.text_column / data.label_column")
+        pairs = zip(examples[text_column].tolist(), examples[label_column].tolist())
+    elif isinstance(examples, (list, tuple)):
+        pairs = examples
+    else:
+        raise DataError(f"{name}: expected a pandas DataFrame or a list of (text, label) pairs, "
+                        f"got {type(examples).__name__}")
+    rows = []
+    for number, pair in enumerate(pairs, start=1):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise DataError(f"{name}: example {number} is not a (text, label) pair: {pair!r}"[:200])
+        text, label = pair
+        label = label.item() if isinstance(label, np.generic) else label
+        if not isinstance(label, (str, int)) or isinstance(label, bool):
+            raise DataError(f"{name}: example {number}: label {label!r} is not a string or an integer")
+        rows.append(("" if text is None else str(text), label))
+    if not rows:
+        raise DataError(f"{name}: no examples")
+    return rows
+
+
+def _strings(values: Sequence[str], name: str) -> list[str]:
+    if isinstance(values, str):
+        raise DataError(f"{name}: expected a list of strings, got one string; wrap it in a list")
+    return [str(value) for value in values]
+
+
+def _check_keras() -> None:
+    """TensorFlow imported before bertclf, with Keras 3 as tf.keras, cannot load TF Hub encoders."""
+    if "tensorflow" not in sys.modules or "tf_keras" in sys.modules:
+        return
+    keras = sys.modules.get("keras")
+    if str(getattr(keras, "__version__", "")).startswith("3"):
+        raise ConfigError("TensorFlow was imported before bertclf with Keras 3 as tf.keras, which TF Hub "
+                          "encoders cannot use; restart, then import bertclf before tensorflow (or set "
+                          "TF_USE_LEGACY_KERAS=1 first)")
