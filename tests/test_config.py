@@ -120,8 +120,11 @@ def test_yaml_tags_are_never_executed(tmp_path):
     assert not marker.exists()
 
 
-def test_dumped_config_reloads_to_the_same_tree(tmp_path):
-    config = load_config(write_config(tmp_path / "c.yaml", MINIMAL + "train:\n  epochs: 7\n"))
+@pytest.mark.parametrize("train", ["epochs: 7", "threshold: {precision: 0.8}", "threshold: {recall: 0.9}",
+                                   "threshold: auto", "threshold: 0.3"])
+def test_dumped_config_reloads_to_the_same_tree(tmp_path, train):
+    # A run's config.yaml is read back by evaluate, resume and `train RUN/config.yaml`.
+    config = load_config(write_config(tmp_path / "c.yaml", MINIMAL + f"train:\n  {train}\n"))
     again = Config.model_validate(yaml.safe_load(dump_config(config)))
     assert again == config
 

@@ -261,6 +261,8 @@ class TrainConfig(_Section):
                 raise ValueError(f"must be {usage}; got {value}")
             return float(value)
         if isinstance(value, dict):
+            # A saved config.yaml writes the target out in full ({precision: P, recall: null}).
+            value = {key: share for key, share in value.items() if share is not None}
             unknown = sorted(set(map(str, value)) - {"precision", "recall"})
             shares = [v for v in value.values() if not isinstance(v, (int, float)) or not 0 < v <= 1]
             if unknown or len(value) != 1 or shares:
@@ -281,7 +283,7 @@ class RuntimeConfig(_Section):
 
     intra_op_threads: int = Field(0, ge=0, le=1024)
     inter_op_threads: int = Field(0, ge=0, le=1024)
-    # auto: the fastest precision this machine trains correctly in (bertclf.hardware: bfloat16
+    # auto: the fastest precision this machine trains correctly in (bertclf.runtime.hardware: bfloat16
     # on GPUs >= 8.0 and CPUs with AVX512_BF16/AMX, float16 on 7.x GPUs, else float32).
     # Anything but float32 rebuilds the encoder natively (a SavedModel's dtypes are fixed
     # at export) with float32 master weights; see docs/BENCHMARKS.md for what it buys.
@@ -289,7 +291,7 @@ class RuntimeConfig(_Section):
     # XLA for the numeric model (token ids in). auto: on for GPUs and TPUs, off on CPUs, where
     # compiling each bucket's shape costs more than it saves (docs/BENCHMARKS.md).
     jit_compile: Union[Literal["auto"], bool] = "auto"
-    # How training is spread over devices and machines (tf.distribute; bertclf.hardware):
+    # How training is spread over devices and machines (tf.distribute; bertclf.runtime.hardware):
     # auto: MultiWorkerMirroredStrategy when TF_CONFIG names a cluster, MirroredStrategy when
     # several GPUs are visible, else one device. train.batch_size is the global batch.
     distribution: Literal["auto", "none", "mirrored", "multi_worker", "tpu"] = "auto"
