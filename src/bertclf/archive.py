@@ -43,7 +43,10 @@ def fetch_archive(url: str) -> Path:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
             archive = _obtain(url, filename, Path(scratch))
             print(f"Unpacking {archive.name} into {target} (once)...", file=sys.stderr)
-            extract_safely(archive, staging)
+            from bertclf.progress import Progress
+
+            with Progress(f"Unpacking {archive.name}", None, "files"):
+                extract_safely(archive, staging)
         (staging / _COMPLETE_MARK).write_text(url + "\n", encoding="utf-8")
 
     return build_once(target, unpack, _COMPLETE_MARK)

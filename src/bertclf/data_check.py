@@ -7,7 +7,7 @@ from bertclf.data import LabelledData, load_data
 from bertclf.data.report import add_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder
 from bertclf.encoders.registry import awaiting_pretraining, model_before_pretraining, resolve_spec
-from bertclf.training.runtime import setup_tensorflow
+from bertclf.runtime.tf_setup import setup_tensorflow
 
 # Token lengths are measured on at most this many texts per split (they are a summary).
 TOKEN_STATS_SAMPLE = 20_000

@@ -17,7 +17,7 @@ from typing import Optional
 from bertclf.cache import cache_root
 from bertclf.config import RuntimeConfig
 from bertclf.errors import BertclfError
-from bertclf.hardware import (BF16_CPU_FLAGS, Hardware, choose_distribution, choose_jit_compile, cpu_flags,
+from bertclf.runtime.hardware import (BF16_CPU_FLAGS, Hardware, choose_distribution, choose_jit_compile, cpu_flags,
                               parse_cluster, resolve_precision)
 
 _PACKAGES = ("tensorflow", "tf-keras", "tensorflow-hub", "tensorflow-text", "tf-models-official")
@@ -85,7 +85,7 @@ def _has_nvidia_driver() -> bool:
 
 
 def _tensorflow_devices() -> tuple[str, tuple[tuple[int, int], ...], list[str]]:
-    from bertclf.training.runtime import setup_tensorflow
+    from bertclf.runtime.tf_setup import setup_tensorflow
 
     tf = setup_tensorflow()
     info = tf.sysconfig.get_build_info()

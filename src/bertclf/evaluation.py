@@ -62,7 +62,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
 
     predictor = Predictor(run_dir)
     started = time.perf_counter()
-    probabilities = predictor.probabilities(examples.texts, examples.pairs)
+    probabilities = predictor.probabilities(examples.texts, examples.pairs, progress=f"Scoring {name}")
     seconds = time.perf_counter() - started
     source = str(data_path) if data_path is not None else f"config split {split}"
     record = evaluation_record(examples, probabilities, class_names, predictor.threshold, source)

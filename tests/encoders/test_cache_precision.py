@@ -21,7 +21,7 @@ def export_bfloat16_encoder(out_dir: Path, vocab_file: Path) -> Path:
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
 
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     vocab_size = len(vocab_file.read_text(encoding="utf-8").splitlines())
     bert_config = configs.BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1,
@@ -54,7 +54,7 @@ def test_a_poisoned_cache_entry_is_rebuilt_with_one_line(tmp_path, fresh_cache, 
     from bertclf.config import TinyEncoderConfig
     from bertclf.encoders.export import graph_float_dtypes
     from bertclf.encoders.tiny import cached_tiny_encoder
-    from bertclf.training.runtime import setup_tensorflow
+    from bertclf.runtime.tf_setup import setup_tensorflow
 
     setup_tensorflow()
     texts = synthetic_texts("pos", 20) + synthetic_texts("neg", 20)

@@ -19,7 +19,7 @@ pytestmark = [needs_e5, pytest.mark.slow]
 def e5_encoder():
     from bertclf.config import ModelConfig
     from bertclf.encoders import prepare_encoder
-    from bertclf.training.runtime import setup_tensorflow
+    from bertclf.runtime.tf_setup import setup_tensorflow
 
     setup_tensorflow()
     return prepare_encoder(E5, ModelConfig(encoder="multilingual_e5_small"), [], seed=0)

@@ -76,7 +76,7 @@ def test_converted_saved_model_matches_the_checkpoint(minilm_dir, reference, see
 @pytest.fixture(scope="module")
 def native_encoder(minilm_dir):
     from bertclf.encoders.native import build_native_encoder, read_native_weights
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     native = read_native_weights(minilm_dir.encoder_handle)
     with keras_policy("float32"):

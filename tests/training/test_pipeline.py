@@ -7,8 +7,9 @@ import collections
 import numpy as np
 import pytest
 
-from bertclf.training.pipeline import (BUCKET_BOUNDARIES, EncodedSplit, encode_split, gather_batch, padded_length,
-                              plan_batches, steps_per_epoch)
+from bertclf.encoders.tokenization import BUCKET_BOUNDARIES, padded_length
+from bertclf.training.pipeline import (EncodedSplit, encode_split, gather_batch,
+                                      plan_batches, steps_per_epoch)
 
 
 def _encoded(count: int = 203, seq_length: int = 64, seed: int = 0) -> EncodedSplit:
@@ -183,3 +184,23 @@ def test_a_run_packs_each_split_once_however_often_it_asks(monkeypatch):
     assert encode(train) is encode(train)
     assert encode(validation) is not encode(train)
     assert [id(split) for split in calls] == [id(train), id(validation)]
+
+
+def test_class_weights_reach_every_example_as_its_sample_weight():
+    # train.class_weight (balanced or a mapping) becomes per-example weights in the stream fit() reads.
+    from bertclf.task import ClassificationTask
+    from bertclf.training.pipeline import training_dataset
+
+    encoded = _encoded(count=50)
+    class_weight = {0: 0.5, 1: 2.0, 2: 1.25}
+    stream = list(training_dataset(encoded, 8, ClassificationTask(3), seed=4, first_epoch=0, epochs=1,
+                                   class_weight=class_weight).as_numpy_iterator())
+    seen = 0
+    for inputs, labels, weights in stream:
+        labels = labels.reshape(-1).astype(int)
+        assert weights.tolist() == [class_weight[label] for label in labels]
+        seen += len(labels)
+    assert seen == 50
+    # Without class weights (one device) there are no sample weights at all.
+    assert len(next(iter(training_dataset(encoded, 8, ClassificationTask(3), seed=4, first_epoch=0,
+                                          epochs=1).as_numpy_iterator()))) == 2

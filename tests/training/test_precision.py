@@ -68,7 +68,8 @@ def test_precision_trains_without_nan_and_exports(tmp_path, monkeypatch, precisi
     history = json.loads((run / artifacts.HISTORY_JSON_FILE).read_text())
     assert all(math.isfinite(v) for values in history.values() for v in values)
     metrics = json.loads((run / artifacts.METRICS_FILE).read_text())
-    assert metrics["export_check"]["max_abs_difference"] <= EXPORT_TOLERANCES[metrics["runtime"]["precision"]]
+    # (training itself fails when the export differs beyond its tolerance: serving/export.check_export)
+    assert metrics["export_check"]["tolerance"] == EXPORT_TOLERANCES[metrics["runtime"]["precision"]]
     assert main(["predict", "a wonderful film", "--model", str(run)]) == 0
     cached = list((tmp_path / "cache" / "encoders").glob("tiny-*/encoder"))
     assert len(cached) == 1 and graph_float_dtypes(cached[0]) == {"float32"}
@@ -85,7 +86,7 @@ def test_the_encoder_computes_in_the_precision_asked_for(tiny_encoder_dir, preci
     from bertclf.encoders import prepare_encoder, with_native_weights
     from bertclf.model import build_classifier
     from bertclf.encoders.registry import spec_from_folder
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     model_config = ModelConfig(encoder=str(tiny_encoder_dir), seq_length=16, pooling="mean")
     encoder = prepare_encoder(spec_from_folder(tiny_encoder_dir), model_config, [], seed=0)

@@ -65,17 +65,20 @@ def read_folder(folder: Path, classes: Optional[list[str]] = None) -> RawSplit:
     if not found:
         raise DataError(f"{folder}: no class subfolders; put each class's .txt files in a "
                         f"subfolder named after it, e.g. {folder}/pos/ and {folder}/neg/")
-    rows, skipped, read = [], collections.Counter(), 0
-    for name in found:
-        for path in sorted((folder / name).glob(f"*{FOLDER_EXTENSION}")):
-            read += 1
+    from bertclf.progress import Progress
+
+    files = [(name, path) for name in found for path in sorted((folder / name).glob(f"*{FOLDER_EXTENSION}"))]
+    rows, skipped = [], collections.Counter()
+    with Progress(f"Reading {folder.name}/", len(files), "files") as shown:
+        for name, path in files:
+            shown.advance()
             try:
                 text = path.read_text(encoding="utf-8-sig")
             except UnicodeDecodeError:
                 skipped["not_utf8"] += 1
                 continue
             rows.append(Row(text, name, str(path)))
-    return RawSplit(rows, read, skipped)
+    return RawSplit(rows, len(files), skipped)
 
 
 def read_table(path: Path, fmt: str, text_column: str, label_column: str,

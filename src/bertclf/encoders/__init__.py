@@ -123,15 +123,19 @@ def convert_source(source: Path, out_dir: Path, name: str = "", text_prefix: str
     Raises:
         ModelError: The source cannot be converted.
     """
+    from bertclf.progress import Progress
+
     if is_e5s1_source(source):
         from bertclf.encoders.e5 import convert_e5s1
 
-        return convert_e5s1(source, out_dir, name=name, text_prefix=text_prefix)
+        with Progress(f"Converting {source.name}", None, "steps"):
+            return convert_e5s1(source, out_dir, name=name, text_prefix=text_prefix)
     if text_prefix:
         raise ModelError(f"{source}: a text prefix is only supported for SentencePiece (E5S1) sources")
     from bertclf.encoders.convert import convert_checkpoint
 
-    return convert_checkpoint(source, out_dir, name=name)
+    with Progress(f"Converting {source.name}", None, "steps"):
+        return convert_checkpoint(source, out_dir, name=name)
 
 
 def check_local_handle(handle: str) -> None:

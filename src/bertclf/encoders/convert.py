@@ -151,7 +151,7 @@ def convert_checkpoint(source: Path, out_dir: Path, name: str = "") -> dict:
     Raises:
         ModelError: The checkpoint is not a BERT this encoder can represent exactly.
     """
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     with keras_policy("float32"):
         return _convert(source, out_dir, name)

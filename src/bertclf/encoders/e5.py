@@ -50,7 +50,7 @@ def convert_e5s1(source: Path, out_dir: Path, name: str = "", text_prefix: str =
     Raises:
         ModelError: The file is not an E5S1 BERT this encoder can represent.
     """
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     with keras_policy("float32"):
         return _convert(Path(source), Path(out_dir), name, text_prefix)

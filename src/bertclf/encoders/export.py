@@ -53,7 +53,7 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
     import tensorflow as tf
     from official.nlp.tools import export_tfhub_lib
 
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     if encoder.compute_dtype != "float32":
         raise RuntimeError(f"encoder built in {encoder.compute_dtype}; encoders are saved in float32 "
@@ -137,7 +137,7 @@ def export_native_encoder(out_dir: Path, native, vocab_file: Path, lower_case: b
 
     from bertclf.encoders import load_saved_model
     from bertclf.encoders.native import build_native_encoder, probe_inputs
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     bert_config = configs.BertConfig(
         vocab_size=native.vocab_size, hidden_size=native.hidden_size, num_hidden_layers=native.num_layers,

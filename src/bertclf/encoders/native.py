@@ -103,7 +103,7 @@ def _read_native_weights(handle: str) -> NativeEncoderWeights:
 
     from bertclf.encoders import load_saved_model
     from bertclf.encoders.convert import register_exact_gelu
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     register_exact_gelu()
     loaded = load_saved_model(handle)

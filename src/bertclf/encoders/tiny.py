@@ -72,7 +72,7 @@ def export_tiny_encoder(out_dir: Path, vocab: list[str], tiny: TinyEncoderConfig
     from official.legacy.bert import configs
     from official.nlp.tools import export_tfhub_lib
 
-    from bertclf.training.runtime import keras_policy
+    from bertclf.runtime.precision import keras_policy
 
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = out_dir / VOCAB_FILE

@@ -14,6 +14,20 @@ import tensorflow as tf
 # head_tail keeps this share of the token budget from the start, the rest from the end
 # (long reviews state their verdict at the end; Sun et al. 2019 found head+tail best on IMDB).
 HEAD_SHARE = 0.25
+# Padded lengths a packed batch can have (plus the sequence length itself), in training's
+# buckets and in the serving model alike: a small fixed set, so each shape's kernels are
+# prepared once rather than per batch.
+BUCKET_BOUNDARIES = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
+
+
+def padded_length(longest: int, seq_length: int, bucketing: bool = True) -> int:
+    """The length a batch whose longest example has `longest` tokens is padded to."""
+    if not bucketing:
+        return seq_length
+    for boundary in BUCKET_BOUNDARIES:
+        if boundary >= longest:
+            return min(boundary, seq_length)
+    return seq_length
 
 
 def head_count(budget: int, truncation: str) -> int:

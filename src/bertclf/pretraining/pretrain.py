@@ -30,7 +30,8 @@ from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import ConfigError, Interrupted, RunError, TrainingDiverged
 from bertclf.pretraining.corpus import PackedCorpus, gather_texts, pack_corpus, special_ids
 from bertclf.training.phases import PhaseTimer
-from bertclf.training.runtime import import_tensorflow, start_runtime
+from bertclf.runtime.start import start_runtime
+from bertclf.runtime.tf_setup import import_tensorflow
 
 # Texts tokenized per call of the preprocessor's `tokenize`.
 _TOKENIZE_CHUNK = 2048
@@ -60,6 +61,9 @@ def pretrain(config: Config, run_dir: Optional[Path] = None, resume: bool = Fals
         BertclfError: Bad data or encoder, a distribution pretraining does not
             support, divergence, Ctrl-C.
     """
+    from bertclf.progress import set_enabled
+
+    set_enabled(config.runtime.progress)
     timer = PhaseTimer(started)
     settings = config.pretrain
     if resume and (run_dir / artifacts.PRETRAIN_METRICS_FILE).is_file():
@@ -169,9 +173,16 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
     if remaining > 0 and (budget is None or budget > 0):
         dataset = training_dataset(packed.train, rule, settings.batch_size, config.experiment.seed,
                                    skip_batches=done)
+        import tf_keras
+
+        from bertclf.progress import Progress
+
+        shown = Progress("Pretraining", remaining, "steps")
+        advance = tf_keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: shown.advance(1))
         try:
-            model.fit(dataset, steps_per_epoch=chunk, epochs=math.ceil(remaining / chunk),
-                      validation_data=held_out, callbacks=[keeper], verbose=0)  # keeper prints per chunk
+            with shown:
+                model.fit(dataset, steps_per_epoch=chunk, epochs=math.ceil(remaining / chunk),
+                          validation_data=held_out, callbacks=[keeper, advance], verbose=0)  # keeper prints per chunk
         except KeyboardInterrupt:
             raise Interrupted(f"pretraining stopped at step {keeper.saved_steps:,} (checkpointed); continue "
                               f"with: bertclf pretrain {run_dir} --resume") from None

@@ -14,10 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from bertclf.data import Split
-from bertclf.encoders.tokenization import encode_texts
+from bertclf.encoders.tokenization import BUCKET_BOUNDARIES, encode_texts
 from bertclf.metrics import predicted_classes
 from bertclf.task import ClassificationTask
-from bertclf.training.pipeline import BUCKET_BOUNDARIES
 
 SERVING_SIGNATURE = "serving_default"
 

@@ -8,17 +8,18 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bertclf import artifacts
-from bertclf.errors import DataError, RunError
+from bertclf.errors import ConfigError, DataError, RunError
 from bertclf.metrics import predicted_classes
 
-_BATCH_SIZE = 64
+# Texts per model call: enough to vectorise well, small enough for any machine's memory.
+BATCH_SIZE = 64
 
 
 class Predictor:
     """A run's exported model and class names, loaded once."""
 
     def __init__(self, run_dir: Path):
-        from bertclf.training.runtime import setup_tensorflow
+        from bertclf.runtime.tf_setup import setup_tensorflow
 
         tf = setup_tensorflow()
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModel uses)
@@ -42,33 +43,60 @@ class Predictor:
         return "text_pairs" in self._serve.structured_input_signature[1]
 
     def probabilities(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None,
-                      batch_size: int = _BATCH_SIZE) -> np.ndarray:
+                      batch_size: int = BATCH_SIZE, progress: Optional[str] = "Scoring") -> np.ndarray:
         """Class probabilities, shape [len(texts), num_classes].
+
+        Args:
+            texts: The texts (first texts, for a pair model).
+            pairs: The second texts of a pair model.
+            batch_size: Texts per model call.
+            progress: The label of the progress bar or lines (long inputs only); None for none.
 
         Raises:
             DataError: A pair model got no second texts.
         """
+        from bertclf.progress import Progress
+
         if self.takes_pairs and pairs is None:
             raise DataError("this model classifies text pairs; give each input as first<TAB>second")
         # Texts of similar length share a batch: the model pads a batch only as far as its
         # longest text needs. Character length is a cheap stand-in for token length.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
         result = np.zeros((len(texts), len(self.class_names)), np.float32)
-        for start in range(0, len(order), batch_size):
-            chosen = order[start:start + batch_size]
-            inputs = {"texts": self._tf.constant([texts[i] for i in chosen])}
-            if self.takes_pairs:
-                inputs["text_pairs"] = self._tf.constant([pairs[i] for i in chosen])
-            result[chosen] = self._serve(**inputs)["probabilities"].numpy()
+        with Progress(progress, len(texts), "texts") as shown:
+            for start in range(0, len(order), batch_size):
+                chosen = order[start:start + batch_size]
+                inputs = {"texts": self._tf.constant([texts[i] for i in chosen])}
+                if self.takes_pairs:
+                    inputs["text_pairs"] = self._tf.constant([pairs[i] for i in chosen])
+                result[chosen] = self._serve(**inputs)["probabilities"].numpy()
+                shown.advance(len(chosen))
         return result
 
-    def predict(self, texts: Sequence[str], top_k: int = 1) -> list[dict]:
+    def predict(self, texts: Sequence[str], top_k: int = 1, pairs: Optional[Sequence[str]] = None,
+                batch_size: int = BATCH_SIZE, threshold: Optional[float] = None,
+                progress: str = "Predicting") -> list[dict]:
         """Per text: the label (at the model's threshold), its probability, the top-k and all probabilities.
 
-        For a pair model each text is `first<TAB>second`.
+        Args:
+            texts: The texts. For a pair model without `pairs`, each is `first<TAB>second`.
+            top_k: How many of the most probable classes `top` lists.
+            pairs: The second texts of a pair model.
+            batch_size: Texts per model call.
+            threshold: A two-class model's decision threshold instead of its own.
+            progress: The label of the progress bar or lines (long inputs only).
+
+        Raises:
+            ConfigError: A threshold for a model of more than two classes, or outside (0, 1).
+            DataError: A pair model's input without its second text.
         """
-        pairs = None
-        if self.takes_pairs:
+        if threshold is not None:
+            if len(self.class_names) != 2:
+                raise ConfigError(f"--threshold: only for two-class models; this one has "
+                                  f"{len(self.class_names)} classes and predicts the most probable")
+            if not 0.0 < threshold < 1.0:
+                raise ConfigError(f"--threshold {threshold}: give a probability between 0 and 1")
+        if self.takes_pairs and pairs is None:
             split = [text.split("\t", 1) for text in texts]
             for number, parts in enumerate(split, start=1):
                 if len(parts) != 2:
@@ -76,8 +104,9 @@ class Predictor:
                                     f"texts with a tab")
             texts, pairs = [parts[0] for parts in split], [parts[1] for parts in split]
         results = []
-        probabilities = self.probabilities(texts, pairs)
-        for text, row, chosen in zip(texts, probabilities, predicted_classes(probabilities, self.threshold)):
+        probabilities = self.probabilities(texts, pairs, batch_size=batch_size, progress=progress)
+        decide_at = threshold if threshold is not None else self.threshold
+        for text, row, chosen in zip(texts, probabilities, predicted_classes(probabilities, decide_at)):
             order = np.argsort(-row)[: max(1, top_k)]
             results.append({
                 "text": text,

@@ -117,7 +117,8 @@ class MicroBatcher:
 
     def _call(self, texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
         self.counters.model_calls += 1
-        return self.predictor.probabilities(texts, pairs, batch_size=self.max_batch)
+        # Requests are logged, not drawn as progress.
+        return self.predictor.probabilities(texts, pairs, batch_size=self.max_batch, progress=None)
 
 
 def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Application:

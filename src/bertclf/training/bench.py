@@ -47,9 +47,9 @@ from bertclf.config import Config
 from bertclf.data import load_data
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
-from bertclf.hardware import probe_hardware
-from bertclf.training.distribution import start_distribution
-from bertclf.training.runtime import setup_tensorflow
+from bertclf.runtime.hardware import probe_hardware
+from bertclf.runtime.distribution import start_distribution
+from bertclf.runtime.tf_setup import setup_tensorflow
 
 PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16", "bucketed_distributed")
 

@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 import tf_keras
 
 from bertclf.metrics import classification_metrics
+from bertclf.progress import Progress
 from bertclf.task import ClassificationTask
 from bertclf.training.pipeline import EncodedSplit, predict_logits
 
@@ -64,7 +65,8 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
             self.scorer.set_weights(self.model.get_weights())
             model = self.scorer
         started = time.perf_counter()
-        logits = predict_logits(model, self.encoded, self.batch_size, self.bucketing)
+        logits = predict_logits(model, self.encoded, self.batch_size, self.bucketing,
+                                progress=f"Validation after epoch {epoch + 1}")
         probabilities = self.task.probabilities(logits).numpy()
         self.seconds += time.perf_counter() - started
         scores = classification_metrics(self.encoded.labels.tolist(), probabilities, self.class_names)
@@ -150,3 +152,30 @@ def all_finite(logs: dict) -> bool:
     """Whether every numeric value in an epoch's logs is finite."""
     return all(math.isfinite(float(value)) for value in logs.values()
                if isinstance(value, (int, float)) or hasattr(value, "__float__"))
+
+
+class FitProgress(tf_keras.callbacks.Callback):
+    """Progress inside each epoch where stderr is not a terminal: Keras then prints one line per
+    epoch, which left minutes of silence in logs. A line at least every 20 s (bertclf.progress)."""
+
+    def __init__(self, epochs: int, steps: int):
+        super().__init__()
+        self.epochs, self.steps = epochs, steps
+        self._loss: Optional[float] = None
+        self._progress: Optional[Progress] = None
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        self._loss = None
+        self._progress = Progress(f"Epoch {epoch + 1}/{self.epochs}", self.steps, "steps",
+                                  detail=lambda: f"loss {self._loss:.4f}" if self._loss is not None else "")
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        if logs and "loss" in logs:
+            self._loss = float(logs["loss"])
+        if self._progress is not None:
+            self._progress.advance(1)
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None

@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from bertclf.data import Split
-from bertclf.encoders.tokenization import packing_function
+from bertclf.encoders.tokenization import packing_function, padded_length
+from bertclf.progress import Progress
 from bertclf.task import ClassificationTask
 # Defined with the budget planner, which must stay free of TensorFlow; fit() takes it from here.
 from bertclf.training.budget import steps_per_epoch  # noqa: F401
@@ -33,9 +34,6 @@ _TOKENIZE_CHUNK = 256
 # Bucketing sorts this many batches' worth of shuffled examples at a time: enough
 # for batches of similar length, few enough that an epoch stays well mixed.
 _WINDOW_BATCHES = 32
-# Padded lengths a batch can have (plus the sequence length itself): a small fixed
-# set, so each shape's kernels are prepared once rather than per batch.
-BUCKET_BOUNDARIES = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
 
 
 @dataclasses.dataclass
@@ -57,29 +55,39 @@ class EncodedSplit:
         return self.word_ids.shape[1]
 
 
-def encode_split(split: Split, preprocessor, seq_length: int, truncation: str = "head") -> EncodedSplit:
+def encode_split(split: Split, preprocessor, seq_length: int, truncation: str = "head",
+                 progress: Optional[str] = "Tokenising") -> EncodedSplit:
     """Tokenizes and packs a split once (see `encode_texts` for truncation).
 
     Chunks go through one packing function traced once per run (see
     `packing_function`); a `tf.data` map would trace the tokenizer again for
-    every split, which cost more than tokenizing 20,000 sentences.
+    every split, which cost more than tokenizing 20,000 sentences. `progress`
+    labels the progress bar or lines of a long split (None: none).
     """
     pack = packing_function(preprocessor, seq_length, truncation, pairs=split.pairs is not None)
     word_ids, type_ids, lengths, full_lengths = [], [], [], []
-    for start in range(0, len(split), _TOKENIZE_CHUNK):
-        chunk = [tf.constant(split.texts[start:start + _TOKENIZE_CHUNK])]
-        if split.pairs is not None:
-            chunk.append(tf.constant(split.pairs[start:start + _TOKENIZE_CHUNK]))
-        packed = {name: value.numpy() for name, value in pack(*chunk).items()}
-        word_ids.append(packed["input_word_ids"].astype(np.int32))
-        type_ids.append(packed["input_type_ids"].astype(np.int32))
-        lengths.append(packed["input_mask"].sum(axis=1).astype(np.int32))
-        full_lengths.append(packed["full_lengths"].astype(np.int32))
+    with Progress(progress, len(split), "texts") as shown:
+        for start in range(0, len(split), _TOKENIZE_CHUNK):
+            _pack_chunk(pack, split, start, (word_ids, type_ids, lengths, full_lengths))
+            shown.advance(min(_TOKENIZE_CHUNK, len(split) - start))
     if not word_ids:
         empty = np.zeros((0, seq_length), np.int32)
         return EncodedSplit(empty, empty, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32))
     return EncodedSplit(np.concatenate(word_ids), np.concatenate(type_ids), np.concatenate(lengths),
                         np.asarray(split.labels, np.int32), np.concatenate(full_lengths))
+
+
+def _pack_chunk(pack, split: Split, start: int, arrays: tuple[list, list, list, list]) -> None:
+    """Packs the chunk of `split` from `start` and appends its arrays."""
+    word_ids, type_ids, lengths, full_lengths = arrays
+    chunk = [tf.constant(split.texts[start:start + _TOKENIZE_CHUNK])]
+    if split.pairs is not None:
+        chunk.append(tf.constant(split.pairs[start:start + _TOKENIZE_CHUNK]))
+    packed = {name: value.numpy() for name, value in pack(*chunk).items()}
+    word_ids.append(packed["input_word_ids"].astype(np.int32))
+    type_ids.append(packed["input_type_ids"].astype(np.int32))
+    lengths.append(packed["input_mask"].sum(axis=1).astype(np.int32))
+    full_lengths.append(packed["full_lengths"].astype(np.int32))
 
 
 class SplitEncoder:
@@ -108,16 +116,6 @@ class SplitEncoder:
         self._packed[id(part)] = (part, EncodedSplit(packed.word_ids[rows], packed.type_ids[rows],
                                                      packed.lengths[rows], packed.labels[rows], full))
         return part
-
-
-def padded_length(longest: int, seq_length: int, bucketing: bool = True) -> int:
-    """The length a batch whose longest example has `longest` tokens is padded to."""
-    if not bucketing:
-        return seq_length
-    for boundary in BUCKET_BOUNDARIES:
-        if boundary >= longest:
-            return min(boundary, seq_length)
-    return seq_length
 
 
 def plan_batches(lengths: np.ndarray, batch_size: int, bucketing: bool = True,
@@ -241,15 +239,22 @@ def distributed_training_dataset(strategy, encoded: EncodedSplit, batch_size: in
     return strategy.distribute_datasets_from_function(for_worker)
 
 
-def predict_logits(model, encoded: EncodedSplit, batch_size: int, bucketing: bool = True) -> np.ndarray:
-    """The model's outputs for every example, in the split's order."""
+def predict_logits(model, encoded: EncodedSplit, batch_size: int, bucketing: bool = True,
+                   progress: Optional[str] = None) -> np.ndarray:
+    """The model's outputs for every example, in the split's order (`progress`: its bar's label)."""
+    import tf_keras
+
     plan = plan_batches(encoded.lengths, batch_size, bucketing)
     if not plan:
         return np.zeros((0, model.output_shape[-1]), np.float32)
     dataset = tf.data.Dataset.from_generator(
         lambda: (gather_batch(encoded, indices, bucketing) for indices in plan),
         output_signature=_input_signature()).prefetch(2)
-    outputs = model.predict(dataset, verbose=0)
+    shown = Progress(progress, len(encoded.lengths), "texts")
+    sizes = [len(indices) for indices in plan]
+    advance = tf_keras.callbacks.LambdaCallback(on_predict_batch_end=lambda batch, logs: shown.advance(sizes[batch]))
+    with shown:
+        outputs = model.predict(dataset, verbose=0, callbacks=[advance])
     ordered = np.empty_like(outputs)
     ordered[np.concatenate(plan)] = outputs
     return ordered

@@ -27,7 +27,7 @@ from bertclf.task import ClassificationTask
 from bertclf.training import budget
 from bertclf.training.pipeline import (EncodedSplit, batch_width, distributed_training_dataset, plan_batches,
                                        predict_logits)
-from bertclf.training.runtime import Runtime
+from bertclf.runtime.start import Runtime
 
 # Training steps the probe times at most, and the share of the budget it may spend on them.
 _PROBE_STEPS = 16

@@ -35,7 +35,7 @@ def run_seed_style(config, timer: PhaseTimer, output_dir: Path) -> dict:
     with timer.phase("data"):
         data = load_data(config.data, config.experiment.seed)
     with timer.phase("import"):
-        from bertclf.training.runtime import setup_tensorflow
+        from bertclf.runtime.tf_setup import setup_tensorflow
 
         tf = setup_tensorflow(config.runtime, config.experiment.seed)
         import tensorflow_hub as hub

@@ -27,7 +27,8 @@ from bertclf.task import ClassificationTask
 from bertclf.training.budget import prediction_check
 from bertclf.training.phases import PhaseTimer
 from bertclf.training.planner import plan_run
-from bertclf.training.runtime import Runtime, import_tensorflow, start_runtime
+from bertclf.runtime.start import Runtime, start_runtime
+from bertclf.runtime.tf_setup import import_tensorflow
 
 # The exported string-input model must reproduce the in-memory model's probabilities, to within
 # the rounding of the precision it computes in: a batch padded to another length sums its
@@ -84,8 +85,10 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     Raises:
         BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
     """
+    from bertclf.progress import set_enabled
     from bertclf.training.pipeline import SplitEncoder
 
+    set_enabled(config.runtime.progress)
     timer = PhaseTimer(started)
     with timer.phase("data"):
         data, task, class_weight = read_data(config)
@@ -205,7 +208,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     from bertclf.model import build_classifier
     from bertclf.training.optimizer import build_optimizer
     from bertclf.training import checkpoints
-    from bertclf.training.callbacks import StopGuard, ValidationMetrics
+    from bertclf.training.callbacks import FitProgress, StopGuard, ValidationMetrics
     from bertclf.training.pipeline import distributed_training_dataset, steps_per_epoch
 
     import tf_keras
@@ -233,6 +236,8 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
 
         callbacks.append(TensorBoardLog(run_dir / artifacts.TENSORBOARD_DIR, dump_config(config),
                                         config.runtime.tensorboard_steps, guard))
+    if config.runtime.progress and not sys.stderr.isatty():
+        callbacks.append(FitProgress(epochs, steps))
     first_epoch = 0
     if state is not None:
         checkpoints.restore(classifier, state, run_dir)
@@ -297,10 +302,11 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
     probabilities = {"validation": fitted.validation_probabilities}
     if probabilities["validation"] is None:
         with timer.phase("validation"):
-            probabilities["validation"] = _probabilities(fitted.classifier, task, encode(data.validation), config)
+            probabilities["validation"] = _probabilities(fitted.classifier, task, encode(data.validation), config,
+                                                         "Scoring validation")
     if data.test is not None:
         with timer.phase("test_scoring"):
-            probabilities["test"] = _probabilities(fitted.classifier, task, encode(data.test), config)
+            probabilities["test"] = _probabilities(fitted.classifier, task, encode(data.test), config, "Scoring test")
     threshold, threshold_record = task.decision_threshold(config.train.threshold, data.validation.labels,
                                                           probabilities["validation"])
     if threshold_record and not threshold_record.get("validation", {}).get("met", True):
@@ -372,10 +378,11 @@ def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]], evalu
     artifacts.mark_latest(run_dir)
 
 
-def _probabilities(classifier, task: ClassificationTask, encoded, config: Config) -> np.ndarray:
+def _probabilities(classifier, task: ClassificationTask, encoded, config: Config,
+                   progress: Optional[str] = None) -> np.ndarray:
     from bertclf.training.pipeline import predict_logits
 
-    logits = predict_logits(classifier, encoded, config.train.batch_size, config.data.bucketing)
+    logits = predict_logits(classifier, encoded, config.train.batch_size, config.data.bucketing, progress)
     return task.probabilities(logits).numpy()
 
 

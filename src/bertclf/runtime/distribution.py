@@ -1,6 +1,6 @@
 """Training on several devices and machines with TensorFlow's own tf.distribute.
 
-`start_distribution` decides `runtime.distribution` (`bertclf.hardware`), sets
+`start_distribution` decides `runtime.distribution` (`bertclf.runtime.hardware`), sets
 the devices up and creates the strategy. Everything a run builds for training
 (classifier, optimizer, metrics) is built in `Distribution.scope()`; the
 training batches come from `pipeline.distributed_training_dataset`, which gives
@@ -21,7 +21,7 @@ import os
 from typing import Any, Mapping, Optional
 
 from bertclf.errors import ConfigError
-from bertclf.hardware import Cluster, Hardware, choose_distribution, parse_cluster
+from bertclf.runtime.hardware import Cluster, Hardware, choose_distribution, parse_cluster
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bertclf.errors import ConfigError
-from bertclf.hardware import (Hardware, choose_distribution, choose_jit_compile, choose_precision, cpu_flags,
+from bertclf.runtime.hardware import (Hardware, choose_distribution, choose_jit_compile, choose_precision, cpu_flags,
                               parse_cluster, resolve_precision)
 
 AVX2 = frozenset({"sse4_2", "avx", "avx2", "fma"})

@@ -1,0 +1,106 @@
+"""Progress of long steps: a bar in a terminal, elsewhere a line every interval, and what
+`bertclf train` and `evaluate` print with it in a log (not a terminal)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from bertclf import progress
+from bertclf.progress import Progress
+from conftest import BERTCLF, e2e_config
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def short_interval(monkeypatch):
+    monkeypatch.setenv("BERTCLF_PROGRESS_SECONDS", "0.1")
+    monkeypatch.setattr(progress, "BAR_DELAY", 0.1)
+    progress.set_enabled(True)
+    yield
+    progress.set_enabled(True)
+
+
+def test_a_log_gets_lines_with_done_total_rate_and_time_left():
+    log = io.StringIO()
+    with Progress("Tokenising", 40, "texts", stream=log, detail=lambda: "loss 0.5000") as shown:
+        for _ in range(4):
+            time.sleep(0.12)
+            shown.advance(10)
+    lines = log.getvalue().splitlines()
+    assert len(lines) >= 3, lines
+    assert re.fullmatch(r"Tokenising: \d+/40 texts \(\d+%\), [\d.,]+ texts/s, \d+s left \(loss 0\.5000\)",
+                        lines[1]), lines[1]
+    assert re.fullmatch(r"Tokenising: done, 40 texts in \d+s \([\d.,]+ texts/s\)", lines[-1]), lines[-1]
+    assert "\r" not in log.getvalue()
+
+
+def test_a_step_that_does_not_advance_still_reports_it_is_alive():
+    log = io.StringIO()
+    with Progress("Converting e5-small-q4.bin", None, "steps", stream=log):
+        time.sleep(0.35)
+    lines = log.getvalue().splitlines()
+    assert len(lines) >= 3 and lines[0] == "Converting e5-small-q4.bin: 0s so far"
+    assert lines[-1] == "Converting e5-small-q4.bin: done after 0s"
+
+
+def test_a_terminal_gets_one_redrawn_bar():
+    screen = Terminal()
+    with Progress("Scoring test-full", 100, "texts", stream=screen) as shown:
+        for _ in range(5):
+            time.sleep(0.15)
+            shown.advance(20)
+    text = screen.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\x1b[K\n")
+    assert re.search(r"\rScoring test-full: \[#*\.*\] \d+/100 texts", text)
+    assert "Scoring test-full: done, 100 texts in" in text
+
+
+def test_quick_steps_quiet_runs_and_no_label_print_nothing():
+    log = io.StringIO()
+    with Progress("Quick", 3, "texts", stream=log) as shown:
+        shown.advance(3)
+    with Progress(None, 3, "texts", stream=log) as shown:
+        time.sleep(0.25)
+    progress.set_enabled(False)
+    with Progress("Off", 3, "texts", stream=log):
+        time.sleep(0.25)
+    assert log.getvalue() == ""
+
+
+def test_a_failed_step_says_where_it_stopped():
+    log = io.StringIO()
+    with pytest.raises(KeyError):
+        with Progress("Reading train/", 10, "files", stream=log) as shown:
+            shown.advance(4)
+            time.sleep(0.15)
+            raise KeyError("x")
+    assert log.getvalue().splitlines()[-1].startswith("Reading train/: stopped at 4 files in")
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_report_progress_in_a_log(tmp_path, tiny_encoder_dir):
+    # Not a terminal (pipes), so lines, not bars; an interval short enough to see them on tiny data.
+    env = {**os.environ, "BERTCLF_PROGRESS_SECONDS": "0.05"}
+    config = e2e_config(tmp_path, tiny_encoder_dir)
+    done = subprocess.run([str(BERTCLF), "train", str(config), "--set", "runtime.progress=true"],
+                          capture_output=True, text=True, env=env,
+                          timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for step in ("Epoch 1/2", "Epoch 2/2"):
+        assert re.search(rf"^{step}: \d+/\d+ steps \(\d+%\), ", done.stderr, re.M), done.stderr[-3000:]
+        assert re.search(rf"^{step}: done, \d+ steps in ", done.stderr, re.M)
+    assert re.search(r"^Validation after epoch 1: done, 12 texts in ", done.stderr, re.M)
+    evaluated = subprocess.run([str(BERTCLF), "evaluate", "--full", "--runs-dir", str(tmp_path / "runs")],
+                               capture_output=True, text=True, env=env, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert re.search(r"^Scoring test-full: done, 16 texts in ", evaluated.stderr, re.M), evaluated.stderr
