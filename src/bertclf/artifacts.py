@@ -163,3 +163,14 @@ def read_plan(run_dir: Optional[Path]) -> Optional[dict]:
     if path is None or not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_run_data_columns(run_dir: Path) -> dict:
+    """The run's `data.text_column` and `data.text_pair_column` (what its rows were read from)."""
+    import yaml
+
+    path = run_dir / CONFIG_FILE
+    data = {}
+    if path.is_file():
+        data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}
+    return {"text_column": data.get("text_column", "text"), "text_pair_column": data.get("text_pair_column")}

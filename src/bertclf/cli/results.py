@@ -1,0 +1,163 @@
+"""`bertclf evaluate`, `predict` and `report`: what a finished run's artifacts give."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from bertclf.cli.app import JSON_HELP, RUN_HELP, SplitName, app, echo_json, read_lines, runs_dir_option
+from bertclf.errors import ConfigError
+
+
+@app.command()
+def evaluate(
+    run: Optional[Path] = typer.Argument(None, help=RUN_HELP),
+    split: SplitName = typer.Option(SplitName.test, "--split", help="Which split of the run's config to score."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Score a folder of class subfolders, or a "
+                                                              "file in the run's format, instead."),
+    full: bool = typer.Option(False, "--full", help="Score the whole split, ignoring data.max_eval_examples."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON (without the report's "
+                                                       "curves and example texts; see --full-json)."),
+    full_json: bool = typer.Option(False, "--full-json", help="Print everything eval-NAME.json holds, curves "
+                                                              "and example texts included."),
+    runs_dir: Path = runs_dir_option(),
+) -> None:
+    """Score a run's exported model: loss, accuracy, per-class F1, confusion matrix."""
+    from bertclf.artifacts import resolve_run
+    from bertclf.evaluation import evaluate_run
+    from bertclf.reporting.tables import evaluation_text
+
+    result = evaluate_run(resolve_run(run, runs_dir), split=split.value, data_path=data, full=full)
+    if full_json:
+        echo_json(result.metrics)
+    elif as_json:
+        summary = {key: value for key, value in result.metrics.items() if key != "analysis"}
+        echo_json({"evaluation": result.name, "file": str(result.report_path), **summary})
+    else:
+        typer.echo(evaluation_text(result.name, result.metrics, result.class_names))
+        typer.echo(f"\nWrote {result.report_path} and {result.plot_path}")
+
+
+@app.command()
+def report(
+    run: Optional[Path] = typer.Argument(None, help=RUN_HELP),
+    evaluation: Optional[str] = typer.Option(
+        None, "--evaluation", help="Which eval-NAME.json to report on, e.g. test-full or validation "
+                                   "(default: the fullest test evaluation)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    runs_dir: Path = runs_dir_option(),
+) -> None:
+    """Write RUN/report.html: data, training curves, results, ROC/PR, calibration, mistakes, timing."""
+    from bertclf.artifacts import resolve_run
+    from bertclf.reporting.report import write_report
+
+    run_dir = resolve_run(run, runs_dir)
+    written = write_report(run_dir, evaluation)
+    if as_json:
+        echo_json({"run": str(run_dir), "report": str(written)})
+    else:
+        typer.echo(f"Wrote {written}")
+
+
+@app.command()
+def predict(
+    arguments: List[str] = typer.Argument(
+        None, metavar="RUN|TEXT",
+        help="Texts to classify, after an optional run folder (default: the newest finished run in "
+             "--runs-dir). Or use --file, or standard input."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The run folder (the same as RUN)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Classify a file: .txt (one text per line), "
+                                                             ".csv, .tsv or .jsonl (see --text-column)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="The column of --file holding the "
+                                                                          "texts (default: the run's "
+                                                                          "data.text_column)."),
+    pair_column: Optional[str] = typer.Option(None, "--pair-column", help="A pair model's second-text column "
+                                                                          "(default: the run's "
+                                                                          "data.text_pair_column)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write the rows of --file with label, "
+                                                                 "probability and p_<class> columns "
+                                                                 "added, as .csv, .tsv, .jsonl or .txt."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per model call."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Two-class models: decide the second "
+                                                                        "class from this probability on "
+                                                                        "(default: the run's threshold)."),
+    top_k: int = typer.Option(1, "--top-k", min=1, help="Show the k most probable classes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines, one per text."),
+    runs_dir: Path = runs_dir_option(),
+) -> None:
+    """Classify texts with a run's exported model."""
+    from bertclf.artifacts import resolve_run
+    from bertclf.reporting.tables import format_table, shorten
+    from bertclf.serving.predict import Predictor
+
+    from bertclf.serving.predict_file import file_format
+
+    texts = list(arguments or [])
+    if model is None and texts and _is_run_folder(Path(texts[0])):
+        model, texts = Path(texts[0]), texts[1:]
+    if output is not None and file is None:
+        raise ConfigError("--output: give the rows to classify with --file (texts as arguments are printed)")
+    for path in (file, output):  # mistakes in the files named are found before the model loads
+        if path is not None:
+            file_format(path)
+    if file is not None:
+        read_lines(file)  # missing or not UTF-8: one line now, not after loading the model
+    run_dir = resolve_run(model, runs_dir)
+    if file is not None:
+        if texts:
+            raise ConfigError("predict: give texts as arguments or with --file, not both")
+        results = _predict_file(run_dir, file, text_column, pair_column, output, batch_size, threshold, top_k)
+        if results is None:
+            return
+    else:
+        if not texts:
+            if sys.stdin.isatty():
+                raise ConfigError("predict: give texts as arguments, with --file F, or on standard input")
+            texts = [line.rstrip("\n") for line in sys.stdin]
+        results = Predictor(run_dir).predict(texts, top_k=top_k, batch_size=batch_size, threshold=threshold)
+    if as_json:
+        for result in results:
+            typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    rows = [[", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"]), shorten(r["text"])]
+            for r in results]
+    typer.echo(format_table(["prediction", "text"], rows))
+
+
+def _is_run_folder(path: Path) -> bool:
+    from bertclf import artifacts
+
+    return path.is_dir() and ((path / artifacts.MODEL_DIR).is_dir() or (path / artifacts.CONFIG_FILE).is_file())
+
+
+def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_column: Optional[str],
+                  output: Optional[Path], batch_size: int, threshold: Optional[float], top_k: int):
+    """Predicts the rows of `file`; writes them to `output` (and returns None) or returns the results."""
+    from bertclf import artifacts
+    from bertclf.serving.predict import Predictor
+    from bertclf.serving.predict_file import file_format, read_records, write_records
+
+    saved = artifacts.read_run_data_columns(run_dir)
+    predictor = Predictor(run_dir)
+    if pair_column is None and predictor.takes_pairs:
+        pair_column = saved["text_pair_column"]
+    if pair_column is not None and not predictor.takes_pairs:
+        raise ConfigError("--pair-column: this model classifies single texts")
+    if text_column is None and file_format(file) != "txt":
+        text_column = saved["text_column"]
+    records = read_records(file, text_column or "text", pair_column)
+    if predictor.takes_pairs and records.pairs is None:
+        raise ConfigError(f"{file}: this model classifies text pairs; a .txt file cannot hold them, use "
+                          f".csv/.tsv/.jsonl with --pair-column")
+    results = predictor.predict(records.texts, top_k=top_k, pairs=records.pairs, batch_size=batch_size,
+                                threshold=threshold, progress=f"Predicting {file.name}")
+    if output is None:
+        return results
+    write_records(output, records, results, predictor.class_names)
+    counts = {name: sum(r["label"] == name for r in results) for name in predictor.class_names}
+    typer.echo(f"Wrote {output}: {len(results):,} rows (" + ", ".join(f"{n} {c:,}" for n, c in counts.items()) + ")")
+    return None

@@ -1,0 +1,118 @@
+"""Predicting a file: text lines, or CSV/TSV/JSONL rows with any columns, and the same rows
+written back out with the model's columns added."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+from bertclf.errors import ConfigError, DataError
+
+# What each extension is read and written as.
+FORMATS = {".txt": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
+
+
+@dataclasses.dataclass
+class Records:
+    """A file's rows, in order, and the texts (and second texts) to classify."""
+
+    fmt: str
+    fieldnames: list[str]
+    rows: list[dict]
+    texts: list[str]
+    pairs: Optional[list[str]]
+
+
+def file_format(path: Path) -> str:
+    """`txt`, `csv`, `tsv` or `jsonl`, from the file's extension."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{path}: unknown extension {path.suffix or '(none)'}; use .txt (one text per line), "
+                          f".csv, .tsv or .jsonl")
+    return fmt
+
+
+def read_records(path: Path, text_column: str = "text", pair_column: Optional[str] = None) -> Records:
+    """Reads the rows of `path` and the texts to classify from `text_column` (and `pair_column`).
+
+    Raises:
+        ConfigError: The file is missing or has an unknown extension.
+        DataError: A row lacks the column or is not valid JSON; named by line.
+    """
+    fmt = file_format(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 (byte {error.start}); re-save it as UTF-8") from None
+    if fmt == "txt":
+        texts = content.splitlines()
+        return Records(fmt, ["text"], [{"text": t} for t in texts], texts, None)
+    if fmt == "jsonl":
+        rows, fieldnames = [], []
+        for number, line in enumerate(content.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}, line {number}: not JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {number}: expected a JSON object per line")
+            rows.append(row)
+            fieldnames += [key for key in row if key not in fieldnames]
+        lines = [n for n, line in enumerate(content.splitlines(), start=1) if line.strip()]
+    else:
+        reader = csv.DictReader(content.splitlines(), delimiter="," if fmt == "csv" else "\t")
+        fieldnames = list(reader.fieldnames or [])
+        rows = list(reader)
+        lines = list(range(2, len(rows) + 2))
+    texts = _column(path, rows, lines, fieldnames, text_column, "--text-column")
+    pairs = _column(path, rows, lines, fieldnames, pair_column, "--pair-column") if pair_column else None
+    return Records(fmt, fieldnames, rows, texts, pairs)
+
+
+def _column(path: Path, rows: list[dict], lines: list[int], fieldnames: list[str], column: str,
+            option: str) -> list[str]:
+    if column not in fieldnames:
+        raise DataError(f"{path}: no column {column!r} (columns: {', '.join(fieldnames) or 'none'}); "
+                        f"name the text column with {option}")
+    values = []
+    for row, line in zip(rows, lines):
+        value = row.get(column)
+        if value is None:
+            raise DataError(f"{path}, line {line}: no value in column {column!r}")
+        values.append(str(value))
+    return values
+
+
+def write_records(path: Path, records: Records, results: list[dict], class_names: list[str]) -> None:
+    """Writes the rows with `label`, `probability` and one `p_<class>` column per class added
+    (JSONL: `label`, `probability` and a `probabilities` object), in `path`'s format."""
+    from bertclf.files import write_text_atomic
+
+    fmt = file_format(path)
+    if fmt == "jsonl":
+        lines = [json.dumps({**row, "label": result["label"], "probability": result["probability"],
+                             "probabilities": result["probabilities"]}, ensure_ascii=False)
+                 for row, result in zip(records.rows, results)]
+        write_text_atomic(path, "".join(line + "\n" for line in lines))
+        return
+    if fmt == "txt":
+        write_text_atomic(path, "".join(f"{r['label']}\t{r['probability']:.6f}\t{r['text']}\n" for r in results))
+        return
+    import io
+
+    added = ["label", "probability"] + [f"p_{name}" for name in class_names]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[f for f in records.fieldnames if f not in added] + added,
+                            delimiter="," if fmt == "csv" else "\t", lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row, result in zip(records.rows, results):
+        extra = {f"p_{name}": f"{result['probabilities'][name]:.6f}" for name in class_names}
+        writer.writerow({**row, "label": result["label"], "probability": f"{result['probability']:.6f}", **extra})
+    write_text_atomic(path, buffer.getvalue())

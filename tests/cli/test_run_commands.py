@@ -1,0 +1,179 @@
+"""One way to name a run, --json on every command with a result, predict on files, --debug anywhere."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bertclf import artifacts
+from bertclf.cli import main
+from conftest import synthetic_texts
+
+pytestmark = pytest.mark.slow
+
+KOREAN = "정말 재미있는 영화였어요"
+
+
+@pytest.fixture()
+def runs_dir(binary_run, threshold_run, tmp_path):
+    """A runs folder with two finished runs, the thresholded one newest (its LATEST)."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for run in (binary_run, threshold_run):
+        shutil.copytree(run, folder / run.name)
+    (folder / artifacts.LATEST_FILE).write_text(threshold_run.name)
+    (folder / threshold_run.name / artifacts.METRICS_FILE).touch()  # the newest by its metrics' age too
+    return folder
+
+
+def _json_out(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+def test_every_run_command_takes_a_positional_run_or_the_newest(binary_run, runs_dir, capsys, monkeypatch):
+    newest = runs_dir / (runs_dir / artifacts.LATEST_FILE).read_text()
+    older = runs_dir / binary_run.name
+    # evaluate / report / predict, with RUN and without (the newest under --runs-dir)
+    assert main(["evaluate", str(older), "--json"]) == 0
+    assert _json_out(capsys)["file"] == str(older / artifacts.eval_file("test"))
+    assert main(["evaluate", "--runs-dir", str(runs_dir), "--json"]) == 0
+    assert _json_out(capsys)["file"] == str(newest / artifacts.eval_file("test"))
+    assert main(["report", str(older), "--json"]) == 0
+    assert _json_out(capsys) == {"run": str(older), "report": str(older / artifacts.REPORT_FILE)}
+    assert main(["report", "--runs-dir", str(runs_dir), "--json"]) == 0
+    assert _json_out(capsys)["run"] == str(newest)
+    # predict: RUN first, or --model (the old spelling), or the newest; the same probabilities
+    outputs = []
+    for args in (["predict", str(older), "a great film", "--json"],
+                 ["predict", "--model", str(older), "a great film", "--json"]):
+        assert main(args) == 0
+        outputs.append(_json_out(capsys))
+    assert outputs[0] == outputs[1] and outputs[0]["text"] == "a great film"
+    monkeypatch.chdir(runs_dir.parent)  # --runs-dir defaults to ./runs
+    assert main(["predict", "a great film", "--json"]) == 0
+    assert _json_out(capsys)["text"] == "a great film"
+    # runs compare: the two newest, one given against the newest, or both given
+    assert main(["runs", "compare", "--json"]) == 0
+    assert [Path(run).resolve() for run in _json_out(capsys)["runs"]] == [older.resolve(), newest.resolve()]
+    assert main(["runs", "compare", str(older), "--json"]) == 0
+    assert [Path(run).resolve() for run in _json_out(capsys)["runs"]] == [older.resolve(), newest.resolve()]
+    assert main(["runs", "list", "--json"]) == 0 and len(_json_out(capsys)) == 2
+    assert main(["runs", "list", str(runs_dir), "--json"]) == 0 and len(_json_out(capsys)) == 2
+
+
+def test_runs_compare_needs_two_finished_runs(tmp_path, binary_run, capsys):
+    folder = tmp_path / "runs"
+    shutil.copytree(binary_run, folder / binary_run.name)
+    assert main(["runs", "compare", "--runs-dir", str(folder)]) == 1
+    assert "two runs needed" in capsys.readouterr().err
+
+
+def test_evaluate_json_is_a_summary_unless_full_json(binary_run, capsys):
+    assert main(["evaluate", str(binary_run), "--json"]) == 0
+    summary = _json_out(capsys)
+    assert "analysis" not in summary and {"accuracy", "confusion_matrix", "examples"} <= set(summary)
+    assert main(["evaluate", str(binary_run), "--full-json"]) == 0
+    full = _json_out(capsys)
+    assert "analysis" in full and full["accuracy"] == summary["accuracy"]
+
+
+def test_split_is_a_choice(binary_run, capsys):
+    assert main(["evaluate", str(binary_run), "--split", "train"]) == 2
+    err = capsys.readouterr().err
+    assert "'train' is not one of" in err and "test" in err and "validation" in err
+
+
+def test_json_from_models_config_and_env(tmp_path, capsys):
+    assert main(["models", "list", "--json"]) == 0
+    listed = {row["name"]: row for row in _json_out(capsys)}
+    assert listed["tiny"]["offline"] is True and "minilm_l6_uncased" in listed
+    assert main(["models", "show", "tiny", "--json"]) == 0
+    assert _json_out(capsys)["name"] == "tiny"
+    config = tmp_path / "c.yaml"
+    config.write_text("experiment: {name: c}\nmodel: {encoder: tiny}\ndata: {path: data}\n")
+    assert main(["config", "check", str(config), "--set", "train.epochs=7", "--json"]) == 0
+    checked = _json_out(capsys)
+    assert checked["valid"] and checked["encoder"] == "tiny" and checked["resolved"]["train"]["epochs"] == 7
+
+
+def test_debug_is_accepted_after_the_command(tmp_path, capsys):
+    missing = str(tmp_path / "missing-run")
+    assert main(["evaluate", missing, "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.endswith(f"error: {missing}: no such run folder\n")
+
+
+def _rows(path):
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ","))
+
+
+def test_predict_reads_and_writes_csv_tsv_and_jsonl(binary_run, tmp_path, capsys):
+    texts = synthetic_texts("pos", 5, seed=9) + synthetic_texts("neg", 5, seed=9) + [KOREAN]
+    source = tmp_path / "in.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "review"])
+        writer.writerows([[f"r{i}", text] for i, text in enumerate(texts)])
+    # The reference: the same texts as arguments.
+    assert main(["predict", str(binary_run), *texts, "--json"]) == 0
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out_csv = tmp_path / "out.csv"
+    assert main(["predict", str(binary_run), "--file", str(source), "--text-column", "review",
+                 "--output", str(out_csv), "--batch-size", "3"]) == 0
+    assert f"Wrote {out_csv}: 11 rows" in capsys.readouterr().out
+    rows = _rows(out_csv)
+    assert list(rows[0]) == ["id", "review", "label", "probability", "p_neg", "p_pos"]
+    assert [row["id"] for row in rows] == [f"r{i}" for i in range(11)] and rows[-1]["review"] == KOREAN
+    for row, want in zip(rows, expected):
+        assert row["label"] == want["label"]
+        assert float(row["p_pos"]) == pytest.approx(want["probabilities"]["pos"], abs=2e-6)
+    # TSV in, JSONL out; a missing column is named
+    tsv = tmp_path / "in.tsv"
+    tsv.write_text("text\tlang\n" + "".join(f"{t}\tx\n" for t in texts), encoding="utf-8")
+    out_jsonl = tmp_path / "out.jsonl"
+    assert main(["predict", str(binary_run), "--file", str(tsv), "--output", str(out_jsonl)]) == 0
+    records = [json.loads(line) for line in out_jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in records] == texts and records[0]["lang"] == "x"
+    assert [r["label"] for r in records] == [w["label"] for w in expected]
+    capsys.readouterr()
+    assert main(["predict", str(binary_run), "--file", str(source)]) == 1
+    assert "no column 'text' (columns: id, review); name the text column with --text-column" in capsys.readouterr().err
+    # JSONL in, printed as JSON lines
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "n": i}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+                     encoding="utf-8")
+    assert main(["predict", str(binary_run), "--file", str(jsonl), "--json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for got, want in zip(printed, expected, strict=True):
+        assert got["probabilities"] == pytest.approx(want["probabilities"], abs=2e-6)
+    assert main(["predict", str(binary_run), "--file", str(jsonl), "--output", str(tmp_path / "out.parquet")]) == 2
+    assert "unknown extension .parquet" in capsys.readouterr().err
+
+
+def test_predict_threshold_moves_the_decision(binary_run, tmp_path, capsys):
+    texts = synthetic_texts("pos", 4, seed=3) + synthetic_texts("neg", 4, seed=3)
+    labels = {}
+    for threshold in ("0.000001", "0.999999"):
+        assert main(["predict", str(binary_run), *texts, "--threshold", threshold, "--json"]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        labels[threshold] = {row["label"] for row in rows}
+        for row in rows:  # the label follows the threshold given, whatever the run's own
+            assert row["label"] == ("pos" if row["probabilities"]["pos"] >= float(threshold) else "neg")
+    assert labels == {"0.000001": {"pos"}, "0.999999": {"neg"}}
+    assert main(["predict", str(binary_run), "x", "--threshold", "1.5"]) == 2
+    assert "give a probability between 0 and 1" in capsys.readouterr().err
+
+
+def test_predict_threshold_is_refused_for_many_classes():
+    from bertclf.errors import ConfigError
+    from bertclf.serving.predict import Predictor
+
+    three = Predictor.__new__(Predictor)  # the check comes before the model is used
+    three.class_names = ["a", "b", "c"]
+    with pytest.raises(ConfigError, match="only for two-class models; this one has 3 classes"):
+        three.predict(["x"], threshold=0.3)
