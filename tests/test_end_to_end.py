@@ -44,7 +44,8 @@ def test_run_folder_is_complete(binary_run):
 def test_exported_model_matches_the_trained_one(binary_run):
     metrics = json.loads((binary_run / artifacts.METRICS_FILE).read_text())
     assert metrics["export_check"]["texts"] == 12
-    assert metrics["export_check"]["max_abs_difference"] <= EXPORT_TOLERANCES[metrics["runtime"]["precision"]]
+    # (training itself fails when the export differs beyond its tolerance: serving/export.check_export)
+    assert metrics["export_check"]["tolerance"] == EXPORT_TOLERANCES[metrics["runtime"]["precision"]]
     # Learnable data: the ranking is far better than chance (ROC-AUC 0.5). Two short epochs
     # need not move the probabilities across 0.5, so accuracy is not the measure here.
     assert metrics["test"]["examples"] == 16 and metrics["test"]["roc_auc"] >= 0.9

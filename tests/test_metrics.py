@@ -80,9 +80,13 @@ def test_threshold_targets_take_the_best_point_that_meets_them():
 
 
 def test_an_unreachable_target_falls_back_to_the_best_f1_and_says_so():
-    threshold, achieved = choose_threshold(_POSITIVE, _SCORES[::-1] * 0 + 0.5, precision=0.9)
-    assert not achieved["met"]
-    assert 0 < threshold <= 0.5
+    # The top score is a negative, so precision peaks at 2/3 (from 0.7): 0.9 cannot be met.
+    # F1 by candidate: 0.7 -> 2/3, 0.4 -> 0.75 (p 0.6, r 1), 0.3 -> 2/3: the best is 0.4, halfway to 0.3.
+    positive = np.array([0, 1, 1, 0, 1, 0, 0, 0], dtype=bool)
+    threshold, achieved = choose_threshold(positive, _SCORES, precision=0.9)
+    assert threshold == pytest.approx(0.35)
+    assert achieved == {"precision": pytest.approx(0.6), "recall": 1.0, "f1": pytest.approx(0.75), "met": False}
+    assert choose_threshold(positive, _SCORES)[0] == pytest.approx(0.35)  # the same as asking for none
 
 
 def test_tied_scores_are_one_candidate():

@@ -174,3 +174,16 @@ def test_pretrain_resume_refuses_what_it_would_ignore(tmp_path, capsys):
     assert "--run-dir: not with --resume" in capsys.readouterr().err
     assert main(["pretrain", str(run), "--resume", "--overwrite"]) == 2
     assert "--overwrite: not with --resume" in capsys.readouterr().err
+
+
+def test_pretraining_stops_at_its_time_budget_and_writes_the_encoder(tmp_path, tiny_encoder_dir):
+    from bertclf.cli import main
+
+    # 0.0001 minutes (6 ms) runs out during the first step; the budget is checked after every
+    # step, so the run stops after one of its 24, records why, checkpoints and writes its encoder.
+    config = _config(tmp_path, tiny_encoder_dir)
+    assert main(["pretrain", str(config), "--run-dir", str(tmp_path / "run"),
+                 "--set", "pretrain.max_minutes=0.0001"]) == 0
+    metrics = json.loads((tmp_path / "run" / artifacts.PRETRAIN_METRICS_FILE).read_text())
+    assert metrics["stopped_by_time"] is True and metrics["steps"] == 1
+    assert (tmp_path / "adapted" / MANIFEST_FILE).is_file()

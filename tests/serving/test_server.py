@@ -9,9 +9,11 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import BERTCLF, synthetic_texts
@@ -181,7 +183,11 @@ def test_sigterm_lets_the_request_in_flight_finish(binary_run):
     many = {"instances": [text for text in TEXTS for _ in range(60)]}  # 840 texts: long enough to be in flight
     client = threading.Thread(target=lambda: answers.append(running.request("POST", "/v1/models/e2e:predict", many)))
     client.start()
-    threading.Event().wait(0.3)
+    # SIGTERM once the server has taken the request in (its counter), not after a guessed wait.
+    deadline = time.monotonic() + 60
+    while running.request("GET", "/v1/models/e2e/bertclf")[1]["serving"]["requests"] < 1:
+        assert time.monotonic() < deadline, "the request never reached the server"
+        time.sleep(0.01)
     running.process.send_signal(signal.SIGTERM)
     client.join(timeout=120)
     assert running.process.wait(timeout=60) == 0
@@ -217,3 +223,53 @@ def test_the_page_shows_the_prediction_in_a_real_browser(server, expected, tmp_p
     subprocess.run([CHROMIUM, *flags, "--window-size=900,700", f"--screenshot={screenshot}", url],
                    capture_output=True, timeout=120)
     assert screenshot.stat().st_size > 5000  # a rendered page, not an empty image
+
+
+def test_serve_options_name_host_and_micro_batching(threshold_run):
+    """--name names the URLs, --host the address, --max-batch caps a model call, and
+    --batch-wait-ms lets concurrent requests share calls; a tuned threshold decides the labels."""
+    from bertclf.serving.predict import Predictor
+
+    running = Server(threshold_run, "--name", "reviews", "--host", "127.0.0.1", "--batch-wait-ms", "300",
+                     "--max-batch", "4")
+    try:
+        assert "127.0.0.1" in running.ready_line and "/v1/models/reviews" in running.ready_line
+        assert running.request("GET", "/v1/models/thresholded")[0] == 404
+        requests = [{"instances": TEXTS[i:i + 2]} for i in range(0, 6, 2)]
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda body: running.request("POST", "/v1/models/reviews:predict", body),
+                                    requests))
+        assert [status for status, _ in answers] == [200] * 3
+        serving = running.request("GET", "/v1/models/reviews/bertclf")[1]["serving"]
+        # Six texts in three concurrent requests, at most four per call: two calls, never six.
+        assert serving["requests"] == 3 and serving["texts"] == 6 and serving["model_calls"] == 2
+    finally:
+        assert running.stop() == 0
+    predictor = Predictor(threshold_run)
+    assert predictor.threshold is not None and predictor.threshold != 0.5
+    for (_, answer), body in zip(answers, requests):
+        for prediction, text in zip(answer["predictions"], body["instances"]):
+            p_pos = prediction["probabilities"][predictor.class_names.index("pos")]
+            assert prediction["label"] == ("pos" if p_pos >= predictor.threshold else "neg"), text
+
+
+def test_a_pair_model_over_http(pair_run):
+    from bertclf.serving.predict import Predictor
+
+    running = Server(pair_run)
+    try:
+        first, second = ["a great film", "a dull film"], ["a great film", "a great film"]
+        status, answer = running.request("POST", "/v1/models/pairs:predict",
+                                         {"instances": [{"texts": a, "text_pairs": b} for a, b in zip(first, second)]})
+        assert status == 200
+        status, columns = running.request("POST", "/v1/models/pairs:predict",
+                                          {"inputs": {"texts": first, "text_pairs": second}})
+        assert status == 200 and columns["outputs"]["probabilities"] == [p["probabilities"]
+                                                                        for p in answer["predictions"]]
+        status, refused = running.request("POST", "/v1/models/pairs:predict", {"instances": ["no pair"]})
+        assert status == 400 and "text_pairs" in refused["error"]
+    finally:
+        assert running.stop() == 0
+    expected = Predictor(pair_run).probabilities(first, second)
+    got = np.array([p["probabilities"] for p in answer["predictions"]])
+    assert np.abs(got - expected).max() < 1e-5

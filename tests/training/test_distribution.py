@@ -64,7 +64,7 @@ def test_mirrored_over_two_cpu_devices_trains_and_resumes_like_one_device(resume
     runtime = got[0]["runtime"]
     assert (runtime["strategy"], runtime["replicas"], runtime["workers"]) == ("mirrored", 2, 1)
     assert got[0]["batch_size"] == 4  # the global batch: 2 examples per replica
-    assert got[0]["export_check"]["max_abs_difference"] <= got[0]["export_check"]["tolerance"]
+    assert got[0]["export_check"]["texts"] > 0  # (a difference beyond tolerance fails training itself)
 
 
 def _free_ports(count: int) -> list[int]:

@@ -40,9 +40,9 @@ def test_nested_phases_are_timed_exclusively_and_add_up_to_the_total():
 def test_every_run_records_its_phases(binary_run):
     timing = json.loads((binary_run / artifacts.METRICS_FILE).read_text())["timing"]
     phases = timing["phases"]
-    # Reading 64 texts can round to 0.00 s, and in this process TensorFlow was imported before;
-    # the rest always takes measurable time.
-    assert phases["data"] >= 0 and phases["import"] >= 0
+    # Reading 64 texts can round to 0.00 s, and in this process TensorFlow was imported before
+    # (so both may be 0); the rest always takes measurable time.
+    assert {"data", "import"} <= set(phases)
     for name in ("encoder", "tokenize", "fit", "validation", "test_scoring", "export",
                  "export_check", "reports"):
         assert phases[name] > 0, name

@@ -13,20 +13,8 @@ from conftest import synthetic_texts, write_config
 
 
 @pytest.mark.slow
-def test_pairs_class_weight_and_best_epoch_end_to_end(tmp_path, tiny_encoder_dir, capsys):
-    rows = ["premise\thypothesis\tlabel"]
-    for i, (a, b) in enumerate(zip(synthetic_texts("pos", 30), synthetic_texts("neg", 30))):
-        rows += [f"{a}\t{a}\tsame", f"{a}\t{b}\tdifferent"] if i % 4 else [f"{a}\t{b}\tdifferent"]
-    (tmp_path / "pairs.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    config = write_config(tmp_path / "pairs.yaml", f"""
-experiment: {{name: pairs, output_dir: runs}}
-data: {{format: tsv, train_path: pairs.tsv, text_column: premise, text_pair_column: hypothesis}}
-model: {{encoder: {tiny_encoder_dir}, seq_length: 48, pooling: mean}}
-train: {{epochs: 3, batch_size: 8, learning_rate: 1.0e-3, class_weight: balanced, monitor: val_macro_f1}}
-runtime: {{progress: false}}
-""")
-    assert main(["train", str(config)]) == 0
-    run = tmp_path / "runs" / (tmp_path / "runs" / artifacts.LATEST_FILE).read_text().strip()
+def test_pairs_class_weight_and_best_epoch_end_to_end(pair_run, tmp_path, capsys):
+    run = pair_run
     metrics = json.loads((run / artifacts.METRICS_FILE).read_text())
     history = json.loads((run / artifacts.HISTORY_JSON_FILE).read_text())
     best = max(range(3), key=lambda e: (history["val_macro_f1"][e], -e))
@@ -34,7 +22,8 @@ runtime: {{progress: false}}
     # The exported model holds the best epoch's weights: its validation score is the best one.
     assert metrics["validation"]["macro_f1"] == pytest.approx(history["val_macro_f1"][best], abs=1e-6)
     assert metrics["class_weight"]["0"] < metrics["class_weight"]["1"]  # "different" (0) is the majority
-    assert metrics["export_check"]["max_abs_difference"] <= EXPORT_TOLERANCES[metrics["runtime"]["precision"]]
+    # (training itself fails when the export differs beyond its tolerance: serving/export.check_export)
+    assert metrics["export_check"]["tolerance"] == EXPORT_TOLERANCES[metrics["runtime"]["precision"]]
     capsys.readouterr()
     assert main(["predict", "a great film\ta great film", "--model", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] in ("different", "same")

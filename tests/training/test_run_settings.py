@@ -1,0 +1,69 @@
+"""Run settings end to end on the tiny encoder: XLA on, TensorBoard off, threshold targets;
+and `bench` with one step."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bertclf import artifacts
+from bertclf.cli import main
+from bertclf.metrics import choose_threshold
+from conftest import e2e_config
+
+pytestmark = pytest.mark.slow
+
+
+def _newest(work):
+    runs = work / "runs"
+    return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+
+
+@pytest.mark.parametrize("target,settings", [
+    ("precision: 0.75", ["runtime.jit_compile=true"]),
+    ("recall: 0.9", ["runtime.tensorboard=false"]),
+], ids=["precision-target-with-xla", "recall-target-without-tensorboard"])
+def test_threshold_targets_xla_and_tensorboard_settings(tmp_path, tiny_encoder_dir, target, settings):
+    from bertclf.serving.predict import Predictor
+
+    config = e2e_config(tmp_path, tiny_encoder_dir)
+    overrides = [arg for setting in settings for arg in ("--set", setting)]
+    assert main(["train", str(config), "--set", f"train.threshold={{{target}}}", *overrides]) == 0
+    run = _newest(tmp_path)
+    metrics = json.loads((run / artifacts.METRICS_FILE).read_text())
+    name, share = target.split(": ")
+    record = metrics["threshold"]
+    assert record["rule"] == f"target: validation {name} >= {float(share):g}"
+    # The same choice, made again from the exported model's validation probabilities.
+    assert main(["evaluate", str(run), "--split", "validation", "--json"]) == 0
+    predictor = Predictor(run)
+    from bertclf.evaluation import _config_split, _run_config
+
+    validation = _config_split(run, _run_config(run), "validation", predictor.class_names)
+    probabilities = predictor.probabilities(validation.texts)
+    value, achieved = choose_threshold(np.asarray(validation.labels) == 1, probabilities[:, 1],
+                                       **{name: float(share)})
+    assert record["value"] == pytest.approx(value, abs=1e-4)
+    assert record["validation"]["met"] == achieved["met"]
+    if achieved["met"]:
+        assert record["validation"][name] >= float(share)
+    assert predictor.threshold == pytest.approx(record["value"], abs=1e-6)  # the model decides by it
+    assert metrics["runtime"]["jit_compile"] is ("runtime.jit_compile=true" in settings)
+    assert (run / artifacts.TENSORBOARD_DIR).is_dir() is ("runtime.tensorboard=false" not in settings)
+
+
+def test_bench_runs_one_step_on_the_tiny_encoder(tmp_path, tiny_encoder_dir, capsys):
+    config = e2e_config(tmp_path, tiny_encoder_dir)
+    capsys.readouterr()
+    assert main(["bench", str(config), "--steps", "1", "--warmup", "1", "--repeats", "1", "--inference-examples",
+                 "8", "--pipelines", "fixed,bucketed", "--output", str(tmp_path / "bench.json"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result == json.loads((tmp_path / "bench.json").read_text())
+    assert result["config"]["train_steps"] == 1 and result["config"]["inference_examples"] == 8
+    assert set(result["medians"]) == {"fixed", "bucketed"}
+    for values in result["medians"].values():
+        assert values["train_examples_per_second"] > 0 and values["inference_examples_per_second"] > 0
+    # Bucketing pads the short synthetic texts less than the fixed length does.
+    assert result["medians"]["bucketed"]["train_padding_share"] < result["medians"]["fixed"]["train_padding_share"]
