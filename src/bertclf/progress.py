@@ -8,11 +8,12 @@ stdout stays the command's result (`--json`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
-from typing import Callable, Optional, TextIO
+from typing import Callable, Iterator, Optional, TextIO
 
 # Seconds between lines where stderr is not a terminal (the issue's bound is 30 s).
 LINE_INTERVAL = 20.0
@@ -23,8 +24,19 @@ _STATE = {"enabled": True}
 
 
 def set_enabled(enabled: bool) -> None:
-    """Turns progress output on or off for the process (`runtime.progress`)."""
+    """Turns progress output on or off for the process."""
     _STATE["enabled"] = enabled
+
+
+@contextlib.contextmanager
+def shown(enabled: bool) -> Iterator[None]:
+    """Progress on or off inside a block (a run's `runtime.progress`), as it was after it."""
+    previous = _STATE["enabled"]
+    _STATE["enabled"] = enabled
+    try:
+        yield
+    finally:
+        _STATE["enabled"] = previous
 
 
 def _interval() -> float:

@@ -61,9 +61,15 @@ def pretrain(config: Config, run_dir: Optional[Path] = None, resume: bool = Fals
         BertclfError: Bad data or encoder, a distribution pretraining does not
             support, divergence, Ctrl-C.
     """
-    from bertclf.progress import set_enabled
+    from bertclf import progress
 
-    set_enabled(config.runtime.progress)
+    with progress.shown(config.runtime.progress):
+        return _pretrain(config, run_dir=run_dir, resume=resume, overwrite=overwrite, started=started)
+
+
+def _pretrain(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
+              overwrite: bool = False, started: Optional[float] = None) -> PretrainResult:
+    """`pretrain` inside its progress setting."""
     timer = PhaseTimer(started)
     settings = config.pretrain
     if resume and (run_dir / artifacts.PRETRAIN_METRICS_FILE).is_file():

@@ -85,10 +85,17 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     Raises:
         BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
     """
-    from bertclf.progress import set_enabled
+    from bertclf import progress
+
+    with progress.shown(config.runtime.progress):
+        return _train(config, run_dir=run_dir, resume=resume, overwrite=overwrite, started=started)
+
+
+def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
+           overwrite: bool = False, started: Optional[float] = None) -> TrainResult:
+    """`train` inside its progress setting."""
     from bertclf.training.pipeline import SplitEncoder
 
-    set_enabled(config.runtime.progress)
     timer = PhaseTimer(started)
     with timer.phase("data"):
         data, task, class_weight = read_data(config)
