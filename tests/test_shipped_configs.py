@@ -1,12 +1,13 @@
-"""What users run: every config in configs/ through the installed `bertclf` command, small.
+"""What users run: every config in configs/ through the `bertclf` command line, small.
 
 Each config trains with its own encoder and precision (only the data size and the
-sequence length are capped) in a `bertclf train` process, then `evaluate` and
-`predict` use the run. The
-module has a cache of its own, empty at the start, so the first config to use
-an encoder builds it inside that config's run, as on a new machine; configs that
-train in reduced precision go first, and after every run each cached encoder
-must still compute in float32.
+sequence length are capped) through `bertclf train`, then `evaluate`, `predict` and
+`report` use the run. All of them run in this one process, one after another, as a
+notebook user's would (the installed command itself is tests/cli/test_cli.py's): a
+process each cost a TensorFlow import each. The module has a cache of its own, empty
+at the start, so the first config to use an encoder builds it inside that config's
+run, as on a new machine; after every run each cached encoder must still compute in
+float32, whatever precision the run trained in.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ pytestmark = [pytest.mark.slow,
               needs_minilm]
 
 CONFIGS_DIR = PROJECT_ROOT / "configs"
-BERTCLF = Path(sys.executable).parent / "bertclf"
 SMALL = ["--set", "data.max_train_examples=40", "--set", "data.max_eval_examples=16",
          "--set", "model.seq_length=32", "--set", "runtime.progress=false"]
 # `bertclf pretrain`, small: the labelled sample only, a few steps of 32 tokens.
@@ -88,11 +88,11 @@ def imdb_csv_files(tmp_path_factory) -> Path:
     return folder
 
 
-def _bertclf(environment: dict, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(BERTCLF), *args], capture_output=True, text=True, env=environment,
-                          timeout=600, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, f"bertclf {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
-    return done
+def _bertclf(environment: dict, *args: str) -> None:
+    from bertclf.cli import main
+
+    code = main(list(args))
+    assert code == 0, f"bertclf {' '.join(args)} exited {code}"
 
 
 @pytest.mark.parametrize("config", SHIPPED, ids=lambda path: path.stem)
@@ -103,6 +103,8 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     from bertclf.encoders.export import graph_float_dtypes
     from bertclf.runtime.hardware import probe_hardware, resolve_precision
 
+    for name in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR"):
+        monkeypatch.setenv(name, environment[name])
     extra = []
     if config.name == "imdb_csv.yaml":  # its CSV files are made by scripts/imdb_to_csv.py
         extra = ["--set", f"data.train_path={imdb_csv_files / 'train.csv'}",
@@ -150,12 +152,8 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     for encoder in Path(environment["BERTCLF_CACHE"], "encoders").glob("*/encoder"):
         assert graph_float_dtypes(encoder) == {"float32"}, f"{encoder} after {config.name}"
 
-    # evaluate and predict drive the same CLI in this process (its TensorFlow is loaded already);
-    # the installed command itself is tests/test_cli.py's.
     from bertclf.cli import main
 
-    for name in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR"):
-        monkeypatch.setenv(name, environment[name])
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0
     assert "  ".join(class_names) in capsys.readouterr().out  # the confusion matrix's header row, by name
