@@ -40,8 +40,12 @@ install: $(VENV)/.installed
 # The lock holds the test extra too, so one install serves both.
 install-test: install
 
+# Two workers (pytest-xdist): much of the suite is single-threaded Python (tracing, reading,
+# starting processes), so two cores finish it sooner than one; worksteal keeps both busy to
+# the end. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal)
 
 demo: install
 	$(BIN)/bertclf train configs/imdb_small.yaml
