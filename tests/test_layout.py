@@ -26,7 +26,7 @@ HEAVY = ("tensorflow", "tf_keras", "tensorflow_hub", "tensorflow_text", "matplot
 
 def _light_modules() -> list[str]:
     names = [f"bertclf.{path.stem}" for path in sorted(PACKAGE.glob("*.py")) if path.stem != "__main__"]
-    for folder in ("cli", "data", "runtime"):
+    for folder in ("cli", "config", "data", "runtime"):
         names += [f"bertclf.{folder}.{path.stem}" for path in sorted((PACKAGE / folder).glob("*.py"))]
     return [name.removesuffix(".__init__") for name in names]
 
