@@ -113,7 +113,8 @@ def _rows(path):
 
 
 def test_predict_reads_and_writes_csv_tsv_and_jsonl(binary_run, tmp_path, capsys):
-    texts = synthetic_texts("pos", 5, seed=9) + synthetic_texts("neg", 5, seed=9) + [KOREAN]
+    # The last text has a quote, a comma and a line break: a quoted CSV field holds them.
+    texts = synthetic_texts("pos", 5, seed=9) + synthetic_texts("neg", 5, seed=9) + [f'{KOREAN}, "정말"\n둘째 줄']
     source = tmp_path / "in.csv"
     with source.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -128,18 +129,18 @@ def test_predict_reads_and_writes_csv_tsv_and_jsonl(binary_run, tmp_path, capsys
     assert f"Wrote {out_csv}: 11 rows" in capsys.readouterr().out
     rows = _rows(out_csv)
     assert list(rows[0]) == ["id", "review", "label", "probability", "p_neg", "p_pos"]
-    assert [row["id"] for row in rows] == [f"r{i}" for i in range(11)] and rows[-1]["review"] == KOREAN
+    assert [row["id"] for row in rows] == [f"r{i}" for i in range(11)] and rows[-1]["review"] == texts[-1]
     for row, want in zip(rows, expected):
         assert row["label"] == want["label"]
         assert float(row["p_pos"]) == pytest.approx(want["probabilities"]["pos"], abs=2e-6)
     # TSV in, JSONL out; a missing column is named
     tsv = tmp_path / "in.tsv"
-    tsv.write_text("text\tlang\n" + "".join(f"{t}\tx\n" for t in texts), encoding="utf-8")
+    tsv.write_text("text\tlang\n" + "".join(f"{t}\tx\n" for t in texts[:-1]), encoding="utf-8")
     out_jsonl = tmp_path / "out.jsonl"
     assert main(["predict", str(binary_run), "--file", str(tsv), "--output", str(out_jsonl)]) == 0
     records = [json.loads(line) for line in out_jsonl.read_text(encoding="utf-8").splitlines()]
-    assert [r["text"] for r in records] == texts and records[0]["lang"] == "x"
-    assert [r["label"] for r in records] == [w["label"] for w in expected]
+    assert [r["text"] for r in records] == texts[:-1] and records[0]["lang"] == "x"
+    assert [r["label"] for r in records] == [w["label"] for w in expected[:-1]]
     capsys.readouterr()
     assert main(["predict", str(binary_run), "--file", str(source)]) == 1
     assert "no column 'text' (columns: id, review); name the text column with --text-column" in capsys.readouterr().err

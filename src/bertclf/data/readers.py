@@ -8,12 +8,13 @@ labels into indices happens later, once the training label set is known.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from bertclf.errors import DataError
 
@@ -105,46 +106,73 @@ def read_table(path: Path, fmt: str, text_column: str, label_column: str,
 
 def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: str,
                     pair_column: Optional[str]) -> RawSplit:
-    csv.field_size_limit(sys.maxsize)  # long documents are fine; the default limit is 128 KiB
     rows, skipped, read = [], collections.Counter(), 0
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        header = reader.fieldnames or []
+    with delimited_records(path, delimiter) as (header, records):
         for column, key in ((text_column, "data.text_column"), (label_column, "data.label_column"),
                             (pair_column, "data.text_pair_column")):
             if column is not None and column not in header:
                 raise DataError(f"{path}: no column {column!r} in the header ({', '.join(header) or 'empty'}); "
                                 f"set {key}")
-        try:
-            for record in reader:
-                read += 1
-                row = _row(record.get(text_column), record.get(label_column), f"{path}:{reader.line_num}",
-                           record.get(pair_column) if pair_column else None, skipped)
-                if row is not None:
-                    rows.append(row)
-        except csv.Error as error:
-            raise DataError(f"{path}:{reader.line_num}: malformed line ({error})") from None
+        for number, record in records:
+            read += 1
+            row = _row(record.get(text_column), record.get(label_column), f"{path}:{number}",
+                       record.get(pair_column) if pair_column else None, skipped)
+            if row is not None:
+                rows.append(row)
     return RawSplit(rows, read, skipped)
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str,
-                pair_column: Optional[str]) -> RawSplit:
-    rows, skipped, read = [], collections.Counter(), 0
+def json_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON-lines file.
+
+    Raises:
+        DataError: A line is not JSON, or not an object; named by file and line.
+    """
     with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            read += 1
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}:{number}: not valid JSON ({error.msg}); one object per line") from None
             if not isinstance(record, dict):
                 raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-            row = _row(record.get(text_column), record.get(label_column), f"{path}:{number}",
-                       record.get(pair_column) if pair_column else None, skipped)
-            if row is not None:
-                rows.append(row)
+            yield number, record
+
+
+@contextlib.contextmanager
+def delimited_records(path: Path, delimiter: str) -> Iterator[tuple[list[str], Iterator[tuple[int, dict]]]]:
+    """Opens a CSV/TSV file with a header: yields its header and its (line number, row) pairs.
+
+    Quoted fields may hold delimiters and line breaks; a row's number is the line it ends on.
+
+    Raises:
+        DataError: A malformed line, named by file and line (while iterating).
+    """
+    csv.field_size_limit(sys.maxsize)  # long documents are fine; the default limit is 128 KiB
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+
+        def rows() -> Iterator[tuple[int, dict]]:
+            try:
+                for record in reader:
+                    yield reader.line_num, record
+            except csv.Error as error:
+                raise DataError(f"{path}:{reader.line_num}: malformed line ({error})") from None
+
+        yield list(reader.fieldnames or []), rows()
+
+
+def _read_jsonl(path: Path, text_column: str, label_column: str,
+                pair_column: Optional[str]) -> RawSplit:
+    rows, skipped, read = [], collections.Counter(), 0
+    for number, record in json_records(path):
+        read += 1
+        row = _row(record.get(text_column), record.get(label_column), f"{path}:{number}",
+                   record.get(pair_column) if pair_column else None, skipped)
+        if row is not None:
+            rows.append(row)
     return RawSplit(rows, read, skipped)
 
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from bertclf.data.readers import delimited_records, json_records
 from bertclf.errors import ConfigError, DataError
 
 # What each extension is read and written as.
@@ -46,31 +47,18 @@ def read_records(path: Path, text_column: str = "text", pair_column: Optional[st
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     try:
-        content = path.read_text(encoding="utf-8-sig")
+        if fmt == "txt":
+            texts = path.read_text(encoding="utf-8-sig").splitlines()
+            return Records(fmt, ["text"], [{"text": t} for t in texts], texts, None)
+        if fmt == "jsonl":
+            numbered = list(json_records(path))
+            fieldnames = list(dict.fromkeys(key for _, row in numbered for key in row))
+        else:
+            with delimited_records(path, "," if fmt == "csv" else "\t") as (fieldnames, records):
+                numbered = list(records)
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 (byte {error.start}); re-save it as UTF-8") from None
-    if fmt == "txt":
-        texts = content.splitlines()
-        return Records(fmt, ["text"], [{"text": t} for t in texts], texts, None)
-    if fmt == "jsonl":
-        rows, fieldnames = [], []
-        for number, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}, line {number}: not JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}, line {number}: expected a JSON object per line")
-            rows.append(row)
-            fieldnames += [key for key in row if key not in fieldnames]
-        lines = [n for n, line in enumerate(content.splitlines(), start=1) if line.strip()]
-    else:
-        reader = csv.DictReader(content.splitlines(), delimiter="," if fmt == "csv" else "\t")
-        fieldnames = list(reader.fieldnames or [])
-        rows = list(reader)
-        lines = list(range(2, len(rows) + 2))
+    lines, rows = [number for number, _ in numbered], [row for _, row in numbered]
     texts = _column(path, rows, lines, fieldnames, text_column, "--text-column")
     pairs = _column(path, rows, lines, fieldnames, pair_column, "--pair-column") if pair_column else None
     return Records(fmt, fieldnames, rows, texts, pairs)
@@ -85,7 +73,7 @@ def _column(path: Path, rows: list[dict], lines: list[int], fieldnames: list[str
     for row, line in zip(rows, lines):
         value = row.get(column)
         if value is None:
-            raise DataError(f"{path}, line {line}: no value in column {column!r}")
+            raise DataError(f"{path}:{line}: no value in column {column!r}")
         values.append(str(value))
     return values
 
