@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from bertclf.files import publish_dir
 
@@ -35,6 +36,9 @@ def build_once(target: Path, build: Callable[[Path], None], done_marker: str,
     `build(staging)` writes into a fresh folder beside the target (and must
     create `done_marker` in it last); the folder is then renamed into place, so
     an interrupted build never leaves a cache entry that looks complete.
+    Processes sharing the cache (the workers of a cluster on one machine, runs
+    started together) build an entry once: the others wait on its lock file and
+    then use what the first one built.
 
     Args:
         target: The cache entry's folder.
@@ -43,16 +47,46 @@ def build_once(target: Path, build: Callable[[Path], None], done_marker: str,
         stale: Says why a complete entry must not be reused (None if it may be);
             such an entry is rebuilt, with one line on stderr saying why.
     """
-    if (target / done_marker).exists():
-        reason = stale(target) if stale is not None else None
-        if reason is None:
-            return target
-        print(f"{target}: {reason}; rebuilding it", file=sys.stderr, flush=True)
+    if _usable(target, done_marker, stale, say=False):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as scratch:
-        staging = Path(scratch) / "build"
-        build(staging)
-        if not (staging / done_marker).exists():
-            raise RuntimeError(f"building {target} did not produce {done_marker}")
-        publish_dir(staging, target)
+    with _locked(target.parent / f".{target.name}.lock", target):
+        # Another process may have built it while this one waited.
+        if _usable(target, done_marker, stale, say=True):
+            return target
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as scratch:
+            staging = Path(scratch) / "build"
+            build(staging)
+            if not (staging / done_marker).exists():
+                raise RuntimeError(f"building {target} did not produce {done_marker}")
+            publish_dir(staging, target)
     return target
+
+
+def _usable(target: Path, done_marker: str, stale: Optional[Callable[[Path], Optional[str]]], say: bool) -> bool:
+    if not (target / done_marker).exists():
+        return False
+    reason = stale(target) if stale is not None else None
+    if reason is not None and say:
+        print(f"{target}: {reason}; rebuilding it", file=sys.stderr, flush=True)
+    return reason is None
+
+
+@contextlib.contextmanager
+def _locked(lock_file: Path, target: Path) -> Iterator[None]:
+    """An exclusive lock between processes (fcntl; where it is missing, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: builds are still atomic, only not shared
+        yield
+        return
+    with open(lock_file, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Waiting for another process to finish building {target}...", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
