@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -68,19 +69,59 @@ def make_dataset_tree(root: Path, classes: tuple[str, ...] = ("neg", "pos"), tra
     return root
 
 
+def _run_root(tmp_path_factory) -> Path:
+    """A folder of this test run that every pytest-xdist worker sees (one process: its own)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path):
+    import fcntl
+
+    with open(lock_file, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_once(tmp_path_factory, name: str, build) -> Path:
+    """`build(folder)` once per test run, whatever the number of workers; returns what it returned.
+
+    The workers of `make test` (pytest-xdist) share what takes seconds to make and is only
+    read afterwards (the tiny encoder, finished runs): the first to ask builds it under a
+    lock, the others wait and reuse it (the pattern pytest-xdist documents for session data).
+    """
+    root = _run_root(tmp_path_factory) / "shared"
+    root.mkdir(exist_ok=True)
+    folder, done = root / name, root / f"{name}.done"
+    with _exclusive(root / f"{name}.lock"):
+        if not done.exists():
+            if folder.exists():
+                shutil.rmtree(folder)  # a worker that failed half-way
+            folder.mkdir()
+            result = build(folder)
+            done.write_text(str(result), encoding="utf-8")
+    return Path(done.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session", autouse=True)
-def isolated_cache():
-    """Each test session builds into its own cache; nothing leaks into the user's."""
-    with tempfile.TemporaryDirectory(prefix="bertclf-test-cache-") as folder:
-        previous = {k: os.environ.get(k) for k in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR")}
-        os.environ["BERTCLF_CACHE"] = folder
-        os.environ.pop("BERTCLF_DATA_MIRROR", None)
-        yield Path(folder)
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def isolated_cache(tmp_path_factory):
+    """The test run builds into a cache of its own, shared by its workers (builds are locked
+    by bertclf.cache itself); nothing leaks into the user's cache."""
+    folder = _run_root(tmp_path_factory) / "cache"
+    folder.mkdir(exist_ok=True)
+    previous = {k: os.environ.get(k) for k in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR")}
+    os.environ["BERTCLF_CACHE"] = str(folder)
+    os.environ.pop("BERTCLF_DATA_MIRROR", None)
+    yield folder
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True)
@@ -96,15 +137,17 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
     """One tiny encoder for the whole session, built through `bertclf models make-tiny`."""
     from bertclf.cli import main
 
-    work = tmp_path_factory.mktemp("tiny")
-    corpus = work / "corpus.txt"
-    corpus.write_text("\n".join(t for c in _WORDS for t in synthetic_texts(c, 60)) + "\n"
-                      "이 영화 정말 재미있어요\n최악의 영화였다\n", encoding="utf-8")
-    out = work / "encoder"
-    code = main(["models", "make-tiny", str(out), "--vocab-from", str(corpus), "--vocab-size", "400",
-                 "--layers", "1", "--hidden", "32", "--heads", "2", "--seed", "7"])
-    assert code == 0
-    return out
+    def build(work: Path) -> Path:
+        corpus = work / "corpus.txt"
+        corpus.write_text("\n".join(t for c in _WORDS for t in synthetic_texts(c, 60)) + "\n"
+                          "이 영화 정말 재미있어요\n최악의 영화였다\n", encoding="utf-8")
+        out = work / "encoder"
+        code = main(["models", "make-tiny", str(out), "--vocab-from", str(corpus), "--vocab-size", "400",
+                     "--layers", "1", "--hidden", "32", "--heads", "2", "--seed", "7"])
+        assert code == 0
+        return out
+
+    return shared_once(tmp_path_factory, "tiny", build)
 
 
 @pytest.fixture(scope="session")
@@ -165,10 +208,12 @@ def binary_run(tmp_path_factory, tiny_encoder_dir):
     from bertclf import artifacts
     from bertclf.cli import main
 
-    work = tmp_path_factory.mktemp("binary")
-    assert main(["train", str(e2e_config(work, tiny_encoder_dir))]) == 0
-    runs = work / "runs"
-    return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+    def build(work: Path) -> Path:
+        assert main(["train", str(e2e_config(work, tiny_encoder_dir))]) == 0
+        runs = work / "runs"
+        return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+
+    return shared_once(tmp_path_factory, "binary", build)
 
 
 @pytest.fixture(scope="session")
@@ -178,22 +223,30 @@ def threshold_run(tmp_path_factory, tiny_encoder_dir):
     from bertclf import artifacts
     from bertclf.cli import main
 
-    work = tmp_path_factory.mktemp("threshold")
-    config = e2e_config(work, tiny_encoder_dir, name="thresholded")
-    assert main(["train", str(config), "--set", "train.threshold=auto", "--set", "train.class_weight=balanced",
-                 "--set", "data.class_sample={pos: 0.5}"]) == 0
-    runs = work / "runs"
-    return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+    def build(work: Path) -> Path:
+        config = e2e_config(work, tiny_encoder_dir, name="thresholded")
+        assert main(["train", str(config), "--set", "train.threshold=auto", "--set", "train.class_weight=balanced",
+                     "--set", "data.class_sample={pos: 0.5}"]) == 0
+        runs = work / "runs"
+        return runs / (runs / artifacts.LATEST_FILE).read_text().strip()
+
+    return shared_once(tmp_path_factory, "threshold", build)
 
 
 @pytest.fixture(scope="session")
 def pair_run(tmp_path_factory, tiny_encoder_dir):
     """A finished sentence-pair run (premise/hypothesis TSV, same/different), balanced class
     weights, the best of three epochs by validation macro F1."""
+    def build(work: Path) -> Path:
+        return _train_pairs(work, tiny_encoder_dir)
+
+    return shared_once(tmp_path_factory, "pairs", build)
+
+
+def _train_pairs(work: Path, tiny_encoder_dir: Path) -> Path:
     from bertclf import artifacts
     from bertclf.cli import main
 
-    work = tmp_path_factory.mktemp("pairs")
     rows = ["premise\thypothesis\tlabel"]
     for i, (a, b) in enumerate(zip(synthetic_texts("pos", 30), synthetic_texts("neg", 30))):
         rows += [f"{a}\t{a}\tsame", f"{a}\t{b}\tdifferent"] if i % 4 else [f"{a}\t{b}\tdifferent"]

@@ -192,7 +192,8 @@ def test_data_check_on_nsmc_reports_empty_documents_and_lengths(capsys):
     from bertclf.cli import main
 
     assert main(["data", "check", str(CONFIGS_DIR / "nsmc.yaml"),
-                 "--set", "model.tiny.vocab_size=500", "--set", "data.max_train_examples=200"]) == 0
+                 "--set", "model.tiny.vocab_size=500", "--set", "data.max_train_examples=200",
+                 "--set", "data.max_eval_examples=200"]) == 0
     out = capsys.readouterr().out
     assert "empty_text 5" in out and "empty_text 3" in out and "tokens p50/p90/p99" in out
 
