@@ -106,3 +106,16 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["clf"].classes == ["neg", "pos"] and namespace["run2"].path.is_dir()
     assert namespace["df"].shape == (800, 2)
+    # configs/smoke.yaml as shipped (tests/test_shipped_configs.py leaves it to this example):
+    # the whole archive read, its caps applied, and a run that evaluate and report can use.
+    run = namespace["run"].path
+    splits = json.loads((run / artifacts.DATA_REPORT_FILE).read_text())["splits"]
+    assert splits["train"]["rows_read"] == 25_000 and splits["test"]["rows_read"] == 25_000
+    assert splits["train"]["examples"] == 1_000 and splits["test"]["examples"] == 128
+    assert json.loads((run / artifacts.HISTORY_JSON_FILE).read_text())["val_accuracy"]
+    assert main(["report", str(run)]) == 0 and "<h2>Results: test</h2>" in (run / artifacts.REPORT_FILE).read_text()
+    from bertclf.cache import cache_root
+    from bertclf.encoders.export import graph_float_dtypes
+
+    for encoder in (cache_root() / "encoders").glob("*/encoder"):
+        assert graph_float_dtypes(encoder) == {"float32"}, encoder
