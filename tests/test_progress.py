@@ -104,3 +104,16 @@ def test_train_and_evaluate_report_progress_in_a_log(tmp_path, tiny_encoder_dir)
                                capture_output=True, text=True, env=env, timeout=600)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert re.search(r"^Scoring test-full: done, 16 texts in ", evaluated.stderr, re.M), evaluated.stderr
+
+
+def test_quiet_steps_in_a_row_cannot_add_up_to_a_long_silence(monkeypatch):
+    # Interval 0.5 s: neither step alone runs that long, but the second is due a line 0.5 s
+    # after the first one started (0.15 s into itself), not 0.5 s after its own start.
+    monkeypatch.setenv("BERTCLF_PROGRESS_SECONDS", "0.5")
+    log = io.StringIO()
+    with Progress("Converting", None, "steps", stream=log):
+        time.sleep(0.35)
+    assert log.getvalue() == ""
+    with Progress("Tokenising", 10, "texts", stream=log):
+        time.sleep(0.4)
+    assert log.getvalue().splitlines()[0].startswith("Tokenising: 0/10 texts (0%)")

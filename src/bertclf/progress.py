@@ -15,17 +15,20 @@ import threading
 import time
 from typing import Callable, Iterator, Optional, TextIO
 
-# Seconds between lines where stderr is not a terminal (the issue's bound is 30 s).
-LINE_INTERVAL = 20.0
+# Seconds between lines where stderr is not a terminal. Steps chain: a step that starts within
+# this long of the previous step's start or last line is due a line this long after that
+# moment, not after its own start, so quiet steps in a row cannot add up to a long silence.
+LINE_INTERVAL = 15.0
 # A terminal bar is drawn from this many seconds on, so quick steps do not flicker.
 BAR_DELAY = 1.0
 _BAR_WIDTH = 24
-_STATE = {"enabled": True}
+_STATE = {"enabled": True, "anchor": None}
 
 
 def set_enabled(enabled: bool) -> None:
-    """Turns progress output on or off for the process."""
+    """Turns progress output on or off for the process (and starts a new chain of steps)."""
     _STATE["enabled"] = enabled
+    _STATE["anchor"] = None
 
 
 @contextlib.contextmanager
@@ -81,7 +84,11 @@ class Progress:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._thread = None
+        # The moment this step's first line is counted from: the chain's, if it is recent.
+        anchor = _STATE["anchor"]
+        self._anchor = anchor if anchor is not None and self.started - anchor < _interval() else self.started
         if self.enabled:
+            _STATE["anchor"] = self._anchor
             self._thread = threading.Thread(target=self._report_until_closed, daemon=True,
                                             name=f"progress: {label}")
             self._thread.start()
@@ -118,6 +125,8 @@ class Progress:
         # A terminal gets its bar redrawn twice a second once the step has run BAR_DELAY;
         # anything else a line every interval.
         first, every = (BAR_DELAY, 0.5) if self.tty else (_interval(), _interval())
+        if not self.tty:
+            first = max(0.0, self._anchor + _interval() - time.perf_counter())
         if self._closed.wait(first):
             return
         while True:
@@ -155,6 +164,7 @@ class Progress:
     def _write(self, text: str) -> None:
         with self._lock:
             self._reported = True
+            _STATE["anchor"] = time.perf_counter()
             self.stream.write(text)
             self.stream.flush()
 

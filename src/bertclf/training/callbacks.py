@@ -156,7 +156,7 @@ def all_finite(logs: dict) -> bool:
 
 class FitProgress(tf_keras.callbacks.Callback):
     """Progress inside each epoch where stderr is not a terminal: Keras then prints one line per
-    epoch, which left minutes of silence in logs. A line at least every 20 s (bertclf.progress)."""
+    epoch, which left minutes of silence in logs. A line at least every 15 s (bertclf.progress)."""
 
     def __init__(self, epochs: int, steps: int):
         super().__init__()

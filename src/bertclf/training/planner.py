@@ -71,8 +71,11 @@ def plan_run(config: Config, data: LabelledData, task: ClassificationTask, class
         return PlannedRun(config, _cut(data, train.plan.train_examples, config.experiment.seed, subset), record)
     budget.require_single_worker(runtime.distribution.workers)
     _say(f"Measuring this run's step time for its {budget_text(config)} budget...")
-    costs = measure_costs(config, data, task, class_weight, encoder, encode, runtime,
-                          max_seconds=max(_PROBE_MIN_SECONDS, _PROBE_SHARE * train.time_budget_seconds))
+    from bertclf.progress import Progress
+
+    with Progress("Measuring", None, "steps"):  # building, tracing and timing: a minute on a CPU
+        costs = measure_costs(config, data, task, class_weight, encoder, encode, runtime,
+                              max_seconds=max(_PROBE_MIN_SECONDS, _PROBE_SHARE * train.time_budget_seconds))
     plan = budget.choose_plan(train.time_budget_seconds, len(data.train), train.epochs, train.batch_size, costs,
                               budget_text(config))
     _say(budget.plan_line(plan, config.model.seq_length))
