@@ -90,7 +90,7 @@ def imdb_csv_files(tmp_path_factory) -> Path:
     return folder
 
 
-def _bertclf(environment: dict, *args: str) -> None:
+def _bertclf(*args: str) -> None:
     from bertclf.cli import main
 
     code = main(list(args))
@@ -115,12 +115,12 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     encoder = shipped["model"]["encoder"]
     if "pretrain" in shipped:  # its encoder is what `bertclf pretrain` writes: run both, as users do
         encoder = str(tmp_path / "pretrained")
-        _bertclf(environment, "pretrain", str(config), "--run-dir", str(tmp_path / "pretraining"), *SMALL, *extra,
+        _bertclf("pretrain", str(config), "--run-dir", str(tmp_path / "pretraining"), *SMALL, *extra,
                  *PRETRAIN_SMALL, "--set", f"pretrain.output={encoder}")
         extra += ["--set", f"model.encoder={encoder}"]
         pretrained = _json(tmp_path / "pretraining" / artifacts.PRETRAIN_METRICS_FILE)
         assert pretrained["steps"] == 4 and pretrained["held_out_loss"]["end"] < pretrained["held_out_loss"]["start"]
-    _bertclf(environment, "train", str(config), "--run-dir", str(run), *SMALL, *extra)
+    _bertclf("train", str(config), "--run-dir", str(run), *SMALL, *extra)
 
     resolved = yaml.safe_load((run / artifacts.CONFIG_FILE).read_text(encoding="utf-8"))
     assert resolved["model"]["encoder"] == encoder

@@ -98,6 +98,9 @@ def test_json_from_models_config_and_env(tmp_path, capsys):
     assert main(["config", "check", str(config), "--set", "train.epochs=7", "--json"]) == 0
     checked = _json_out(capsys)
     assert checked["valid"] and checked["encoder"] == "tiny" and checked["resolved"]["train"]["epochs"] == 7
+    assert main(["env", "--json"]) == 0
+    decided = _json_out(capsys)
+    assert decided["runtime.precision: auto"].split(" (")[0] in ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def test_debug_is_accepted_after_the_command(tmp_path, capsys):
@@ -178,3 +181,17 @@ def test_predict_threshold_is_refused_for_many_classes():
     three.class_names = ["a", "b", "c"]
     with pytest.raises(ConfigError, match="only for two-class models; this one has 3 classes"):
         three.predict(["x"], threshold=0.3)
+
+
+def test_predict_a_pair_model_from_a_table(pair_run, tmp_path, capsys):
+    # The run's own columns (premise, hypothesis) are the defaults; a .txt file cannot hold pairs.
+    table = tmp_path / "pairs.tsv"
+    table.write_text("premise\thypothesis\na great film\ta great film\na great film\ta dull film\n", encoding="utf-8")
+    assert main(["predict", str(pair_run), "--file", str(table), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["predict", str(pair_run), "a great film\ta great film", "a great film\ta dull film", "--json"]) == 0
+    assert [r["probabilities"] for r in rows] == [json.loads(line)["probabilities"]
+                                                 for line in capsys.readouterr().out.splitlines()]
+    (tmp_path / "single.txt").write_text("one text\n", encoding="utf-8")
+    assert main(["predict", str(pair_run), "--file", str(tmp_path / "single.txt")]) == 2
+    assert "this model classifies text pairs; a .txt file cannot hold them" in capsys.readouterr().err

@@ -141,18 +141,20 @@ def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_co
     from bertclf.serving.predict import Predictor
     from bertclf.serving.predict_file import file_format, read_records, write_records
 
+    # The rows are read, and their columns checked, before the model loads (seconds, for MiniLM).
     saved = artifacts.read_run_data_columns(run_dir)
-    predictor = Predictor(run_dir)
-    if pair_column is None and predictor.takes_pairs:
+    takes_pairs = saved["text_pair_column"] is not None  # the run trained on pairs
+    if pair_column is None and takes_pairs:
         pair_column = saved["text_pair_column"]
-    if pair_column is not None and not predictor.takes_pairs:
+    if pair_column is not None and not takes_pairs:
         raise ConfigError("--pair-column: this model classifies single texts")
+    if takes_pairs and file_format(file) == "txt":
+        raise ConfigError(f"{file}: this model classifies text pairs; a .txt file cannot hold them, use "
+                          f".csv/.tsv/.jsonl with --pair-column")
     if text_column is None and file_format(file) != "txt":
         text_column = saved["text_column"]
     records = read_records(file, text_column or "text", pair_column)
-    if predictor.takes_pairs and records.pairs is None:
-        raise ConfigError(f"{file}: this model classifies text pairs; a .txt file cannot hold them, use "
-                          f".csv/.tsv/.jsonl with --pair-column")
+    predictor = Predictor(run_dir)
     results = predictor.predict(records.texts, top_k=top_k, pairs=records.pairs, batch_size=batch_size,
                                 threshold=threshold, progress=f"Predicting {file.name}")
     if output is None:
