@@ -13,8 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 __version__ = "0.1.0"
 
 # The Python API (bertclf/api.py), imported on first use so that `import bertclf` and
-# `bertclf --help` stay instant: train, load, evaluate, and the types they return.
-_API = ("train", "load", "evaluate", "Run", "Classifier")
+# `bertclf --help` stay instant: train, load, evaluate, sweep, and the types they return.
+_API = ("train", "load", "evaluate", "sweep", "sweep_report", "Run", "Classifier")
 __all__ = ["__version__", *_API, "BertclfError"]
 
 

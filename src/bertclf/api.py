@@ -142,6 +142,60 @@ def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool 
     return evaluate_run(resolve_run(Path(run)), split, Path(data) if data is not None else None, full).metrics
 
 
+def sweep(config: Union[str, os.PathLike], space: Union[str, os.PathLike], *, trials: Optional[int] = None,
+          timeout: Optional[Union[str, float]] = None, storage: Optional[str] = None, study: Optional[str] = None,
+          sampler: str = "tpe", pruner: str = "median", overrides: Optional[Sequence[str]] = None) -> dict:
+    """Searches config settings as `bertclf sweep` does; returns the study's summary.
+
+    Args:
+        config: The experiment config (YAML) every trial starts from.
+        space: The search space (YAML): dotted config keys mapped to distributions.
+        trials: Finished trials the study needs, over every process sharing it
+            (default 10; a grid: its size).
+        timeout: Start no new trial after this long (`2h`, `90m`, or seconds).
+        storage: An Optuna storage URL (default: SQLite in the study's folder).
+        study: The study's name (default: `experiment.name`).
+        sampler: `tpe`, `grid` or `random`.
+        pruner: `median`, `hyperband` or `none`.
+        overrides: `KEY=VALUE` items applied to every trial before its values.
+
+    Returns:
+        The summary (as the sweep folder's sweep.json): trials, best trial, files written.
+
+    Raises:
+        BertclfError: A bad config, space or option (before any trial), Ctrl-C, or
+            three trials failing in a row.
+    """
+    _check_keras()
+    from bertclf.durations import parse_duration
+    from bertclf.sweep.runner import SweepOptions, run_sweep
+
+    try:
+        seconds = parse_duration(timeout) if timeout is not None else None
+    except ValueError as error:
+        raise ConfigError(f"--timeout: {error}") from None
+    options = SweepOptions(trials=trials, timeout_seconds=seconds, storage=storage, study=study,
+                           sampler=sampler, pruner=pruner)
+    return run_sweep(Path(config), Path(space), list(overrides or []), options).summary
+
+
+def sweep_report(study: str, storage: Optional[str] = None, runs_dir: Union[str, os.PathLike] = "runs") -> dict:
+    """Writes a study's results again (best.yaml, sweep.json, the sweep page) and returns its summary.
+
+    Args:
+        study: The sweep's folder, or the study's name (in `runs_dir`, or in `storage`).
+        storage: The study's storage URL, when it is not the folder's SQLite file.
+        runs_dir: Where a study named without a folder is looked for.
+
+    Raises:
+        ConfigError: No such study.
+    """
+    from bertclf.sweep.results import open_report, write_results
+
+    found, folder, url = open_report(study, storage, Path(runs_dir))
+    return write_results(found, folder, url)
+
+
 def _resolve_config(config: Any, overrides: Optional[Mapping[str, Any]], data: dict[str, Any]) -> Config:
     if isinstance(config, Config):
         raw, source, base = config.model_dump(mode="json"), "config", Path.cwd()

@@ -45,6 +45,14 @@ PRETRAIN_STATE_FILE = "pretrain_state.json"  # inside CHECKPOINT_DIR
 PRETRAINED_ENCODER_DIR = "encoder"
 # In the output folder, beside the runs: the name of the newest successful run.
 LATEST_FILE = "LATEST"
+# `bertclf sweep`: a study's folder <output_dir>/<study>/ holds the default storage, the
+# best trial's config, the summary and the sweep page, beside its trials' run folders
+# (<study>-trial-NNNN/), each of which also has a trial record (study, number, values, state).
+SWEEP_DB_FILE = "study.db"
+SWEEP_BEST_FILE = "best.yaml"
+SWEEP_SUMMARY_FILE = "sweep.json"
+SWEEP_REPORT_FILE = "sweep.html"
+TRIAL_FILE = "trial.json"
 
 
 def eval_file(split: str) -> str:

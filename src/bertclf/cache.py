@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
-from bertclf.files import publish_dir
+from bertclf.files import process_lock, publish_dir
 
 
 def cache_root() -> Path:
@@ -72,21 +71,6 @@ def _usable(target: Path, done_marker: str, stale: Optional[Callable[[Path], Opt
     return reason is None
 
 
-@contextlib.contextmanager
-def _locked(lock_file: Path, target: Path) -> Iterator[None]:
-    """An exclusive lock between processes (fcntl; where it is missing, no lock)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: builds are still atomic, only not shared
-        yield
-        return
-    with open(lock_file, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"Waiting for another process to finish building {target}...", file=sys.stderr, flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(lock_file: Path, target: Path):
+    """An exclusive lock between processes building the same entry."""
+    return process_lock(lock_file, f"Waiting for another process to finish building {target}...")

@@ -8,12 +8,14 @@ whole one. This is the one place that does it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Optional
 
 
 def is_url(location: str) -> bool:
@@ -61,3 +63,25 @@ def publish_dir(staging: Path, final: Path) -> None:
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
+
+
+@contextlib.contextmanager
+def process_lock(lock_file: Path, waiting: Optional[str] = None) -> Iterator[None]:
+    """An exclusive lock between processes on one machine or one shared file system (fcntl;
+    where fcntl is missing, no lock). Prints `waiting` if another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: callers stay correct, only not coordinated
+        yield
+        return
+    with open(lock_file, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

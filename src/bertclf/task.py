@@ -26,6 +26,13 @@ from bertclf.metrics import choose_threshold
 
 # Metrics defined only for two classes.
 _BINARY_ONLY_METRICS = ("val_roc_auc", "val_pr_auc")
+# Monitored metrics where larger is better; everything else (losses) is minimised.
+MAXIMISED_MONITORS = frozenset({"val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"})
+
+
+def monitor_direction(monitor: str) -> str:
+    """"maximize" or "minimize": which way `train.monitor` improves (Optuna's words)."""
+    return "maximize" if monitor in MAXIMISED_MONITORS else "minimize"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,6 @@ import base64
 import json
 import re
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -98,26 +97,13 @@ def test_report_defaults_to_the_test_evaluation_and_refuses_unknown_ones(tmp_pat
 
 
 def test_a_browser_renders_the_report_without_errors(reported, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if browser is None:
-        pytest.skip("no Chromium installed (Debian: apt-get install chromium; .ci/run installs it)")
-    import matplotlib.image
+    from browser import render
 
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
-    url = reported.as_uri()
-    shot = tmp_path / "report.png"
-    rendered = subprocess.run(flags + ["--window-size=1280,2400", f"--screenshot={shot}", url],
-                              capture_output=True, text=True, timeout=120)
-    assert shot.is_file(), rendered.stderr[-2000:]
-    # The page's console: a blocked resource or a script error would be logged here.
-    console = [line for line in rendered.stderr.splitlines() if "CONSOLE" in line or "Refused to" in line]
-    assert console == []
-    pixels = matplotlib.image.imread(shot)
-    assert pixels.shape[:2] == (2400, 1280)
-    assert pixels.std() > 0.05  # not a blank page
-    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    page = render(reported, tmp_path)
+    assert page.console == []  # a blocked resource or a script error would be logged here
+    assert page.pixels.shape[:2] == (2400, 1280)
+    assert page.pixels.std() > 0.05  # not a blank page
+    dom = page.dom
     for heading in ("Summary", "Data", "Training", "Results: data-reviews", "Decision threshold",
                     "ROC and precision-recall curves", "Calibration", "Most confident mistakes",
                     "Least confident predictions", "Timing and throughput"):

@@ -209,7 +209,7 @@ def _format_validation_error(error: ValidationError, source: str, override_keys:
         dotted = ".".join(str(part) for part in item["loc"])
         origin = "--set" if any(dotted == k or dotted.startswith(k + ".") for k in override_keys) else source
         if item["type"] == "extra_forbidden":
-            lines.append(f"{origin}: {dotted}: unknown key; {_suggest(item['loc'])}")
+            lines.append(f"{origin}: {dotted}: unknown key; {suggest_key(item['loc'])}")
         elif item["type"] == "missing" and dotted in ("model", "model.encoder"):
             lines.append(f"{origin}: model.encoder: required key is missing; {_missing_encoder()}")
         elif item["type"] == "missing":
@@ -231,7 +231,7 @@ def _missing_encoder() -> str:
             f"`bertclf models list`) or an encoder folder")
 
 
-def _suggest(loc: tuple[Any, ...]) -> str:
+def suggest_key(loc: tuple[Any, ...]) -> str:
     """Names the closest valid key, in the same section or in another one."""
     key = str(loc[-1])
     parent = ".".join(str(part) for part in loc[:-1])

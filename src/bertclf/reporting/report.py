@@ -61,29 +61,34 @@ def render_report(run_dir: Path, evaluation: Optional[str] = None) -> str:
     threshold = (chosen or {}).get("threshold")
     seq_length = config["model"]["seq_length"]
 
-    images = {"history": _inline(plots.history_figure(history)) if history.get("loss") else None}
+    images = {"history": inline_png(plots.history_figure(history)) if history.get("loss") else None}
     images["token_lengths"] = [
-        (split, _inline(plots.token_length_figure(entry["tokens"]["histogram"], seq_length, split)))
+        (split, inline_png(plots.token_length_figure(entry["tokens"]["histogram"], seq_length, split)))
         for split, entry in data_report["splits"].items() if "histogram" in entry.get("tokens", {})]
     if chosen:
-        images["confusion"] = _inline(plots.confusion_figure(
+        images["confusion"] = inline_png(plots.confusion_figure(
             chosen["confusion_matrix"], class_names, f"{name} ({chosen['examples']} examples)"))
-        images["calibration"] = _inline(plots.calibration_figure(analysis["calibration"])) \
+        images["calibration"] = inline_png(plots.calibration_figure(analysis["calibration"])) \
             if "calibration" in analysis else None
         if "roc" in analysis:
-            images["roc"] = _inline(plots.roc_figure(analysis["roc"], chosen.get("roc_auc"), threshold))
-            images["pr"] = _inline(plots.pr_figure(analysis["pr"], chosen.get("pr_auc"), threshold))
+            images["roc"] = inline_png(plots.roc_figure(analysis["roc"], chosen.get("roc_auc"), threshold))
+            images["pr"] = inline_png(plots.pr_figure(analysis["pr"], chosen.get("pr_auc"), threshold))
 
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("bertclf", "reporting"), autoescape=True,
-                                     trim_blocks=True, lstrip_blocks=True)
-    environment.filters["number"] = _number
-    return environment.get_template(TEMPLATE).render(
-        run_name=run_dir.name, run_dir=str(run_dir.resolve()), generated=_now(),
+    return template_environment().get_template(TEMPLATE).render(
+        run_name=run_dir.name, run_dir=str(run_dir.resolve()), generated=generated_now(),
         config=config, config_text=config_text, metrics=metrics, class_names=class_names,
         data_report=data_report, history=history, history_rows=_history_rows(history),
         evaluations=evaluations, evaluation_name=name, evaluation=chosen, analysis=analysis,
         threshold=threshold, positive=class_names[1] if len(class_names) == 2 else None,
         timing=_timing(metrics, chosen), images=images)
+
+
+def template_environment() -> jinja2.Environment:
+    """The pages' templates (this folder), escaping by default, with the `number` filter."""
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("bertclf", "reporting"), autoescape=True,
+                                     trim_blocks=True, lstrip_blocks=True)
+    environment.filters["number"] = _number
+    return environment
 
 
 def _chosen_evaluation(run_dir: Path, evaluations: dict, wanted: Optional[str]) -> Optional[str]:
@@ -131,7 +136,8 @@ def _read_json(run_dir: Path, name: str, missing: str = "the run folder is incom
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _inline(figure) -> str:
+def inline_png(figure) -> str:
+    """A matplotlib figure as base64 PNG for an <img src="data:...">, closing it."""
     from bertclf.reporting.plots import png_bytes
 
     return base64.b64encode(png_bytes(figure)).decode("ascii")
@@ -145,5 +151,6 @@ def _number(value, digits: int = 4) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _now() -> str:
+def generated_now() -> str:
+    """When a page was written, as pages show it."""
     return datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -15,7 +15,7 @@ import yaml
 from bertclf import artifacts
 from bertclf.errors import RunError
 
-FINISHED, INTERRUPTED, FAILED = "finished", "interrupted", "failed"
+FINISHED, INTERRUPTED, FAILED, PRUNED = "finished", "interrupted", "failed", "pruned"
 # The scores `compare` sets side by side, per split.
 _COMPARED = ("accuracy", "macro_f1", "loss", "roc_auc", "pr_auc")
 
@@ -28,7 +28,8 @@ def is_pretraining(run_dir: Path) -> bool:
 
 
 def run_status(run_dir: Path) -> str:
-    """`finished` (exported and scored), `interrupted` (resumable: an epoch was saved) or `failed`.
+    """`finished` (exported and scored), `interrupted` (resumable: an epoch was saved), `pruned`
+    (a sweep's trial stopped by its pruner) or `failed`.
 
     A run still training looks interrupted (after its first epoch) or failed (before). For a
     pretraining folder: finished once its encoder is written, interrupted with a checkpoint.
@@ -41,6 +42,8 @@ def run_status(run_dir: Path) -> str:
         return FAILED
     if (run_dir / artifacts.METRICS_FILE).is_file() and (run_dir / artifacts.MODEL_DIR).is_dir():
         return FINISHED
+    if (_read_json(run_dir / artifacts.TRIAL_FILE) or {}).get("state") == PRUNED:
+        return PRUNED  # a sweep's trial its pruner stopped after an epoch: final, not resumable
     if (run_dir / artifacts.CHECKPOINT_DIR / artifacts.TRAINING_STATE_FILE).is_file():
         return INTERRUPTED
     return FAILED

@@ -13,11 +13,9 @@ import tf_keras
 
 from bertclf.metrics import classification_metrics
 from bertclf.progress import Progress
+from bertclf.task import MAXIMISED_MONITORS as _MAXIMISED
 from bertclf.task import ClassificationTask
 from bertclf.training.pipeline import EncodedSplit, predict_logits
-
-# Metrics where larger is better; everything else (losses) is minimised.
-_MAXIMISED = {"val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"}
 
 
 class ValidationMetrics(tf_keras.callbacks.Callback):
@@ -179,3 +177,24 @@ class FitProgress(tf_keras.callbacks.Callback):
         if self._progress is not None:
             self._progress.close()
             self._progress = None
+
+
+class EpochHook(tf_keras.callbacks.Callback):
+    """Calls `hook(epoch, logs)` after each whole epoch is scored and saved (it goes after the
+    checkpoint callback). If the hook raises, training stops there and `raised` holds the
+    exception for `fit` to re-raise once Keras has closed the fit (signal handlers restored):
+    a sweep prunes a trial this way."""
+
+    def __init__(self, hook, guard: StopGuard):
+        super().__init__()
+        self.hook, self.guard = hook, guard
+        self.raised: Optional[BaseException] = None
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        if self.guard.epoch_cut_short or self.raised is not None:
+            return
+        try:
+            self.hook(epoch + 1, dict(logs or {}))
+        except Exception as error:  # re-raised by fit, after Keras ends the fit cleanly
+            self.raised = error
+            self.model.stop_training = True

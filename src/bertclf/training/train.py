@@ -66,7 +66,8 @@ class _Fitted:
 
 
 def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
-          overwrite: bool = False, started: Optional[float] = None) -> TrainResult:
+          overwrite: bool = False, started: Optional[float] = None,
+          epoch_hook: Optional[Callable[[int, dict], None]] = None) -> TrainResult:
     """Fine-tunes the configured encoder and writes a complete run folder.
 
     The run folder gets the resolved config, labels and data report first, a
@@ -81,6 +82,9 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         overwrite: Replace an existing `run_dir` (a previous run's folder).
         started: When the command started (`time.perf_counter()`), so the run's
             timing covers what came before this call; default: now.
+        epoch_hook: Called as `hook(epoch, logs)` after each epoch is scored on validation
+            and checkpointed (`logs` holds `val_*`). An exception it raises ends training
+            there and propagates from `train` (a sweep prunes a trial this way).
 
     Raises:
         BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
@@ -88,11 +92,13 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     from bertclf import progress
 
     with progress.shown(config.runtime.progress):
-        return _train(config, run_dir=run_dir, resume=resume, overwrite=overwrite, started=started)
+        return _train(config, run_dir=run_dir, resume=resume, overwrite=overwrite, started=started,
+                      epoch_hook=epoch_hook)
 
 
 def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
-           overwrite: bool = False, started: Optional[float] = None) -> TrainResult:
+           overwrite: bool = False, started: Optional[float] = None,
+           epoch_hook: Optional[Callable[[int, dict], None]] = None) -> TrainResult:
     """`train` inside its progress setting."""
     from bertclf.training.pipeline import SplitEncoder
 
@@ -117,7 +123,7 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     config, data = planned.config, planned.data
     run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief, plan=planned.record)
     with timer.phase("fit"):
-        fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state, runtime)
+        fitted = fit(config, data, task, class_weight, encoder, encode, run_dir, state, runtime, epoch_hook)
     timer.reassign("fit", "validation", fitted.validation_seconds)
     if not chief:
         _say("Training done; the chief scores, exports and writes the run folder.")
@@ -199,7 +205,8 @@ def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume
 
 
 def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
-        encoder, encode: Callable, run_dir: Optional[Path], state: Optional[dict], runtime: Runtime) -> _Fitted:
+        encoder, encode: Callable, run_dir: Optional[Path], state: Optional[dict], runtime: Runtime,
+        epoch_hook: Optional[Callable[[int, dict], None]] = None) -> _Fitted:
     """Builds and trains the classifier, checkpointing every epoch; restores the best epoch.
 
     The classifier, optimizer and metrics are built in the strategy's scope and
@@ -215,7 +222,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     from bertclf.model import build_classifier
     from bertclf.training.optimizer import build_optimizer
     from bertclf.training import checkpoints
-    from bertclf.training.callbacks import FitProgress, StopGuard, ValidationMetrics
+    from bertclf.training.callbacks import EpochHook, FitProgress, StopGuard, ValidationMetrics
     from bertclf.training.pipeline import distributed_training_dataset, steps_per_epoch
 
     import tf_keras
@@ -238,6 +245,9 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
                                    bucketing, config.train.early_stopping_patience, guard, scorer=local)
     saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state, writes_run_folder=distribution.is_chief)
     callbacks = [guard, validation, saver]
+    hook = EpochHook(epoch_hook, guard) if epoch_hook is not None else None
+    if hook is not None:
+        callbacks.append(hook)
     if config.runtime.tensorboard and distribution.is_chief:
         from bertclf.training.tensorboard import TensorBoardLog
 
@@ -271,6 +281,8 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
                              ) from None
         if guard.interrupted:
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted"))
+        if hook is not None and hook.raised is not None:
+            raise hook.raised
     if guard.diverged_at is not None:
         epoch, step = guard.diverged_at
         rate = config.train.learning_rate

@@ -1,0 +1,417 @@
+"""`bertclf sweep`: trials of one study, each a normal training run, until the study has enough.
+
+Every process running the same study (same storage and name) claims trials from
+the shared count: a process starts a trial only while finished plus running
+trials are fewer than `trials`, so together they finish exactly that many, each
+once. Claiming is serialised by a lock file beside a local storage (SQLite,
+journal file); with a database server, a trial claimed beyond the count is
+handed back as failed before any work. A process that finds nothing to claim
+waits for other processes' running trials, since one of them may fail and leave
+work to redo, then writes the results.
+
+A trial trains in this process with `bertclf.training.train` into
+`<output_dir>/<study>/<study>-trial-NNNN/`, reporting its monitored validation
+score to Optuna after every epoch; a pruned trial stops there and its folder is
+marked pruned. The objective is the best epoch's `train.monitor` on validation;
+the test split is scored, as in every run, but never read to choose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+from bertclf import artifacts, files
+from bertclf.config import Config
+from bertclf.config.loading import config_from_mapping, parse_override, read_config_mapping
+from bertclf.errors import BertclfError, ConfigError, Interrupted
+from bertclf.sweep import study as studies
+from bertclf.sweep.space import Dimension, load_space
+from bertclf.task import monitor_direction
+
+# A process stops after this many failed trials in a row (a setting no trial survives,
+# data that vanished), re-raising the last error rather than failing every remaining trial.
+MAX_CONSECUTIVE_FAILURES = 3
+DEFAULT_TRIALS = 10
+_POLL_SECONDS = 10.0  # how often a process without a trial to claim checks on other processes'
+
+
+@dataclasses.dataclass
+class SweepOptions:
+    """`bertclf sweep`'s options (see the command's help)."""
+
+    trials: Optional[int] = None
+    timeout_seconds: Optional[float] = None
+    storage: Optional[str] = None
+    study: Optional[str] = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """Where the sweep wrote, and its summary (bertclf.sweep.results.summarise)."""
+
+    study: str
+    sweep_dir: Path
+    storage: str
+    summary: dict
+    trials_run_here: list[int]
+
+
+class _Pruned(Exception):
+    """Raised by a trial's epoch hook when Optuna prunes it."""
+
+    def __init__(self, epoch: int, value: float):
+        super().__init__(f"pruned after epoch {epoch} ({value:.4f})")
+        self.epoch, self.value = epoch, value
+
+
+def run_sweep(config_path: str | Path, space_path: str | Path, overrides: Optional[list[str]] = None,
+              options: Optional[SweepOptions] = None) -> SweepResult:
+    """Runs trials of a study until it holds `options.trials` finished ones; writes the results.
+
+    Args:
+        config_path: The experiment config every trial starts from.
+        space_path: The search space (bertclf.sweep.space).
+        overrides: `--set KEY=VALUE` items applied to every trial, before its values.
+        options: Trials, timeout, storage, study name, sampler, pruner.
+
+    Returns:
+        The study's summary after this process's last trial.
+
+    Raises:
+        ConfigError: A bad config, space, option or storage (before any trial starts).
+        Interrupted: Ctrl-C or SIGTERM during a trial (it is marked failed; run the
+            command again to continue the study).
+        BertclfError: `MAX_CONSECUTIVE_FAILURES` trials failed in a row (the last error).
+    """
+    options = options or SweepOptions()
+    setup = _prepare(Path(config_path), Path(space_path), overrides or [], options)
+    aim = "maximising" if setup.direction == "maximize" else "minimising"
+    _say(f"Sweep {setup.study.study_name}: {setup.target} trials over {len(setup.dimensions)} setting(s), "
+         f"{aim} {setup.monitor} on validation")
+    _say(f"  storage {studies.describe_storage(setup.storage)}; trials in {setup.sweep_dir}")
+    ran = _run_trials(setup, options.timeout_seconds)
+    from bertclf.sweep.results import write_results
+
+    summary = write_results(setup.study, setup.sweep_dir, setup.storage)
+    return SweepResult(setup.study.study_name, setup.sweep_dir, setup.storage, summary, ran)
+
+
+@dataclasses.dataclass
+class _Setup:
+    study: Any
+    storage: str
+    sweep_dir: Path
+    dimensions: list[Dimension]
+    make_config: Any
+    monitor: str
+    direction: str
+    target: int
+
+
+def _prepare(config_path: Path, space_path: Path, overrides: list[str], options: SweepOptions) -> _Setup:
+    """Everything checked and opened before the first trial: config, space, options, study."""
+    raw = read_config_mapping(config_path)
+    fixed = dict(parse_override(item) for item in overrides)
+
+    def make_config(params: dict[str, Any]) -> Config:
+        return config_from_mapping(raw, str(config_path), config_path.resolve().parent, {**fixed, **params})
+
+    config = make_config({})
+    if config.runtime.distribution in ("multi_worker", "tpu"):
+        raise ConfigError(f"runtime.distribution: {config.runtime.distribution} is not for sweeps; trials are "
+                          f"independent, so run one `bertclf sweep` per machine with the same --storage")
+    if options.sampler not in studies.SAMPLERS:
+        raise ConfigError(f"--sampler {options.sampler}: choose one of {', '.join(studies.SAMPLERS)}")
+    if options.pruner not in studies.PRUNERS:
+        raise ConfigError(f"--pruner {options.pruner}: choose one of {', '.join(studies.PRUNERS)}")
+    dimensions = load_space(space_path, make_config)
+    target = options.trials
+    if options.sampler == "grid":
+        try:
+            size = studies.grid_size(dimensions)
+        except ConfigError as error:
+            raise ConfigError(f"{space_path}: {error}") from None
+        if target is not None and target > size:
+            raise ConfigError(f"--trials {target}: the grid has {size} point(s); a grid visits each once")
+        target = target or size
+    target = target or DEFAULT_TRIALS
+    if target < 1:
+        raise ConfigError(f"--trials {target}: must be at least 1")
+    name = studies.check_study_name(options.study or config.experiment.name)
+    sweep_dir = Path(config.experiment.output_dir) / name
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    storage = options.storage or f"sqlite:///{sweep_dir / artifacts.SWEEP_DB_FILE}"
+    monitor = config.train.monitor
+    direction = monitor_direction(monitor)
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # bertclf prints each trial's lines
+    seed = config.experiment.seed if options.sampler == "grid" else None
+    lock = studies.storage_lock_file(storage)
+    # Processes starting together must not both create the storage's tables or the study.
+    with files.process_lock(lock) if lock is not None else _nothing():
+        study = optuna.create_study(
+            study_name=name, storage=studies.open_storage(storage), load_if_exists=True, direction=direction,
+            sampler=studies.make_sampler(options.sampler, dimensions, seed),
+            pruner=studies.make_pruner(options.pruner, config.train.epochs))
+        if study.direction.name.lower() != direction:
+            raise ConfigError(f"--study {name}: this study is to {study.direction.name.lower()}, train.monitor "
+                              f"{monitor} is to {direction} (choose another --study)")
+        differs = studies.record_definition(study, {
+            "base_config": json.loads(json.dumps(config.model_dump(mode="json"))),
+            "space": [d.describe() for d in dimensions], "monitor": monitor, "direction": direction,
+            "sampler": options.sampler, "pruner": options.pruner, "trials": target})
+    if differs:
+        shown = ", ".join(differs[:6]) + (", ..." if len(differs) > 6 else "")
+        _say(f"note: this process's config differs from the one that started study {name} in {shown}; "
+             f"its trials train with its own (paths on another machine differ; other settings should not)")
+    return _Setup(study, storage, sweep_dir, dimensions, make_config, monitor, direction, target)
+
+
+def _run_trials(setup: _Setup, timeout_seconds: Optional[float]) -> list[int]:
+    started = time.monotonic()
+    ran: list[int] = []
+    failures = 0
+    waiting_said = False
+    while timeout_seconds is None or time.monotonic() - started < timeout_seconds:
+        trial, finished, running = _claim(setup)
+        if trial is None:
+            if finished >= setup.target or running == 0:
+                break
+            if not waiting_said:
+                _say(f"{finished} of {setup.target} trials finished; waiting for {running} running in "
+                     f"another process (one that fails leaves a trial to redo)")
+                waiting_said = True
+            time.sleep(_POLL_SECONDS)
+            continue
+        waiting_said = False
+        ran.append(trial.number)
+        error = _run_trial(setup, trial, finished + running)
+        failures = 0 if error is None else failures + 1
+        if error is not None and failures >= MAX_CONSECUTIVE_FAILURES:
+            raise error
+    else:
+        _say(f"--timeout reached after {time.monotonic() - started:.0f} s; no new trials from this process")
+    return ran
+
+
+def _claim(setup: _Setup):
+    """A new trial if the study still needs one: (trial or None, finished, running)."""
+    import optuna
+
+    lock = studies.storage_lock_file(setup.storage)
+    with files.process_lock(lock) if lock is not None else _nothing():
+        _fail_dead_trials(setup.study)
+        finished, running = _counts(setup.study)
+        if finished + running >= setup.target:
+            return None, finished, running
+        with warnings.catch_warnings():
+            # Optuna warns that its heartbeat is meant for Study.optimize; _Heartbeat beats here.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            trial = setup.study.ask(studies.distributions(setup.dimensions))
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+    if lock is None and _claimed_before(setup.study, trial.number) >= setup.target:
+        # Another machine claimed the last trial at the same moment: hand this one back unused.
+        trial.set_user_attr("surplus", True)
+        setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return None, *_counts(setup.study)
+    return trial, finished, running
+
+
+def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfError]:
+    """Trains one trial's run and tells Optuna how it ended; returns the error if it failed."""
+    import optuna
+    from bertclf.training.train import train
+
+    name = f"{setup.study.study_name}-trial-{trial.number:04d}"
+    run_dir = setup.sweep_dir / name
+    params = dict(trial.params)
+    trial.set_user_attr("run_dir", str(run_dir))
+    shown = ", ".join(f"{key}={_short(value)}" for key, value in params.items())
+    _say(f"Trial {trial.number} ({claimed_before + 1} of {setup.target}): {shown}")
+    record = {"study": setup.study.study_name, "trial": trial.number, "params": params,
+              "storage": studies.describe_storage(setup.storage), "host": socket.gethostname(),
+              "pid": os.getpid(), "state": "running"}
+    heartbeat = _Heartbeat(setup.study, trial)
+
+    def report(epoch: int, logs: dict) -> None:
+        value = logs.get(setup.monitor)
+        if value is None:
+            return
+        trial.report(float(value), epoch)
+        if epoch == 1 or not (run_dir / artifacts.TRIAL_FILE).is_file():
+            files.write_json_atomic(run_dir / artifacts.TRIAL_FILE, record)  # train made the folder
+        if trial.should_prune():
+            raise _Pruned(epoch, float(value))
+
+    try:
+        config = setup.make_config(params)
+        with heartbeat:
+            result = train(config, run_dir=run_dir, epoch_hook=report)
+        value = objective(result.metrics, run_dir, setup.monitor)
+        trial.set_user_attr("fit_seconds", result.metrics.get("timing", {}).get("fit_seconds"))
+        setup.study.tell(trial, value)
+        _finish_record(run_dir, record, "complete", value=value)
+        _say(f"Trial {trial.number}: {setup.monitor} {value:.4f} (best so far: {_best(setup.study)})")
+        return None
+    except _Pruned as pruned:
+        from bertclf.training import checkpoints
+
+        checkpoints.remove(run_dir)  # a pruned trial is final: its checkpoint would only take space
+        setup.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        _finish_record(run_dir, record, "pruned", value=pruned.value, epoch=pruned.epoch)
+        _say(f"Trial {trial.number}: pruned after epoch {pruned.epoch} ({setup.monitor} {pruned.value:.4f})")
+        return None
+    except Interrupted:
+        setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _finish_record(run_dir, record, "failed", error="interrupted")
+        raise
+    except BertclfError as error:
+        trial.set_user_attr("error", str(error))
+        setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _finish_record(run_dir, record, "failed", error=str(error))
+        _say(f"Trial {trial.number} failed: {error}")
+        return error
+    finally:
+        _clear_session()
+
+
+def objective(metrics: dict, run_dir: Path, monitor: str) -> float:
+    """The trial's score: `monitor` on validation at the run's best epoch (as each epoch reported it)."""
+    history = json.loads((run_dir / artifacts.HISTORY_JSON_FILE).read_text(encoding="utf-8"))
+    values = history.get(monitor) or []
+    if not values:
+        raise RuntimeError(f"{run_dir}: history has no {monitor}")
+    epoch = metrics.get("best_epoch") or len(values)
+    return float(values[epoch - 1])
+
+
+class _Heartbeat:
+    """Tells an RDB storage every HEARTBEAT_SECONDS that this process still runs the trial,
+    so processes elsewhere can tell a dead machine's trial from a slow one (Optuna's heartbeat)."""
+
+    def __init__(self, study, trial):
+        self.storage, self.trial_id = study._storage, trial._trial_id
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self):
+        interval = getattr(self.storage, "get_heartbeat_interval", lambda: None)()
+        if interval:
+            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True,
+                                            name="bertclf-sweep-heartbeat")
+            self._thread.start()
+        return self
+
+    def _beat(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a database hiccup must not kill the training it reports on
+                pass
+            self._stop.wait(interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def _fail_dead_trials(study) -> None:
+    """Marks failed the running trials whose process is gone: on this machine by their pid at
+    once, elsewhere by Optuna's heartbeat (silent for GRACE_SECONDS)."""
+    import optuna
+
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("pid")
+        if trial.user_attrs.get("host") == host and pid is not None and not _alive(pid):
+            try:
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            except (RuntimeError, ValueError):  # another process got there first
+                continue
+            _say(f"Trial {trial.number}: its process ({pid}) is gone; marked failed, its share is redone")
+            run_dir = Path(trial.user_attrs.get("run_dir", ""))
+            if (run_dir / artifacts.TRIAL_FILE).is_file():
+                record = json.loads((run_dir / artifacts.TRIAL_FILE).read_text(encoding="utf-8"))
+                _finish_record(run_dir, record, "failed", error=f"its process ({pid}) stopped")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _counts(study) -> tuple[int, int]:
+    import optuna
+
+    states = optuna.trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in (states.COMPLETE, states.PRUNED) for t in trials)
+    running = sum(t.state in (states.RUNNING, states.WAITING) for t in trials)
+    return finished, running
+
+
+def _claimed_before(study, number: int) -> int:
+    """Finished or running trials numbered below `number` (which claimed their place first)."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    return sum(t.number < number and t.state in (states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING)
+               for t in study.get_trials(deepcopy=False))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _finish_record(run_dir: Path, record: dict, state: str, **extra: Any) -> None:
+    """trial.json with how the trial ended (in a folder training made; none if it failed first)."""
+    if (run_dir / artifacts.CONFIG_FILE).is_file():
+        files.write_json_atomic(run_dir / artifacts.TRIAL_FILE, {**record, "state": state, **extra})
+
+
+def _best(study) -> str:
+    try:
+        return f"trial {study.best_trial.number}, {study.best_value:.4f}"
+    except ValueError:
+        return "none yet"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _clear_session() -> None:
+    # Trials share the process: drop the previous trial's graphs and layers.
+    if "tf_keras" in sys.modules:
+        sys.modules["tf_keras"].backend.clear_session()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
