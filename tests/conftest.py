@@ -16,7 +16,7 @@ import pytest
 
 import bertclf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any test imports TensorFlow)
 
-pytest_plugins = ["strict_skips"]  # in CI (BERTCLF_NO_SKIPS=1) a skip is a failure
+pytest_plugins = ["strict_skips", "scheduling"]  # CI: a skip is a failure; the slowest files first
 from bertclf.encoders.registry import get_spec, packaged_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
