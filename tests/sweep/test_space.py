@@ -108,3 +108,17 @@ def test_the_command_reports_a_bad_space_in_one_line_before_importing_tensorflow
         done = subprocess.run([sys.executable, "-c", probe, "sweep", *args], cwd=tmp_path, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_shipped_spaces_load_against_their_configs():
+    """configs/spaces/<name>.yaml against configs/<name>.yaml, as README's sweep command uses them."""
+    from bertclf.config import config_from_mapping, read_config_mapping
+    from conftest import PROJECT_ROOT
+
+    spaces = sorted((PROJECT_ROOT / "configs" / "spaces").glob("*.yaml"))
+    assert spaces
+    for space in spaces:
+        config = PROJECT_ROOT / "configs" / space.name
+        raw = read_config_mapping(config)
+        dimensions = load_space(space, lambda params: config_from_mapping(raw, str(config), config.parent, params))
+        assert len(dimensions) >= 2, space

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -150,6 +149,9 @@ def test_two_processes_continue_a_killed_sweep_and_finish_exactly_the_requested_
     assert len(complete) == 3 and not [t for t in trials if t.state.name in ("RUNNING", "WAITING")], states
     by_process = [{t.number for t in complete if t.user_attrs["pid"] == process.pid} for process in pair]
     assert by_process[0].isdisjoint(by_process[1]) and by_process[0] | by_process[1] == {t.number for t in complete}
+    # The config's own settings run first (the baseline); cut off with the killed process, they run again.
+    assert trials[0].user_attrs.get("baseline") and trials[0].params == {"train.learning_rate": 3e-3}
+    assert [t.params for t in complete if t.user_attrs.get("baseline")] == [{"train.learning_rate": 3e-3}]
     folders = {t.user_attrs["run_dir"] for t in complete}
     assert len(folders) == 3
     for folder in folders:

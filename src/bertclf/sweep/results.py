@@ -32,7 +32,8 @@ def summarise(study) -> dict[str, Any]:
         rows.append({"trial": trial.number, "state": trial.state.name.lower(), "value": value,
                      "epochs_reported": len(trial.intermediate_values), "params": dict(trial.params),
                      "seconds": seconds, "run_dir": trial.user_attrs.get("run_dir"),
-                     "host": trial.user_attrs.get("host"), "error": trial.user_attrs.get("error")})
+                     "host": trial.user_attrs.get("host"), "error": trial.user_attrs.get("error"),
+                     "baseline": bool(trial.user_attrs.get("baseline"))})
     best = None
     complete = [row for row in rows if row["state"] == "complete" and row["value"] is not None]
     if complete:
@@ -127,13 +128,17 @@ def table(summary: dict) -> str:
         if row["state"] == "pruned" and row["value"] is not None:
             value += f" @{row['epochs_reported']}"
         seconds = "" if row["seconds"] is None else _duration(row["seconds"])
-        lines.append([str(row["trial"]), row["state"], value, seconds]
+        number = f"{row['trial']} (config)" if row.get("baseline") else str(row["trial"])
+        lines.append([number, row["state"], value, seconds]
                      + [_short(row["params"].get(key)) for key in keys])
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
     best = summary["best"]
     if best is not None:
         text.append(f"Best: trial {best['trial']}, {summary['monitor']} {best['value']:.4f} ({best['run_dir']})")
+        baseline = next((row for row in summary["trials"] if row.get("baseline")), None)
+        if baseline is not None and baseline["state"] == "complete" and baseline["value"] is not None:
+            text.append(f"The config's own settings (trial {baseline['trial']}): {baseline['value']:.4f}")
     else:
         text.append("Best: none yet (no trial completed)")
     return "\n".join(text)

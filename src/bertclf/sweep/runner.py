@@ -173,11 +173,37 @@ def _prepare(config_path: Path, space_path: Path, overrides: list[str], options:
             "base_config": json.loads(json.dumps(config.model_dump(mode="json"))),
             "space": [d.describe() for d in dimensions], "monitor": monitor, "direction": direction,
             "sampler": options.sampler, "pruner": options.pruner, "trials": target})
+        baseline = _baseline(config, dimensions) if options.sampler != "grid" and not study.trials else None
+        if baseline is not None:
+            # The config's own settings first: the table then says what the search gained over it.
+            study.enqueue_trial(baseline, user_attrs={"baseline": True})
+            _say("Trial 0 trains the config's own settings (the baseline the others are compared with)")
     if differs:
         shown = ", ".join(differs[:6]) + (", ..." if len(differs) > 6 else "")
         _say(f"note: this process's config differs from the one that started study {name} in {shown}; "
              f"its trials train with its own (paths on another machine differ; other settings should not)")
     return _Setup(study, storage, sweep_dir, dimensions, make_config, monitor, direction, target)
+
+
+def _baseline(config: Config, dimensions: list[Dimension]) -> Optional[dict[str, Any]]:
+    """The config's current value of every searched key, if each lies in its dimension."""
+    values = {}
+    for dimension in dimensions:
+        node: Any = config
+        for part in dimension.key.split("."):
+            node = getattr(node, part)
+        value = node
+        if dimension.kind == "choice":
+            inside = value in dimension.choices
+        elif dimension.kind == "int":
+            inside = isinstance(value, int) and dimension.low <= value <= dimension.high \
+                and (value - dimension.low) % (dimension.step or 1) == 0
+        else:
+            inside = isinstance(value, (int, float)) and dimension.low <= value <= dimension.high
+        if not inside:
+            return None
+        values[dimension.key] = value
+    return values
 
 
 def _run_trials(setup: _Setup, timeout_seconds: Optional[float]) -> list[int]:
@@ -277,8 +303,10 @@ def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfErr
         return None
     except Interrupted:
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _requeue_baseline(setup.study, trial)
         _finish_record(run_dir, record, "failed", error="interrupted")
-        raise
+        raise Interrupted(f"sweep {setup.study.study_name} interrupted during trial {trial.number} (marked "
+                          f"failed, to be run again); the same command continues the study") from None
     except BertclfError as error:
         trial.set_user_attr("error", str(error))
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -344,6 +372,7 @@ def _fail_dead_trials(study) -> None:
             except (RuntimeError, ValueError):  # another process got there first
                 continue
             _say(f"Trial {trial.number}: its process ({pid}) is gone; marked failed, its share is redone")
+            _requeue_baseline(study, trial)
             run_dir = Path(trial.user_attrs.get("run_dir", ""))
             if (run_dir / artifacts.TRIAL_FILE).is_file():
                 record = json.loads((run_dir / artifacts.TRIAL_FILE).read_text(encoding="utf-8"))
@@ -351,6 +380,12 @@ def _fail_dead_trials(study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def _requeue_baseline(study, trial) -> None:
+    """A baseline trial that was cut off (not one that failed on its own) is queued again."""
+    if trial.user_attrs.get("baseline"):
+        study.enqueue_trial(dict(trial.params), user_attrs={"baseline": True})
 
 
 def _counts(study) -> tuple[int, int]:
