@@ -1,7 +1,7 @@
 """The package layout's import rules.
 
 `bertclf --help`, config validation and data checks answer at once because the
-modules they use (the top level, `cli/`, `data/`, `runtime/`) never import
+modules they use (the top level, `cli/`, `data/`, `runtime/`, `sweep/`) never import
 TensorFlow (or matplotlib) when loaded; TensorFlow is imported inside the
 functions that need it, or lives in `training/`, `serving/` and `encoders/`
 modules, which may import it at load.
@@ -26,7 +26,7 @@ HEAVY = ("tensorflow", "tf_keras", "tensorflow_hub", "tensorflow_text", "matplot
 
 def _light_modules() -> list[str]:
     names = [f"bertclf.{path.stem}" for path in sorted(PACKAGE.glob("*.py")) if path.stem != "__main__"]
-    for folder in ("cli", "config", "data", "runtime"):
+    for folder in ("cli", "config", "data", "runtime", "sweep"):
         names += [f"bertclf.{folder}.{path.stem}" for path in sorted((PACKAGE / folder).glob("*.py"))]
     return [name.removesuffix(".__init__") for name in names]
 

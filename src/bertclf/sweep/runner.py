@@ -224,7 +224,7 @@ def _run_trials(setup: _Setup, timeout_seconds: Optional[float]) -> list[int]:
             continue
         waiting_said = False
         ran.append(trial.number)
-        error = _run_trial(setup, trial, finished + running)
+        error = _run_trial(setup, trial, _claimed_before(setup.study, trial.number))
         failures = 0 if error is None else failures + 1
         if error is not None and failures >= MAX_CONSECUTIVE_FAILURES:
             raise error
