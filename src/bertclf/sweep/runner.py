@@ -18,12 +18,12 @@ the test split is scored, as in every run, but never read to choose.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import socket
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -33,6 +33,7 @@ from bertclf import artifacts, files
 from bertclf.config import Config
 from bertclf.config.loading import config_from_mapping, parse_override, read_config_mapping
 from bertclf.errors import BertclfError, ConfigError, Interrupted
+from bertclf.sweep import sharing
 from bertclf.sweep import study as studies
 from bertclf.sweep.space import Dimension, load_space
 from bertclf.task import monitor_direction
@@ -161,7 +162,7 @@ def _prepare(config_path: Path, space_path: Path, overrides: list[str], options:
     seed = config.experiment.seed if options.sampler == "grid" else None
     lock = studies.storage_lock_file(storage)
     # Processes starting together must not both create the storage's tables or the study.
-    with files.process_lock(lock) if lock is not None else _nothing():
+    with files.process_lock(lock) if lock is not None else contextlib.nullcontext():
         study = optuna.create_study(
             study_name=name, storage=studies.open_storage(storage), load_if_exists=True, direction=direction,
             sampler=studies.make_sampler(options.sampler, dimensions, seed),
@@ -224,7 +225,7 @@ def _run_trials(setup: _Setup, timeout_seconds: Optional[float]) -> list[int]:
             continue
         waiting_said = False
         ran.append(trial.number)
-        error = _run_trial(setup, trial, _claimed_before(setup.study, trial.number))
+        error = _run_trial(setup, trial, sharing.claimed_before(setup.study, trial.number))
         failures = 0 if error is None else failures + 1
         if error is not None and failures >= MAX_CONSECUTIVE_FAILURES:
             raise error
@@ -238,9 +239,9 @@ def _claim(setup: _Setup):
     import optuna
 
     lock = studies.storage_lock_file(setup.storage)
-    with files.process_lock(lock) if lock is not None else _nothing():
-        _fail_dead_trials(setup.study)
-        finished, running = _counts(setup.study)
+    with files.process_lock(lock) if lock is not None else contextlib.nullcontext():
+        sharing.fail_dead_trials(setup.study)
+        finished, running = sharing.counts(setup.study)
         if finished + running >= setup.target:
             return None, finished, running
         with warnings.catch_warnings():
@@ -249,11 +250,11 @@ def _claim(setup: _Setup):
             trial = setup.study.ask(studies.distributions(setup.dimensions))
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
-    if lock is None and _claimed_before(setup.study, trial.number) >= setup.target:
+    if lock is None and sharing.claimed_before(setup.study, trial.number) >= setup.target:
         # Another machine claimed the last trial at the same moment: hand this one back unused.
         trial.set_user_attr("surplus", True)
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return None, *_counts(setup.study)
+        return None, *sharing.counts(setup.study)
     return trial, finished, running
 
 
@@ -271,7 +272,7 @@ def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfErr
     record = {"study": setup.study.study_name, "trial": trial.number, "params": params,
               "storage": studies.describe_storage(setup.storage), "host": socket.gethostname(),
               "pid": os.getpid(), "state": "running"}
-    heartbeat = _Heartbeat(setup.study, trial)
+    heartbeat = sharing.Heartbeat(setup.study, trial)
 
     def report(epoch: int, logs: dict) -> None:
         value = logs.get(setup.monitor)
@@ -290,7 +291,7 @@ def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfErr
         value = objective(result.metrics, run_dir, setup.monitor)
         trial.set_user_attr("fit_seconds", result.metrics.get("timing", {}).get("fit_seconds"))
         setup.study.tell(trial, value)
-        _finish_record(run_dir, record, "complete", value=value)
+        sharing.finish_record(run_dir, record, "complete", value=value)
         _say(f"Trial {trial.number}: {setup.monitor} {value:.4f} (best so far: {_best(setup.study)})")
         return None
     except _Pruned as pruned:
@@ -298,19 +299,19 @@ def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfErr
 
         checkpoints.remove(run_dir)  # a pruned trial is final: its checkpoint would only take space
         setup.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        _finish_record(run_dir, record, "pruned", value=pruned.value, epoch=pruned.epoch)
+        sharing.finish_record(run_dir, record, "pruned", value=pruned.value, epoch=pruned.epoch)
         _say(f"Trial {trial.number}: pruned after epoch {pruned.epoch} ({setup.monitor} {pruned.value:.4f})")
         return None
     except Interrupted:
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        _requeue_baseline(setup.study, trial)
-        _finish_record(run_dir, record, "failed", error="interrupted")
+        sharing.requeue_baseline(setup.study, trial)
+        sharing.finish_record(run_dir, record, "failed", error="interrupted")
         raise Interrupted(f"sweep {setup.study.study_name} interrupted during trial {trial.number} (marked "
                           f"failed, to be run again); the same command continues the study") from None
     except BertclfError as error:
         trial.set_user_attr("error", str(error))
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        _finish_record(run_dir, record, "failed", error=str(error))
+        sharing.finish_record(run_dir, record, "failed", error=str(error))
         _say(f"Trial {trial.number} failed: {error}")
         return error
     finally:
@@ -325,102 +326,6 @@ def objective(metrics: dict, run_dir: Path, monitor: str) -> float:
         raise RuntimeError(f"{run_dir}: history has no {monitor}")
     epoch = metrics.get("best_epoch") or len(values)
     return float(values[epoch - 1])
-
-
-class _Heartbeat:
-    """Tells an RDB storage every HEARTBEAT_SECONDS that this process still runs the trial,
-    so processes elsewhere can tell a dead machine's trial from a slow one (Optuna's heartbeat)."""
-
-    def __init__(self, study, trial):
-        self.storage, self.trial_id = study._storage, trial._trial_id
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-
-    def __enter__(self):
-        interval = getattr(self.storage, "get_heartbeat_interval", lambda: None)()
-        if interval:
-            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True,
-                                            name="bertclf-sweep-heartbeat")
-            self._thread.start()
-        return self
-
-    def _beat(self, interval: float) -> None:
-        while not self._stop.is_set():
-            try:
-                self.storage.record_heartbeat(self.trial_id)
-            except Exception:  # a database hiccup must not kill the training it reports on
-                pass
-            self._stop.wait(interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-def _fail_dead_trials(study) -> None:
-    """Marks failed the running trials whose process is gone: on this machine by their pid at
-    once, elsewhere by Optuna's heartbeat (silent for GRACE_SECONDS)."""
-    import optuna
-
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        pid = trial.user_attrs.get("pid")
-        if trial.user_attrs.get("host") == host and pid is not None and not _alive(pid):
-            try:
-                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            except (RuntimeError, ValueError):  # another process got there first
-                continue
-            _say(f"Trial {trial.number}: its process ({pid}) is gone; marked failed, its share is redone")
-            _requeue_baseline(study, trial)
-            run_dir = Path(trial.user_attrs.get("run_dir", ""))
-            if (run_dir / artifacts.TRIAL_FILE).is_file():
-                record = json.loads((run_dir / artifacts.TRIAL_FILE).read_text(encoding="utf-8"))
-                _finish_record(run_dir, record, "failed", error=f"its process ({pid}) stopped")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-def _requeue_baseline(study, trial) -> None:
-    """A baseline trial that was cut off (not one that failed on its own) is queued again."""
-    if trial.user_attrs.get("baseline"):
-        study.enqueue_trial(dict(trial.params), user_attrs={"baseline": True})
-
-
-def _counts(study) -> tuple[int, int]:
-    import optuna
-
-    states = optuna.trial.TrialState
-    trials = study.get_trials(deepcopy=False)
-    finished = sum(t.state in (states.COMPLETE, states.PRUNED) for t in trials)
-    running = sum(t.state in (states.RUNNING, states.WAITING) for t in trials)
-    return finished, running
-
-
-def _claimed_before(study, number: int) -> int:
-    """Finished or running trials numbered below `number` (which claimed their place first)."""
-    import optuna
-
-    states = optuna.trial.TrialState
-    return sum(t.number < number and t.state in (states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING)
-               for t in study.get_trials(deepcopy=False))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def _finish_record(run_dir: Path, record: dict, state: str, **extra: Any) -> None:
-    """trial.json with how the trial ended (in a folder training made; none if it failed first)."""
-    if (run_dir / artifacts.CONFIG_FILE).is_file():
-        files.write_json_atomic(run_dir / artifacts.TRIAL_FILE, {**record, "state": state, **extra})
 
 
 def _best(study) -> str:
@@ -438,14 +343,6 @@ def _clear_session() -> None:
     # Trials share the process: drop the previous trial's graphs and layers.
     if "tf_keras" in sys.modules:
         sys.modules["tf_keras"].backend.clear_session()
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 def _say(message: str) -> None:

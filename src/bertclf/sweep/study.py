@@ -28,6 +28,10 @@ _SQLITE_TIMEOUT_SECONDS = 60
 # MedianPruner: compare from the third trial on (two finished trials give a median), at
 # every epoch. Optuna's default of five startup trials is for studies of hundreds.
 _MEDIAN_STARTUP_TRIALS = 2
+# The pip package for a database driver module SQLAlchemy could not import (SQLAlchemy 2.1
+# reads postgresql:// with psycopg 3, postgresql+psycopg2:// with psycopg2).
+_DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
+                    "MySQLdb": "mysqlclient", "?": "the driver the URL names"}
 
 
 def check_study_name(name: str) -> str:
@@ -62,28 +66,33 @@ def open_storage(storage: str):
     import optuna
 
     if storage.startswith("journal:"):
-        path = Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = _local_storage_path(storage)
+        _make_parent(storage, path)
         from optuna.storages.journal import JournalFileBackend
 
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        try:
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        except OSError as error:
+            raise ConfigError(f"--storage {storage}: cannot open it ({error.strerror or error})") from None
     if "://" not in storage:
         raise ConfigError(f"--storage {storage}: expected a database URL (sqlite:///PATH, "
                           f"postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://...) or journal:PATH")
     engine_kwargs: dict[str, Any] = {}
     if storage.startswith("sqlite:"):
-        path = _local_storage_path(storage)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(storage, _local_storage_path(storage))
         engine_kwargs = {"connect_args": {"timeout": _SQLITE_TIMEOUT_SECONDS}}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs,
                                               heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
-    except ModuleNotFoundError as error:
-        raise ConfigError(f"--storage {describe_storage(storage)}: its database driver is not installed "
-                          f"({error.name}); pip install it (PostgreSQL: psycopg2-binary, MySQL: pymysql)") from None
+    except ImportError as error:
+        # Optuna wraps the driver's ModuleNotFoundError in an ImportError of its own.
+        cause = error if error.name else (error.__cause__ or error.__context__)
+        driver = getattr(cause, "name", None) or "?"
+        package = _DRIVER_PACKAGES.get(driver.split(".")[0], driver)
+        raise ConfigError(f"--storage {describe_storage(storage)}: its database driver ({driver}) is not "
+                          f"installed; pip install {package}") from None
     except Exception as error:  # SQLAlchemy's errors: a bad URL, an unreachable server
         detail = str(error).strip().splitlines()[0][:200]
         raise ConfigError(f"--storage {describe_storage(storage)}: cannot open it ({type(error).__name__}: "
@@ -192,6 +201,16 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _make_parent(storage: str, path: Optional[Path]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--storage {storage}: cannot create its folder {path.parent} "
+                          f"({error.strerror or error})") from None
 
 
 def _local_storage_path(storage: str) -> Optional[Path]:

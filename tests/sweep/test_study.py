@@ -1,0 +1,108 @@
+"""Opening a sweep's study: storages, samplers, pruners and the recorded definition (Optuna, no TensorFlow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertclf.errors import ConfigError
+from bertclf.sweep import study as studies
+from bertclf.sweep.space import Dimension
+
+RATES = Dimension("train.learning_rate", "choice", choices=(1e-5, 3e-5, 1e-4))
+LENGTHS = Dimension("model.seq_length", "choice", choices=(128, 256))
+DEFINITION = {"base_config": {"model": {"encoder": "tiny", "seq_length": 32}, "data": {"path": "/a/data"}},
+              "space": [RATES.describe()], "monitor": "val_loss", "direction": "minimize"}
+
+
+def _study(storage, name="s"):
+    import optuna
+
+    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "journal"])
+def test_a_local_storage_is_shared_by_reopening_and_holds_the_definition(tmp_path, scheme):
+    url = f"sqlite:///{tmp_path}/new/study.db" if scheme == "sqlite" else f"journal:{tmp_path}/new/study.log"
+    first = _study(studies.open_storage(url))  # the folder is made on first use
+    assert studies.record_definition(first, DEFINITION) == []
+    first.enqueue_trial({"train.learning_rate": 3e-5})
+
+    # A second process opens the same URL: it sees the trial and the definition.
+    second = _study(studies.open_storage(url))
+    assert len(second.trials) == 1
+    other_machine = {**DEFINITION, "base_config": {**DEFINITION["base_config"], "data": {"path": "/b/data"}}}
+    assert studies.record_definition(second, other_machine) == ["data.path"]
+    for changed, what in (({"monitor": "val_accuracy"}, "train.monitor"),
+                          ({"space": [LENGTHS.describe()]}, "space")):
+        with pytest.raises(ConfigError, match=f"--study s: this study was started with another {what}"):
+            studies.record_definition(second, {**DEFINITION, **changed})
+    assert studies.storage_lock_file(url).name == ("study.db.lock" if scheme == "sqlite" else "study.log.lock")
+
+
+def test_storages_that_cannot_be_opened_are_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    cases = [
+        ("runs/study.db", "expected a database URL (sqlite:///PATH, postgresql://"),
+        (f"sqlite:///{tmp_path}/a-file/study.db", f"cannot create its folder {tmp_path}/a-file"),
+        (f"journal:{tmp_path}/a-file/study.log", f"cannot create its folder {tmp_path}/a-file"),
+        # No database drivers in the lock: the message names the package, never the password.
+        ("postgresql://me:secret@127.0.0.1:9/db", "--storage postgresql://me:***@127.0.0.1:9/db: its database "
+                                                  "driver (psycopg) is not installed; pip install 'psycopg[binary]'"),
+        ("postgresql+psycopg2://me:secret@h/db", "driver (psycopg2) is not installed; pip install psycopg2-binary"),
+        ("mysql+pymysql://me:secret@h/db", "driver (pymysql) is not installed; pip install pymysql"),
+    ]
+    for url, message in cases:
+        with pytest.raises(ConfigError) as caught:
+            studies.open_storage(url)
+        text = str(caught.value)
+        assert message in text and "\n" not in text and "secret" not in text, text
+
+
+def test_only_local_storages_have_a_claiming_lock():
+    assert studies.storage_lock_file("postgresql://h/db") is None
+    assert studies.storage_lock_file("sqlite:///:memory:") is None
+    assert str(studies.storage_lock_file("sqlite:////srv/s/study.db")) == "/srv/s/study.db.lock"
+    assert str(studies.storage_lock_file("journal:/srv/s/j.log")) == "/srv/s/j.log.lock"
+
+
+def test_a_grid_is_visited_whole_in_an_order_fixed_by_the_seed():
+    import optuna
+
+    def order(seed: int) -> list[tuple]:
+        study = optuna.create_study(sampler=studies.make_sampler("grid", [RATES, LENGTHS], seed))
+        points = []
+        for _ in range(studies.grid_size([RATES, LENGTHS])):
+            trial = study.ask(studies.distributions([RATES, LENGTHS]))
+            points.append((trial.params["train.learning_rate"], trial.params["model.seq_length"]))
+            study.tell(trial, 0.5)  # bertclf's loop counts trials; the grid must not stop the study
+        return points
+
+    assert studies.grid_size([RATES, LENGTHS]) == 6
+    first = order(7)
+    assert sorted(first) == sorted((rate, length) for rate in RATES.choices for length in LENGTHS.choices)
+    assert order(7) == first
+    assert len({tuple(order(seed)) for seed in range(5)}) > 1  # the seed, not a fixed order, decides
+
+
+def test_pruners_and_samplers_by_name():
+    import optuna
+
+    median = studies.make_pruner("median", max_epochs=3)
+    assert isinstance(median, optuna.pruners.MedianPruner) and median._n_startup_trials == 2
+    hyperband = studies.make_pruner("hyperband", max_epochs=4)
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert (hyperband._min_resource, hyperband._max_resource) == (1, 4)  # one resource unit is one epoch
+    assert isinstance(studies.make_pruner("none", 3), optuna.pruners.NopPruner)
+    assert isinstance(studies.make_sampler("tpe", [RATES], None), optuna.samplers.TPESampler)
+    for make, name in ((studies.make_pruner, "asha"), (studies.make_sampler, "cmaes")):
+        with pytest.raises(ConfigError, match=f"choose one of"):
+            make(name, 3) if make is studies.make_pruner else make(name, [RATES], None)
+    with pytest.raises(ConfigError, match="train.learning_rate: a grid search needs a finite list"):
+        studies.make_sampler("grid", [Dimension("train.learning_rate", "log_uniform", 1e-5, 1e-4)], 1)
+
+
+def test_study_names_must_make_folder_names():
+    assert studies.check_study_name("imdb_small-4m.v2") == "imdb_small-4m.v2"
+    for bad in ("../up", "a b", "", "-x"):
+        with pytest.raises(ConfigError, match="use letters, digits"):
+            studies.check_study_name(bad)
