@@ -20,14 +20,17 @@ TEMPLATE = "sweep.html.j2"
 def write_page(study, summary: dict, path: Path, best_config: Optional[str] = None) -> Path:
     """Renders the sweep page for `study` (summary: bertclf.sweep.results.summarise) to `path`."""
     from bertclf.reporting.report import generated_now, template_environment
+    from bertclf.sweep.results import duration, param_keys
 
     images, missing = _figures(study)
-    keys = sorted({key for row in summary["trials"] for key in row["params"]})
+    keys = param_keys(summary)
     environment = template_environment()
     # Searched values span magnitudes (a learning rate of 2e-05): three significant digits.
     environment.filters["setting"] = lambda value: f"{value:.3g}" if isinstance(value, float) else str(value)
+    environment.filters["duration"] = duration
+    several_hosts = len({row["host"] for row in summary["trials"] if row.get("host")}) > 1
     page = environment.get_template(TEMPLATE).render(
-        summary=summary, keys=keys, images=images, missing=missing, best_config=best_config,
+        summary=summary, keys=keys, several_hosts=several_hosts, images=images, missing=missing, best_config=best_config,
         generated=generated_now())
     files.write_text_atomic(path, page)
     return path
@@ -68,5 +71,8 @@ def _figure_of(axes: Any):
     first = np.ravel(axes)[0] if isinstance(axes, np.ndarray) else axes
     figure = first.figure
     figure.set_size_inches(max(figure.get_size_inches()[0], 6.4), 4.2)
-    figure.tight_layout()
+    with warnings.catch_warnings():
+        # Optuna's slice plot adds a colour bar's axes, which tight_layout cannot place (and says so).
+        warnings.simplefilter("ignore", UserWarning)
+        figure.tight_layout()
     return figure

@@ -120,14 +120,14 @@ def open_report(study_ref: str, storage: Optional[str], runs_dir: Path):
 
 def table(summary: dict) -> str:
     """The trial table as aligned text: number, state, score, time, values."""
-    keys = sorted({key for row in summary["trials"] for key in row["params"]})
+    keys = param_keys(summary)
     head = ["trial", "state", summary.get("monitor") or "value", "time"] + [key.split(".")[-1] for key in keys]
     lines = [head]
     for row in summary["trials"]:
         value = "" if row["value"] is None else f"{row['value']:.4f}"
         if row["state"] == "pruned" and row["value"] is not None:
             value += f" @{row['epochs_reported']}"
-        seconds = "" if row["seconds"] is None else _duration(row["seconds"])
+        seconds = "" if row["seconds"] is None else duration(row["seconds"])
         number = f"{row['trial']} (config)" if row.get("baseline") else str(row["trial"])
         lines.append([number, row["state"], value, seconds]
                      + [_short(row["params"].get(key)) for key in keys])
@@ -144,6 +144,13 @@ def table(summary: dict) -> str:
     return "\n".join(text)
 
 
+def param_keys(summary: dict) -> list[str]:
+    """The searched keys in the space file's order (as the user wrote them), then any others."""
+    ordered = [line.split(":", 1)[0] for line in summary.get("space") or []]
+    seen = {key for row in summary["trials"] for key in row["params"]}
+    return [key for key in ordered if key in seen] + sorted(seen - set(ordered))
+
+
 def _short(value: Any) -> str:
     if value is None:
         return "-"
@@ -152,7 +159,8 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as 4m05s (or 45s), for tables."""
     if not math.isfinite(seconds):
         return ""
     minutes, rest = divmod(int(round(seconds)), 60)
