@@ -106,3 +106,22 @@ def test_study_names_must_make_folder_names():
     for bad in ("../up", "a b", "", "-x"):
         with pytest.raises(ConfigError, match="use letters, digits"):
             studies.check_study_name(bad)
+
+
+def test_a_trial_is_pruned_between_epochs_never_after_its_last():
+    import optuna
+
+    from bertclf.sweep.runner import prune_now
+
+    class Always(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            return True
+
+    trial = optuna.create_study(pruner=Always()).ask()
+    trial.report(0.7, 1)
+    assert prune_now(trial, 1, 3)
+    trial.report(0.6, 3)
+    assert not prune_now(trial, 3, 3)
+    never = optuna.create_study(pruner=optuna.pruners.NopPruner()).ask()
+    never.report(0.7, 1)
+    assert not prune_now(never, 1, 3)

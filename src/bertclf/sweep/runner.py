@@ -274,14 +274,14 @@ def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfErr
               "pid": os.getpid(), "state": "running"}
     heartbeat = sharing.Heartbeat(setup.study, trial)
 
-    def report(epoch: int, logs: dict) -> None:
+    def report(epoch: int, epochs: int, logs: dict) -> None:
         value = logs.get(setup.monitor)
         if value is None:
             return
         trial.report(float(value), epoch)
         if epoch == 1 or not (run_dir / artifacts.TRIAL_FILE).is_file():
             files.write_json_atomic(run_dir / artifacts.TRIAL_FILE, record)  # train made the folder
-        if trial.should_prune():
+        if prune_now(trial, epoch, epochs):
             raise _Pruned(epoch, float(value))
 
     try:
@@ -316,6 +316,15 @@ def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfErr
         return error
     finally:
         _clear_session()
+
+
+def prune_now(trial, epoch: int, epochs: int) -> bool:
+    """Whether the pruner stops `trial` after `epoch` (reported) of `epochs`.
+
+    Never after the last epoch: the trial has done its work by then, and a complete
+    trial (exported, with its score) tells the sampler more than a pruned one.
+    """
+    return epoch < epochs and trial.should_prune()
 
 
 def objective(metrics: dict, run_dir: Path, monitor: str) -> float:

@@ -180,7 +180,7 @@ class FitProgress(tf_keras.callbacks.Callback):
 
 
 class EpochHook(tf_keras.callbacks.Callback):
-    """Calls `hook(epoch, logs)` after each whole epoch is scored and saved (it goes after the
+    """Calls `hook(epoch, epochs, logs)` after each whole epoch is scored and saved (it goes after the
     checkpoint callback). If the hook raises, training stops there and `raised` holds the
     exception for `fit` to re-raise once Keras has closed the fit (signal handlers restored):
     a sweep prunes a trial this way."""
@@ -194,7 +194,7 @@ class EpochHook(tf_keras.callbacks.Callback):
         if self.guard.epoch_cut_short or self.raised is not None:
             return
         try:
-            self.hook(epoch + 1, dict(logs or {}))
+            self.hook(epoch + 1, int(self.params.get("epochs") or epoch + 1), dict(logs or {}))
         except Exception as error:  # re-raised by fit, after Keras ends the fit cleanly
             self.raised = error
             self.model.stop_training = True

@@ -67,7 +67,7 @@ class _Fitted:
 
 def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
           overwrite: bool = False, started: Optional[float] = None,
-          epoch_hook: Optional[Callable[[int, dict], None]] = None) -> TrainResult:
+          epoch_hook: Optional[Callable[[int, int, dict], None]] = None) -> TrainResult:
     """Fine-tunes the configured encoder and writes a complete run folder.
 
     The run folder gets the resolved config, labels and data report first, a
@@ -82,9 +82,10 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         overwrite: Replace an existing `run_dir` (a previous run's folder).
         started: When the command started (`time.perf_counter()`), so the run's
             timing covers what came before this call; default: now.
-        epoch_hook: Called as `hook(epoch, logs)` after each epoch is scored on validation
-            and checkpointed (`logs` holds `val_*`). An exception it raises ends training
-            there and propagates from `train` (a sweep prunes a trial this way).
+        epoch_hook: Called as `hook(epoch, epochs, logs)` after each epoch is scored on
+            validation and checkpointed (`epochs`: the fit's last planned epoch; `logs`
+            holds `val_*`). An exception it raises ends training there and propagates
+            from `train` (a sweep prunes a trial this way).
 
     Raises:
         BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
@@ -98,7 +99,7 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
 
 def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
            overwrite: bool = False, started: Optional[float] = None,
-           epoch_hook: Optional[Callable[[int, dict], None]] = None) -> TrainResult:
+           epoch_hook: Optional[Callable[[int, int, dict], None]] = None) -> TrainResult:
     """`train` inside its progress setting."""
     from bertclf.training.pipeline import SplitEncoder
 
@@ -206,7 +207,7 @@ def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume
 
 def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
         encoder, encode: Callable, run_dir: Optional[Path], state: Optional[dict], runtime: Runtime,
-        epoch_hook: Optional[Callable[[int, dict], None]] = None) -> _Fitted:
+        epoch_hook: Optional[Callable[[int, int, dict], None]] = None) -> _Fitted:
     """Builds and trains the classifier, checkpointing every epoch; restores the best epoch.
 
     The classifier, optimizer and metrics are built in the strategy's scope and
