@@ -125,3 +125,28 @@ def test_a_trial_is_pruned_between_epochs_never_after_its_last():
     never = optuna.create_study(pruner=optuna.pruners.NopPruner()).ask()
     never.report(0.7, 1)
     assert not prune_now(never, 1, 3)
+
+
+def test_a_trial_claimed_beyond_the_count_on_a_server_is_handed_back(tmp_path, monkeypatch):
+    """Two machines on a database server can both see room for the last trial and both ask:
+    the one whose trial is numbered later gives it back (failed, marked surplus) unused."""
+    import optuna
+
+    from bertclf.sweep import results, runner, sharing
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    study = optuna.create_study(study_name="race", storage=storage)
+    other = study.ask()  # the other machine's claim, made a moment before ours
+    other.set_user_attr("host", "elsewhere")
+    # This process counted before the other's trial existed; it has no lock file (a server).
+    monkeypatch.setattr(sharing, "counts", lambda study: (0, 0))
+    monkeypatch.setattr(studies, "storage_lock_file", lambda storage: None)
+    monkeypatch.setattr(sharing, "fail_dead_trials", lambda study: None)
+    setup = runner._Setup(study=study, storage=storage, sweep_dir=tmp_path, dimensions=[RATES],
+                          make_config=None, monitor="val_loss", direction="minimize", target=1)
+    trial, _, _ = runner._claim(setup)
+    assert trial is None
+    mine = study.trials[1]
+    assert mine.state == optuna.trial.TrialState.FAIL and mine.user_attrs["surplus"]
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # the other machine's, untouched
+    assert [row["trial"] for row in results.summarise(study)["trials"]] == [0]  # not in the table
