@@ -125,6 +125,17 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
+def flatten_dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping as {dotted key: value} (empty sections kept as values)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def dump_config(config: Config) -> str:
     """Returns the resolved config as YAML, in schema order, for the run folder."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

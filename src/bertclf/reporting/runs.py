@@ -97,7 +97,9 @@ def compare_runs(first: Path, second: Path) -> dict[str, list]:
     for run_dir in (first, second):
         if not (run_dir / artifacts.CONFIG_FILE).is_file():
             raise RunError(f"{run_dir}: not a run folder (no {artifacts.CONFIG_FILE})")
-    configs = [_flatten(_read_yaml(run_dir / artifacts.CONFIG_FILE)) for run_dir in (first, second)]
+    from bertclf.config.loading import flatten_dotted
+
+    configs = [flatten_dotted(_read_yaml(run_dir / artifacts.CONFIG_FILE)) for run_dir in (first, second)]
     differing = [[key, configs[0].get(key), configs[1].get(key)] for key in sorted(set(configs[0]) | set(configs[1]))
                  if configs[0].get(key) != configs[1].get(key) and key != "experiment.output_dir"]
     scores = [_read_json(run_dir / artifacts.METRICS_FILE) or {} for run_dir in (first, second)]
@@ -118,16 +120,6 @@ def _data_name(data: dict) -> Optional[str]:
         if data.get(key):
             return Path(str(data[key])).name
     return None
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _read_yaml(path: Path) -> dict:

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
+from bertclf.config.loading import flatten_dotted
 from bertclf.errors import ConfigError
 from bertclf.sweep.space import Dimension, optuna_distribution
 
@@ -189,18 +190,8 @@ def record_definition(study, definition: dict[str, Any]) -> list[str]:
             raise ConfigError(f"--study {study.study_name}: this study was started with another {what}; "
                               f"a study continues with the same space and train.monitor (choose another "
                               f"--study, or run the original command)")
-    theirs, ours = _flatten(recorded.get("base_config", {})), _flatten(definition.get("base_config", {}))
+    theirs, ours = flatten_dotted(recorded.get("base_config", {})), flatten_dotted(definition.get("base_config", {}))
     return sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _make_parent(storage: str, path: Optional[Path]) -> None:
