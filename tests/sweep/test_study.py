@@ -36,7 +36,8 @@ def test_a_local_storage_is_shared_by_reopening_and_holds_the_definition(tmp_pat
                           ({"space": [LENGTHS.describe()]}, "space")):
         with pytest.raises(ConfigError, match=f"--study s: this study was started with another {what}"):
             studies.record_definition(second, {**DEFINITION, **changed})
-    assert studies.storage_lock_file(url).name == ("study.db.lock" if scheme == "sqlite" else "study.log.lock")
+    assert studies.storage_lock_file(url).name == ("study.db.claims.lock" if scheme == "sqlite"
+                                                   else "study.log.claims.lock")
 
 
 def test_storages_that_cannot_be_opened_are_one_line(tmp_path):
@@ -61,8 +62,13 @@ def test_storages_that_cannot_be_opened_are_one_line(tmp_path):
 def test_only_local_storages_have_a_claiming_lock():
     assert studies.storage_lock_file("postgresql://h/db") is None
     assert studies.storage_lock_file("sqlite:///:memory:") is None
-    assert str(studies.storage_lock_file("sqlite:////srv/s/study.db")) == "/srv/s/study.db.lock"
-    assert str(studies.storage_lock_file("journal:/srv/s/j.log")) == "/srv/s/j.log.lock"
+    assert str(studies.storage_lock_file("sqlite:////srv/s/study.db")) == "/srv/s/study.db.claims.lock"
+    # Not the journal's own lock (a symlink): holding that, each journal write bertclf made under
+    # its claiming lock waited out Optuna's 30-second grace period.
+    from optuna.storages.journal._file import LOCK_FILE_SUFFIX
+
+    assert str(studies.storage_lock_file("journal:/srv/s/j.log")) == "/srv/s/j.log.claims.lock"
+    assert studies.storage_lock_file("journal:/srv/s/j.log").name != "j.log" + LOCK_FILE_SUFFIX
 
 
 def test_a_grid_is_visited_whole_in_an_order_fixed_by_the_seed():
@@ -150,3 +156,22 @@ def test_a_trial_claimed_beyond_the_count_on_a_server_is_handed_back(tmp_path, m
     assert mine.state == optuna.trial.TrialState.FAIL and mine.user_attrs["surplus"]
     assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # the other machine's, untouched
     assert [row["trial"] for row in results.summarise(study)["trials"]] == [0]  # not in the table
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "journal"])
+def test_a_sweep_opens_a_storage_in_a_folder_that_does_not_exist_yet(tmp_path, scheme):
+    """The claiming lock sits beside the storage, so its folder must exist before the lock is taken."""
+    from bertclf.sweep import runner
+    from conftest import write_config
+
+    config = write_config(tmp_path / "config.yaml", """
+experiment: {name: folders, output_dir: runs}
+data: {path: data}
+model: {encoder: tiny, seq_length: 32}
+train: {epochs: 2}
+""")
+    space = write_config(tmp_path / "space.yaml", "train.learning_rate: {choice: [1.0e-4, 3.0e-4]}\n")
+    url = f"sqlite:///{tmp_path}/shared/new/s.db" if scheme == "sqlite" else f"journal:{tmp_path}/shared/new/s.log"
+    setup = runner._prepare(config, space, [], runner.SweepOptions(trials=2, storage=url, sampler="grid"))
+    assert setup.study.study_name == "folders" and setup.target == 2
+    assert studies.storage_lock_file(url).parent.is_dir()

@@ -160,6 +160,7 @@ def _prepare(config_path: Path, space_path: Path, overrides: list[str], options:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # bertclf prints each trial's lines
     seed = config.experiment.seed if options.sampler == "grid" else None
+    studies.make_storage_folder(storage)  # the lock file goes beside the storage
     lock = studies.storage_lock_file(storage)
     # Processes starting together must not both create the storage's tables or the study.
     with files.process_lock(lock) if lock is not None else contextlib.nullcontext():

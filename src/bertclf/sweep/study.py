@@ -18,6 +18,7 @@ from bertclf.errors import ConfigError
 from bertclf.sweep.space import Dimension, optuna_distribution
 
 SAMPLERS = ("tpe", "grid", "random")
+CLAIM_LOCK_SUFFIX = ".claims.lock"
 PRUNERS = ("median", "hyperband", "none")
 # A study's name is also its folder's name.
 _STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -47,14 +48,34 @@ def check_study_name(name: str) -> str:
 
 
 def storage_lock_file(storage: str) -> Optional[Path]:
-    """The file beside a local storage that serialises claiming trials; None for a server."""
+    """The file beside a local storage that serialises claiming trials; None for a server.
+
+    Not `<storage>.lock`: Optuna's journal storage locks with a symlink of that name, and
+    would wait out its 30-second grace period on every write while bertclf held it.
+    """
     path = _local_storage_path(storage)
-    return path.with_name(path.name + ".lock") if path is not None else None
+    return path.with_name(path.name + CLAIM_LOCK_SUFFIX) if path is not None else None
 
 
 def describe_storage(storage: str) -> str:
     """The storage URL with any password hidden, for logs and files."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", storage)
+
+
+def make_storage_folder(storage: str) -> None:
+    """Creates the folder of a local storage (SQLite file, journal) if it is missing.
+
+    Raises:
+        ConfigError: The folder cannot be made (a file in the way, no permission).
+    """
+    path = _local_storage_path(storage)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--storage {storage}: cannot create its folder {path.parent} "
+                          f"({error.strerror or error})") from None
 
 
 def open_storage(storage: str):
@@ -68,7 +89,7 @@ def open_storage(storage: str):
 
     if storage.startswith("journal:"):
         path = _local_storage_path(storage)
-        _make_parent(storage, path)
+        make_storage_folder(storage)
         from optuna.storages.journal import JournalFileBackend
 
         try:
@@ -80,7 +101,7 @@ def open_storage(storage: str):
                           f"postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://...) or journal:PATH")
     engine_kwargs: dict[str, Any] = {}
     if storage.startswith("sqlite:"):
-        _make_parent(storage, _local_storage_path(storage))
+        make_storage_folder(storage)
         engine_kwargs = {"connect_args": {"timeout": _SQLITE_TIMEOUT_SECONDS}}
     try:
         with warnings.catch_warnings():
@@ -192,16 +213,6 @@ def record_definition(study, definition: dict[str, Any]) -> list[str]:
                               f"--study, or run the original command)")
     theirs, ours = flatten_dotted(recorded.get("base_config", {})), flatten_dotted(definition.get("base_config", {}))
     return sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
-
-
-def _make_parent(storage: str, path: Optional[Path]) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"--storage {storage}: cannot create its folder {path.parent} "
-                          f"({error.strerror or error})") from None
 
 
 def _local_storage_path(storage: str) -> Optional[Path]:
