@@ -31,9 +31,10 @@ def sweep(
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: experiment.name); "
                                                               "processes with the same name and storage "
                                                               "share the work."),
-    sampler: str = typer.Option("tpe", "--sampler", help="tpe, grid or random."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe (random for its first 10 trials, then "
+                                                          "modelled), grid or random."),
     pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none: stop weak trials "
-                                                          "after an epoch."),
+                                                          "between epochs (never after the last)."),
     overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
     report: Optional[str] = typer.Option(None, "--report", help="Instead of running trials: write and print "
                                                                 "the results of this study (its folder, or "
