@@ -175,3 +175,28 @@ train: {epochs: 2}
     setup = runner._prepare(config, space, [], runner.SweepOptions(trials=2, storage=url, sampler="grid"))
     assert setup.study.study_name == "folders" and setup.target == 2
     assert studies.storage_lock_file(url).parent.is_dir()
+
+
+def test_a_dead_trial_without_a_folder_is_failed_and_nothing_is_written_in_the_cwd(tmp_path, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    import optuna
+
+    from bertclf.sweep import sharing
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db")
+    trial = study.ask()  # claimed, then its process died before training named a folder
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", gone.pid)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.yaml").write_text("mine\n")
+    (work / "trial.json").write_text("{}")
+    monkeypatch.chdir(work)
+    sharing.fail_dead_trials(study)
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert (work / "trial.json").read_text() == "{}"

@@ -64,8 +64,9 @@ def fail_dead_trials(study) -> None:
                 continue
             _say(f"Trial {trial.number}: its process ({pid}) is gone; marked failed, its share is redone")
             requeue_baseline(study, trial)
-            run_dir = Path(trial.user_attrs.get("run_dir", ""))
-            if (run_dir / artifacts.TRIAL_FILE).is_file():
+            # A trial that died before naming its folder has none to mark (and Path("") is the cwd).
+            run_dir = Path(trial.user_attrs["run_dir"]) if trial.user_attrs.get("run_dir") else None
+            if run_dir is not None and (run_dir / artifacts.TRIAL_FILE).is_file():
                 record = json.loads((run_dir / artifacts.TRIAL_FILE).read_text(encoding="utf-8"))
                 finish_record(run_dir, record, "failed", error=f"its process ({pid}) stopped")
     with warnings.catch_warnings():

@@ -194,7 +194,9 @@ class EpochHook(tf_keras.callbacks.Callback):
         if self.guard.epoch_cut_short or self.raised is not None:
             return
         try:
-            self.hook(epoch + 1, int(self.params.get("epochs") or epoch + 1), dict(logs or {}))
+            # Early stopping (set by an earlier callback) makes this epoch the fit's last.
+            last = epoch + 1 if self.model.stop_training else int(self.params.get("epochs") or epoch + 1)
+            self.hook(epoch + 1, last, dict(logs or {}))
         except Exception as error:  # re-raised by fit, after Keras ends the fit cleanly
             self.raised = error
             self.model.stop_training = True

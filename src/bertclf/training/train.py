@@ -83,7 +83,8 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         started: When the command started (`time.perf_counter()`), so the run's
             timing covers what came before this call; default: now.
         epoch_hook: Called as `hook(epoch, epochs, logs)` after each epoch is scored on
-            validation and checkpointed (`epochs`: the fit's last planned epoch; `logs`
+            validation and checkpointed (`epochs`: the fit's last epoch, as planned or as early
+            stopping just decided; `logs`
             holds `val_*`). An exception it raises ends training there and propagates
             from `train` (a sweep prunes a trial this way).
 
