@@ -9,9 +9,11 @@ half-written file where a reader expects a whole one.
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -53,6 +55,16 @@ SWEEP_BEST_FILE = "best.yaml"
 SWEEP_SUMMARY_FILE = "sweep.json"
 SWEEP_REPORT_FILE = "sweep.html"
 TRIAL_FILE = "trial.json"
+# Written first into every folder bertclf creates for a run (training, pretraining, a seeds
+# group): `--overwrite` replaces only folders that hold it, and only the entries below.
+RUN_MARKER_FILE = ".bertclf-run"
+# What bertclf itself writes into a run folder, by name or pattern: the only entries that
+# `--overwrite` deletes (anything else in the folder makes it refuse). `.*.tmp*` are the
+# temporaries of atomic writes (bertclf.files) that a crash can leave behind.
+_RUN_ENTRIES = (RUN_MARKER_FILE, CONFIG_FILE, LABELS_FILE, DATA_REPORT_FILE, HISTORY_JSON_FILE,
+                HISTORY_CSV_FILE, METRICS_FILE, PLOTS_DIR, MODEL_DIR, REPORT_FILE, TENSORBOARD_DIR, PLAN_FILE,
+                SEEDS_FILE, CHECKPOINT_DIR, PRETRAIN_DATA_FILE, PRETRAIN_HISTORY_FILE, PRETRAIN_METRICS_FILE,
+                PRETRAINED_ENCODER_DIR, TRIAL_FILE, "eval-*.json", ".*.tmp*")
 
 
 def eval_file(split: str) -> str:
@@ -75,7 +87,7 @@ def is_run_of(folder_name: str, experiment: str) -> bool:
 
 
 def create_run_dir(output_dir: str | Path, experiment: str) -> Path:
-    """Creates `output_dir/<experiment>-<YYYYmmdd-HHMMSS>/`, never reusing a folder."""
+    """Creates `output_dir/<experiment>-<YYYYmmdd-HHMMSS>/` with its marker, never reusing a folder."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -83,29 +95,67 @@ def create_run_dir(output_dir: str | Path, experiment: str) -> Path:
         name = f"{experiment}-{stamp}" + (f"-{attempt + 1}" if attempt else "")
         try:
             (output_dir / name).mkdir()
-            return output_dir / name
         except FileExistsError:
             continue
+        _mark_run(output_dir / name)
+        return output_dir / name
     raise RunError(f"{output_dir}: could not create a new run folder for {experiment}")
 
 
 def claim_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
     """Creates a run folder at a path the user chose, refusing to mix two runs.
 
+    With `overwrite`, an earlier run there is replaced: only a folder bertclf created
+    (it holds the run marker) and only the entries bertclf writes are deleted, and
+    what is deleted is said. Anything else in the folder is never touched.
+
     Raises:
-        RunError: The folder holds files and `overwrite` is off, or it holds files
-            that are not a bertclf run (which `overwrite` never deletes).
+        RunError: The folder holds files and `overwrite` is off, or it is not a
+            folder bertclf created, or it holds entries bertclf did not write.
     """
     run_dir = Path(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not (run_dir / CONFIG_FILE).is_file():
-            raise RunError(f"{run_dir}: exists and is not a bertclf run folder; choose another --run-dir")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir}: is a file, not a folder; choose another --run-dir")
+    entries = sorted(run_dir.iterdir()) if run_dir.is_dir() else []
+    if entries:
+        if not (run_dir / RUN_MARKER_FILE).is_file():
+            raise RunError(f"{run_dir}: holds files and is not a run folder bertclf created (no "
+                           f"{RUN_MARKER_FILE}); nothing was deleted. Choose an empty or new --run-dir")
         if not overwrite:
             raise RunError(f"{run_dir}: holds a run already; continue it with --resume, replace it "
                            f"with --overwrite, or choose another --run-dir")
-        shutil.rmtree(run_dir)
+        foreign = [entry.name for entry in entries if not _written_by_bertclf(entry.name)]
+        if foreign:
+            raise RunError(f"{run_dir}: --overwrite deletes only what bertclf wrote, and this run folder also "
+                           f"holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}; nothing was "
+                           f"deleted. Move those elsewhere or choose another --run-dir")
+        print(f"Replacing the earlier run in {run_dir} (deleting {', '.join(entry.name for entry in entries)})",
+              file=sys.stderr, flush=True)
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
+    _mark_run(run_dir)
     return run_dir
+
+
+def is_bertclf_run_folder(path: Path) -> bool:
+    """True for a folder bertclf created for a run (it holds the run marker)."""
+    return (Path(path) / RUN_MARKER_FILE).is_file()
+
+
+def _written_by_bertclf(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _RUN_ENTRIES)
+
+
+def _mark_run(run_dir: Path) -> None:
+    from bertclf import __version__
+
+    write_text_atomic(run_dir / RUN_MARKER_FILE, json.dumps(
+        {"created_by": f"bertclf {__version__}",
+         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}) + "\n")
 
 
 def mark_latest(run_dir: Path) -> None:
@@ -129,10 +179,35 @@ def resolve_run(run: str | Path | None, output_dir: str | Path = "runs") -> Path
         run_dir = Path(run)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder")
-    if not (run_dir / MODEL_DIR / "saved_model.pb").is_file():
-        raise RunError(f"{run_dir}: has no exported {MODEL_DIR}/; the run did not finish. "
-                       f"Train it again (or resume it) before evaluating or predicting")
+    if not is_finished(run_dir):
+        if (run_dir / CHECKPOINT_DIR / TRAINING_STATE_FILE).is_file():
+            raise RunError(f"{run_dir}: has no exported {MODEL_DIR}/; the run did not finish. Resume it with: "
+                           f"bertclf train --resume {run_dir}")
+        raise RunError(f"{run_dir}: has no exported {MODEL_DIR}/; the run did not finish and saved no epoch. "
+                       f"Train it again before evaluating or predicting")
     return run_dir
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Whether a training run finished: the one definition every command uses.
+
+    `model/` is renamed into place last, after metrics, history, evaluations and
+    plots (training.finish.publish), so its presence says all of them are written.
+    """
+    return (Path(run_dir) / MODEL_DIR / "saved_model.pb").is_file()
+
+
+def remove_stale_staging(run_dir: Path) -> list[str]:
+    """Deletes what an interrupted finish left: staged model folders (`.model.*.tmp`) and the
+    temporaries of atomic writes in the run folder. Returns the names removed."""
+    removed = []
+    for path in sorted(Path(run_dir).glob(".*.tmp*")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed.append(path.name)
+    return removed
 
 
 def read_labels(run_dir: Path) -> list[str]:
@@ -149,7 +224,7 @@ def require_unfinished(run_dir: Path) -> None:
     Raises:
         RunError: The run finished.
     """
-    if (run_dir / MODEL_DIR).is_dir():
+    if is_finished(run_dir):
         raise RunError(f"{run_dir}: this run already finished; nothing to resume")
 
 

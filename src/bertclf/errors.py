@@ -36,9 +36,15 @@ class TrainingDiverged(BertclfError):
 
 
 class Interrupted(BertclfError):
-    """The user stopped a run (Ctrl-C); what was saved can be resumed."""
+    """The user or a scheduler stopped a run (Ctrl-C or SIGTERM); what was saved can be resumed.
 
-    exit_code = 130
+    The exit code is the shell's for the signal: 130 for Ctrl-C (SIGINT, 2), 143 for SIGTERM (15).
+    """
+
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 class WorkerLost(BertclfError):

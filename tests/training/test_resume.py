@@ -46,13 +46,14 @@ def _interrupt_in_epoch_two(config: Path, run_dir: Optional[Path],
     return process, "".join(printed) + rest
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "sigint"])
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["sigkill", "sigint", "sigterm"])
 def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, uninterrupted, how):
-    # SIGKILL: a named run folder, resumed by naming it. SIGINT: the default folder, resumed by
-    # naming the config (its experiment's newest unfinished run), as the hint also allows.
+    # SIGKILL and SIGTERM: a named run folder, resumed by naming it. SIGINT: the default folder,
+    # resumed by naming the config (its experiment's newest unfinished run), as the hint also allows.
+    # SIGTERM (docker stop, Kubernetes, batch schedulers) is handled as Ctrl-C, with exit code 143.
     runs = resume_config.parent / "runs"
-    if how == signal.SIGKILL:
-        run_dir = runs / "interrupted-SIGKILL"
+    if how != signal.SIGINT:
+        run_dir = runs / f"interrupted-{how.name}"
         process, printed = _interrupt_in_epoch_two(resume_config, run_dir, how)
         resume = ["--resume", str(run_dir)]
     else:
@@ -62,9 +63,10 @@ def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, un
     stopped_after = _state(run_dir)["epochs_completed"]
     assert stopped_after == 1  # signalled as epoch 2 began: epoch 1 saved, epoch 2 lost
     assert not (run_dir / artifacts.MODEL_DIR).exists()
-    if how == signal.SIGINT:
-        assert process.returncode == 130, printed[-2000:]
+    if how in (signal.SIGINT, signal.SIGTERM):
+        assert process.returncode == 128 + how, printed[-2000:]
         assert f"Resume with: bertclf train --resume {run_dir}" in printed and "Traceback" not in printed
+        assert ("stopped by SIGTERM; epoch 1 is saved" if how == signal.SIGTERM else "interrupted; epoch 1") in printed
     else:
         assert process.returncode == -signal.SIGKILL
 
@@ -111,6 +113,44 @@ def test_run_dir_is_never_overwritten_without_overwrite(resume_config, uninterru
     assert (stranger / "precious.txt").read_text() == "keep me"
 
 
+def test_overwrite_never_deletes_a_folder_bertclf_did_not_create(resume_config, capsys):
+    # A project folder that happens to hold a config.yaml, as `--run-dir . --overwrite` would meet.
+    project = resume_config.parent / "project"
+    (project / "src").mkdir(parents=True)
+    (project / artifacts.CONFIG_FILE).write_text("experiment: {name: mine}\n")
+    (project / "notes.md").write_text("my notes")
+    (project / "src" / "code.py").write_text("print('mine')")
+    before = sorted(str(path.relative_to(project)) for path in project.rglob("*"))
+    assert main(["train", str(resume_config), "--run-dir", str(project), "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {project}: holds files and is not a run folder bertclf created" in err
+    assert "nothing was deleted" in err and len(err.strip().splitlines()) == 1
+    assert sorted(str(path.relative_to(project)) for path in project.rglob("*")) == before
+
+
+def test_overwrite_of_a_run_folder_keeps_files_bertclf_did_not_write(resume_config, tmp_path, capsys):
+    from bertclf.errors import RunError
+
+    # A run folder bertclf made, into which the user later put notes of their own.
+    run_dir = artifacts.claim_run_dir(tmp_path / "run")
+    (run_dir / artifacts.CONFIG_FILE).write_text("{}")
+    (run_dir / artifacts.PLOTS_DIR).mkdir()
+    (run_dir / artifacts.eval_file("test")).write_text("{}")
+    (run_dir / "my-notes.txt").write_text("keep me")
+    with pytest.raises(RunError, match=r"deletes only what bertclf wrote, and this run folder also holds "
+                                       r"my-notes.txt; nothing was deleted"):
+        artifacts.claim_run_dir(run_dir, overwrite=True)
+    assert (run_dir / "my-notes.txt").read_text() == "keep me" and (run_dir / artifacts.CONFIG_FILE).is_file()
+    # Without the notes, the run is replaced, and what goes is said.
+    (run_dir / "my-notes.txt").unlink()
+    capsys.readouterr()
+    artifacts.claim_run_dir(run_dir, overwrite=True)
+    said = capsys.readouterr().err
+    assert f"Replacing the earlier run in {run_dir} (deleting {artifacts.RUN_MARKER_FILE}, {artifacts.CONFIG_FILE}, " \
+           f"{artifacts.eval_file('test')}, {artifacts.PLOTS_DIR})" in said
+    assert sorted(path.name for path in run_dir.iterdir()) == [artifacts.RUN_MARKER_FILE]
+
+
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_checkpoint(resume_config, monkeypatch, capsys):
     import numpy as np
     import tensorflow as tf
@@ -152,6 +192,7 @@ def test_resume_finds_the_training_run_not_a_pretraining_or_another_experiments_
     # Every other folder is newer, has a config.yaml and no model/: only the name tells them apart.
     assert find_resumable(tmp_path, "nsmc") == tmp_path / "nsmc-20261204-100000"
     assert find_resumable(tmp_path, "nsmc-scratch") == tmp_path / "nsmc-scratch-20261204-120000"
-    (tmp_path / "nsmc-20261204-100000" / artifacts.MODEL_DIR).mkdir()  # finished
+    (tmp_path / "nsmc-20261204-100000" / artifacts.MODEL_DIR).mkdir()  # finished: model/ with its graph
+    (tmp_path / "nsmc-20261204-100000" / artifacts.MODEL_DIR / "saved_model.pb").write_bytes(b"")
     with pytest.raises(RunError, match="no unfinished run of 'nsmc' to resume"):
         find_resumable(tmp_path, "nsmc")

@@ -112,10 +112,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     # call main() many times) starts now.
     _OPTIONS["started"] = time.perf_counter() if _OPTIONS.get("ran") else _STARTED
     _OPTIONS["ran"] = True
+    from bertclf.runtime import signals
+
     try:
-        # Standalone mode lets Typer print usage errors and help itself; it ends with SystemExit.
-        app(args=argv, prog_name="bertclf", standalone_mode=True)
+        # SIGTERM (docker stop, Kubernetes, batch schedulers) stops a command as Ctrl-C does.
+        with signals.terminate_as_interrupt():
+            # Standalone mode lets Typer print usage errors and help itself; it ends with SystemExit.
+            app(args=argv, prog_name="bertclf", standalone_mode=True)
     except SystemExit as done:
+        if done.code == 130 and signals.received() is not None:
+            # Typer turns a KeyboardInterrupt outside a fit (reading data, exporting...) into a
+            # silent exit 130: say what stopped the command, with the signal's own exit code.
+            print(f"error: stopped by {signals.describe()}; nothing of this command was finished", file=sys.stderr)
+            return signals.exit_code()
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except BertclfError as error:
         if _OPTIONS["debug"]:

@@ -131,7 +131,7 @@ def predict(
 def _is_run_folder(path: Path) -> bool:
     from bertclf import artifacts
 
-    return path.is_dir() and ((path / artifacts.MODEL_DIR).is_dir() or (path / artifacts.CONFIG_FILE).is_file())
+    return path.is_dir() and (artifacts.is_finished(path) or (path / artifacts.CONFIG_FILE).is_file())
 
 
 def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_column: Optional[str],

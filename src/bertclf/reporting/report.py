@@ -48,6 +48,9 @@ def render_report(run_dir: Path, evaluation: Optional[str] = None) -> str:
     """The report page's HTML (see `write_report`)."""
     from bertclf.reporting import plots
 
+    if not artifacts.is_finished(run_dir):
+        raise RunError(f"{run_dir}: the run did not finish (no {artifacts.MODEL_DIR}/); a report needs a finished "
+                       f"run. Resume it with: bertclf train --resume {run_dir}")
     metrics = _read_json(run_dir, artifacts.METRICS_FILE, "the run did not finish; a report needs a finished run")
     class_names = artifacts.read_labels(run_dir)
     data_report = _read_json(run_dir, artifacts.DATA_REPORT_FILE)

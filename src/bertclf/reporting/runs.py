@@ -40,7 +40,7 @@ def run_status(run_dir: Path) -> str:
         if (run_dir / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE).is_file():
             return INTERRUPTED
         return FAILED
-    if (run_dir / artifacts.METRICS_FILE).is_file() and (run_dir / artifacts.MODEL_DIR).is_dir():
+    if artifacts.is_finished(run_dir):
         return FINISHED
     if (_read_json(run_dir / artifacts.TRIAL_FILE) or {}).get("state") == PRUNED:
         return PRUNED  # a sweep's trial its pruner stopped after an epoch: final, not resumable

@@ -42,3 +42,23 @@ def apply_precision(hardware, requested: str):
     choice = resolve_precision(requested, hardware)
     tf_keras.mixed_precision.set_global_policy(choice.precision)
     return choice
+
+
+@contextlib.contextmanager
+def process_policy_kept() -> Iterator[None]:
+    """Puts the process's Keras dtype policy back after a block that applies a run's precision.
+
+    `apply_precision` sets the policy for the whole process (it must: the run's model is
+    built under it); a notebook's next model, or a sweep's next trial, must not inherit it.
+    Nothing is imported here: a block that never imports Keras has nothing to restore.
+    """
+    import sys
+
+    keras = sys.modules.get("tf_keras")
+    previous = keras.mixed_precision.global_policy() if keras is not None else None
+    try:
+        yield
+    finally:
+        keras = sys.modules.get("tf_keras")
+        if keras is not None:
+            keras.mixed_precision.set_global_policy(previous if previous is not None else "float32")

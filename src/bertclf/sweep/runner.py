@@ -33,6 +33,7 @@ from bertclf import artifacts, files
 from bertclf.config import Config
 from bertclf.config.loading import config_from_mapping, parse_override, read_config_mapping
 from bertclf.errors import BertclfError, ConfigError, Interrupted
+from bertclf.runtime import signals
 from bertclf.sweep import sharing
 from bertclf.sweep import study as studies
 from bertclf.sweep.space import Dimension, load_space
@@ -303,12 +304,14 @@ def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfErr
         sharing.finish_record(run_dir, record, "pruned", value=pruned.value, epoch=pruned.epoch)
         _say(f"Trial {trial.number}: pruned after epoch {pruned.epoch} ({setup.monitor} {pruned.value:.4f})")
         return None
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt) as stopped:  # in the fit, or before or after it
+        signum = getattr(stopped, "signum", None) or signals.last_signal()
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         sharing.requeue_baseline(setup.study, trial)
-        sharing.finish_record(run_dir, record, "failed", error="interrupted")
-        raise Interrupted(f"sweep {setup.study.study_name} interrupted during trial {trial.number} (marked "
-                          f"failed, to be run again); the same command continues the study") from None
+        sharing.finish_record(run_dir, record, "failed", error=f"stopped by {signals.describe(signum)}")
+        raise Interrupted(f"sweep {setup.study.study_name} stopped by {signals.describe(signum)} during trial "
+                          f"{trial.number} (marked failed, to be run again); the same command continues the "
+                          f"study", signum=signum) from None
     except BertclfError as error:
         trial.set_user_attr("error", str(error))
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)

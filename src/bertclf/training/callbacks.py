@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-
-import numpy as np
 import signal
 import time
 from typing import Optional, Sequence
 
+import numpy as np
 import tf_keras
 
 from bertclf.metrics import classification_metrics
 from bertclf.progress import Progress
+from bertclf.runtime import signals
 from bertclf.task import MAXIMISED_MONITORS as _MAXIMISED
 from bertclf.task import ClassificationTask
 from bertclf.training.pipeline import EncodedSplit, predict_logits
@@ -104,12 +105,14 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
 
 
 class StopGuard(tf_keras.callbacks.Callback):
-    """Stops training cleanly on a NaN/inf loss or Ctrl-C, and says whether the epoch was whole.
+    """Stops training cleanly on a NaN/inf loss, Ctrl-C or SIGTERM, and says whether the epoch was whole.
 
-    Ctrl-C only sets a flag that is checked after every step: a KeyboardInterrupt
+    A stop signal only sets a flag that is checked after every step: a KeyboardInterrupt
     raised at an arbitrary point can land inside TensorFlow's own Python (a
-    tf.data generator, a callback) and be lost. A second Ctrl-C interrupts at once.
+    tf.data generator, a callback) and be lost. A second signal interrupts at once.
     Callbacks after this one skip scoring and checkpointing an epoch cut short.
+    SIGTERM (docker stop, Kubernetes, batch schedulers) is handled as Ctrl-C is
+    (`bertclf.runtime.signals`); `signum` says which one came.
     """
 
     def __init__(self, steps_per_epoch: int):
@@ -117,15 +120,23 @@ class StopGuard(tf_keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.diverged_at: Optional[tuple[int, int]] = None  # (epoch, step), both from 1
         self.interrupted = False
+        self.signum = signal.SIGINT
         self.epoch_cut_short = False
         self._epoch = 0
-        self._previous_handler = None
+        self._handlers: Optional[contextlib.AbstractContextManager] = None
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
-        self._previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        self._handlers = signals.handled(self._request_stop)
+        self._handlers.__enter__()
 
     def on_train_end(self, logs: Optional[dict] = None) -> None:
-        signal.signal(signal.SIGINT, self._previous_handler or signal.default_int_handler)
+        self.restore_handlers()
+
+    def restore_handlers(self) -> None:
+        """Puts back the signal handlers of before the fit (idempotent; `fit` calls it on errors too)."""
+        if self._handlers is not None:
+            handlers, self._handlers = self._handlers, None
+            handlers.__exit__(None, None, None)
 
     def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
         self._epoch = epoch
@@ -142,8 +153,11 @@ class StopGuard(tf_keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _request_stop(self, signum, frame) -> None:
-        self.interrupted = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signals.note(signum)
+        self.interrupted, self.signum = True, signum
+        if signals.can_handle():
+            for stop in signals.STOP_SIGNALS:  # a second signal stops at once
+                signal.signal(stop, signals.raise_interrupt)
 
 
 def all_finite(logs: dict) -> bool:

@@ -45,13 +45,28 @@ def read_state(run_dir: Path) -> Optional[dict]:
         raise RunError(f"{path}: unreadable training state ({error}); start the run again") from None
 
 
-def restore(model, state: dict, run_dir: Path) -> None:
+def restore(model, state: dict, run_dir: Path, precision: Optional[str] = None) -> None:
     """Loads the model and optimizer variables of the state's last completed epoch.
 
     Call after `compile`; the optimizer's slots are restored when first created.
+
+    Raises:
+        RunError: The checkpoint does not fit the model built now; typically the run
+            trained under another precision (a saved `auto` that resolves otherwise
+            on this machine builds another model), which the message names.
     """
     path = run_dir / artifacts.CHECKPOINT_DIR / state["checkpoint"]
-    _full_checkpoint(model).restore(str(path)).assert_existing_objects_matched()
+    try:
+        _full_checkpoint(model).restore(str(path)).assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:  # objects unmatched, or a variable of another shape
+        trained = state.get("precision")
+        detail = (str(error).strip().splitlines() or [""])[0][:160]
+        if trained and precision and trained != precision:
+            raise RunError(f"{run_dir}: trained in {trained}, and runtime.precision resolves to {precision} "
+                           f"here, which builds another model; resume with --set runtime.precision={trained}"
+                           ) from None
+        raise RunError(f"{run_dir}: its checkpoint does not fit the model built now ({detail}); start the "
+                       f"run again") from None
 
 
 def restore_best_weights(model, state: Optional[dict], run_dir: Path) -> Optional[int]:
@@ -81,8 +96,9 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Optional[Path], validation: ValidationMetrics, guard: StopGuard,
-                 state: Optional[dict] = None, writes_run_folder: bool = True):
+                 state: Optional[dict] = None, writes_run_folder: bool = True, precision: Optional[str] = None):
         super().__init__()
+        self.precision = precision  # recorded, so a resume under another one can say so
         self.writes_run_folder = writes_run_folder
         self.directory = run_dir / artifacts.CHECKPOINT_DIR if writes_run_folder else None
         self._scratch: Optional[Path] = None
@@ -133,6 +149,7 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
             "validation": self.validation.state(),
             "history": self.history,
             "fit_seconds": round(self.fit_seconds, 1),
+            "precision": self.precision,
         })
         self._drop_stale_best()
 

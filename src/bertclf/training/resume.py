@@ -59,7 +59,7 @@ def find_resumable(output_dir: Path, experiment: str) -> Path:
     candidates = [path for path in Path(output_dir).glob(f"{experiment}-*")
                   if path.is_dir() and artifacts.is_run_of(path.name, experiment)
                   and (path / artifacts.CONFIG_FILE).is_file()
-                  and not (path / artifacts.MODEL_DIR).is_dir()]
+                  and not artifacts.is_finished(path)]
     if not candidates:
         raise RunError(f"{output_dir}: no unfinished run of {experiment!r} to resume; start one with "
                        f"`bertclf train CONFIG`, or name the run folder: --resume RUN")

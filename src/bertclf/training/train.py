@@ -8,8 +8,8 @@ be read, and tested, on its own.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -25,18 +25,13 @@ from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.task import ClassificationTask
 from bertclf.training.budget import prediction_check
+from bertclf.training.finish import export, publish
 from bertclf.training.phases import PhaseTimer
 from bertclf.training.planner import plan_run
+from bertclf.runtime import signals
 from bertclf.runtime.start import Runtime, start_runtime
 from bertclf.runtime.tf_setup import import_tensorflow
 
-# The exported string-input model must reproduce the in-memory model's probabilities, to within
-# the rounding of the precision it computes in: a batch padded to another length sums its
-# products in another order, which float32 hides and a 16-bit format does not (MiniLM in
-# bfloat16, imdb_small's shipped-config test at 32 tokens: 2.3e-4). A wrong weight or
-# tokenizer moves probabilities far more.
-EXPORT_TOLERANCES = {"float32": 1e-5, "mixed_float16": 2e-3, "mixed_bfloat16": 5e-3}
-_EXPORT_CHECK_TEXTS = 32
 
 
 @dataclasses.dataclass
@@ -92,8 +87,10 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         BertclfError: For bad data, an unusable encoder, divergence, Ctrl-C and the like.
     """
     from bertclf import progress
+    from bertclf.runtime.precision import process_policy_kept
 
-    with progress.shown(config.runtime.progress):
+    # The run's precision is the run's: the caller's Keras policy is back when train returns.
+    with progress.shown(config.runtime.progress), process_policy_kept():
         return _train(config, run_dir=run_dir, resume=resume, overwrite=overwrite, started=started,
                       epoch_hook=epoch_hook)
 
@@ -136,8 +133,9 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         warning = prediction_check(planned.record, metrics["timing"]["fit_seconds"])
         if warning:
             _say(warning)
-    export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics, timer)
-    publish(run_dir, metrics, fitted.history, evaluations, data.class_names, timer)
+    staged_model = export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics, timer,
+                          _probabilities)
+    publish(run_dir, staged_model, metrics, fitted.history, evaluations, data.class_names, timer)
     return TrainResult(run_dir, metrics)
 
 
@@ -160,8 +158,12 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
 
 def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
     """The encoder (rebuilt natively for reduced precision or frozen embeddings) and its preprocessor."""
-    encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts,
-                              config.experiment.seed)
+    spec = resolve_spec(config.model)
+    if spec.source != "tiny" and config.model.tiny != type(config.model.tiny)():
+        # A config written for the tiny encoder, run with --set model.encoder=...: say it, do not fail.
+        _say(f"warning: model.tiny shapes only the tiny encoder; it is not used with model.encoder "
+             f"{config.model.encoder}")
+    encoder = prepare_encoder(spec, config.model, data.train.texts, config.experiment.seed)
     # A hub layer trains all of its weights or none; a native rebuild can freeze one table.
     if runtime.precision.precision != "float32" or config.model.freeze_embeddings:
         encoder = with_native_weights(encoder)
@@ -190,6 +192,9 @@ def open_run(config: Config, data: LabelledData, run_dir: Optional[Path], resume
         state = checkpoints.read_state(run_dir)
         if not writes:
             return run_dir, state
+        removed = artifacts.remove_stale_staging(run_dir)
+        if removed:
+            _say(f"Removed what the interrupted finish left: {', '.join(removed)}")
     elif not writes:
         return None, None
     elif run_dir is None:
@@ -245,7 +250,8 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     guard = StopGuard(steps)
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
                                    bucketing, config.train.early_stopping_patience, guard, scorer=local)
-    saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state, writes_run_folder=distribution.is_chief)
+    saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state, writes_run_folder=distribution.is_chief,
+                                      precision=runtime.precision.precision)
     callbacks = [guard, validation, saver]
     hook = EpochHook(epoch_hook, guard) if epoch_hook is not None else None
     if hook is not None:
@@ -259,7 +265,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
         callbacks.append(FitProgress(epochs, steps))
     first_epoch = 0
     if state is not None:
-        checkpoints.restore(classifier, state, run_dir)
+        checkpoints.restore(classifier, state, run_dir, runtime.precision.precision)
         validation.load_state(state["validation"])
         first_epoch = state["epochs_completed"]
         _say(f"Resuming after epoch {first_epoch} (optimizer step {state['optimizer_steps']}).")
@@ -272,8 +278,9 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
             classifier.fit(batches, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
                            callbacks=callbacks,
                            verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
-        except KeyboardInterrupt:  # a second Ctrl-C
-            raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted")) from None
+        except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM
+            raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, _stopped_by(signals.last_signal())),
+                              signum=signals.last_signal()) from None
         except runtime.tf.errors.OpError as error:
             if distribution.workers <= 1 or not isinstance(error, _lost_worker_errors(runtime.tf)):
                 raise
@@ -281,8 +288,11 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
             raise WorkerLost(f"a worker stopped answering ({type(error).__name__}: {detail}); "
                              + _resume_hint(run_dir, saver.epochs_completed, "the run stopped", workers=True)
                              ) from None
+        finally:
+            guard.restore_handlers()
         if guard.interrupted:
-            raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, "interrupted"))
+            raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, _stopped_by(guard.signum)),
+                              signum=guard.signum)
         if hook is not None and hook.raised is not None:
             raise hook.raised
     if guard.diverged_at is not None:
@@ -355,50 +365,6 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
     return metrics, evaluations
 
 
-def export(config: Config, data: LabelledData, preprocessor, classifier, task: ClassificationTask,
-           encode: Callable, run_dir: Path, metrics: dict, timer: PhaseTimer) -> None:
-    """Writes the string-input SavedModel, history and plots; checks the export against the classifier.
-
-    Adds `export_check` to `metrics`.
-    """
-    from bertclf.serving.export import check_export, export_serving_model
-
-    _say("Exporting the model...")
-    staging = files.staging_dir(run_dir / artifacts.MODEL_DIR)
-    threshold = metrics.get("threshold", {}).get("value")
-    with timer.phase("export"):
-        export_serving_model(staging, preprocessor, classifier, config.model.seq_length, data.class_names,
-                             config.data.truncation, pairs=data.train.pairs is not None, threshold=threshold)
-    with timer.phase("export_check"):
-        check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
-        expected = _probabilities(classifier, task, encode(check), config)
-        metrics["export_check"] = check_export(staging, expected, check,
-                                                EXPORT_TOLERANCES[metrics["runtime"]["precision"]],
-                                                threshold, data.class_names)
-    files.publish_dir(staging, run_dir / artifacts.MODEL_DIR)
-
-
-def publish(run_dir: Path, metrics: dict, history: dict[str, list[float]], evaluations: dict[str, dict],
-            class_names: list[str], timer: Optional[PhaseTimer] = None) -> None:
-    """Marks the run finished: history, evaluations, metrics, checkpoints gone, the newest-run pointer.
-
-    With a timer, `metrics["timing"]` gets the run's phases, up to writing metrics.json.
-    """
-    from bertclf.evaluation import write_evaluation
-    from bertclf.reporting.plots import write_history
-    from bertclf.training import checkpoints
-
-    with timer.phase("reports") if timer else contextlib.nullcontext():
-        write_history(run_dir, history)
-        for name, record in evaluations.items():
-            write_evaluation(run_dir, name, record, class_names)
-    if timer is not None:
-        metrics["timing"].update(timer.record())
-    files.write_json_atomic(run_dir / artifacts.METRICS_FILE, metrics)
-    checkpoints.remove(run_dir)
-    artifacts.mark_latest(run_dir)
-
-
 def _probabilities(classifier, task: ClassificationTask, encoded, config: Config,
                    progress: Optional[str] = None) -> np.ndarray:
     from bertclf.training.pipeline import predict_logits
@@ -414,6 +380,10 @@ def _resume_hint(run_dir: Optional[Path], epochs_completed: int, what: str, work
     where = run_dir if run_dir is not None else "RUN (the chief's run folder)"
     every = " on every worker" if workers else ""
     return f"{what}; {saved} saved. Resume with: bertclf train --resume {where}{every}"
+
+
+def _stopped_by(signum: int) -> str:
+    return "interrupted" if signum == signal.SIGINT else f"stopped by {signals.describe(signum)}"
 
 
 def _describe(data: LabelledData) -> str:
