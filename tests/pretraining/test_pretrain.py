@@ -128,7 +128,8 @@ def _numpy(batch):
 
 
 @pytest.mark.slow
-def test_an_interrupted_pretraining_resumes_with_its_step_count(tmp_path, tiny_encoder_dir):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+def test_an_interrupted_pretraining_resumes_with_its_step_count(tmp_path, tiny_encoder_dir, how):
     config = _config(tmp_path, tiny_encoder_dir, extra="")
     run = tmp_path / "run"
     process = subprocess.Popen([str(BERTCLF), "pretrain", str(config), "--run-dir", str(run)],
@@ -141,8 +142,12 @@ def test_an_interrupted_pretraining_resumes_with_its_step_count(tmp_path, tiny_e
             break
     else:
         pytest.fail("pretraining ended before its first checkpoint:\n" + "".join(printed)[-2000:])
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=60)
+    process.send_signal(how)
+    rest, _ = process.communicate(timeout=60)
+    if how == signal.SIGTERM:  # as Ctrl-C: the chunk in progress is given up, the hint printed
+        assert process.returncode == 143, rest[-2000:]
+        assert f"pretraining stopped by SIGTERM at step 8 (checkpointed); continue with: bertclf pretrain {run} " \
+               f"--resume" in rest and "Traceback" not in rest
     state = json.loads((run / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE).read_text())
     assert state["steps"] == 8 and not (tmp_path / "adapted").exists()
 
@@ -160,6 +165,40 @@ def test_an_interrupted_pretraining_resumes_with_its_step_count(tmp_path, tiny_e
                            timeout=300)
     assert again.returncode == 1 and "this pretraining run finished" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+@pytest.mark.slow
+def test_resume_takes_the_checkpoint_its_state_names_not_the_newest(tmp_path, tiny_encoder_dir, monkeypatch):
+    """A stop between writing a checkpoint and the state that names it: the state is older than
+    the newest checkpoint, and resuming must take the state's own (weights, optimizer and step count)."""
+    import bertclf.pretraining.model
+    from bertclf.cli import main
+
+    config = _config(tmp_path, tiny_encoder_dir)
+    run = tmp_path / "run"
+    real = bertclf.pretraining.model.files.write_json_atomic
+    states = []
+
+    def crash_at_the_second_state(path, payload):
+        if path.name == artifacts.PRETRAIN_STATE_FILE:
+            states.append(payload["steps"])
+            if len(states) == 2:  # step 16's checkpoint is written; its state is not
+                raise RuntimeError("simulated crash before the state file")
+        real(path, payload)
+
+    monkeypatch.setattr(bertclf.pretraining.model.files, "write_json_atomic", crash_at_the_second_state)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main(["pretrain", str(config), "--run-dir", str(run)])
+    monkeypatch.undo()
+    state = json.loads((run / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE).read_text())
+    assert states == [8, 16] and state["steps"] == 8 and state["checkpoint"] == "ckpt-8"
+    assert (run / artifacts.CHECKPOINT_DIR / "ckpt-16.index").is_file()  # newer than the state
+
+    assert main(["pretrain", str(run), "--resume"]) == 0
+    history = json.loads((run / artifacts.PRETRAIN_HISTORY_FILE).read_text())
+    # From step 8 again, in whole chunks: not from step 16's weights with step 8's history.
+    assert [entry["step"] for entry in history] == [0, 8, 16, 24]
+    assert json.loads((run / artifacts.PRETRAIN_METRICS_FILE).read_text())["steps"] == STEPS
 
 
 def test_pretrain_resume_refuses_what_it_would_ignore(tmp_path, capsys):

@@ -137,11 +137,13 @@ class PretrainKeeper(tf_keras.callbacks.Callback):
         seconds = self.seconds_before + time.perf_counter() - self.started
         self.history.append(history_entry(self.step, logs, {"loss": logs["val_loss"],
                                                             "accuracy": logs["val_accuracy"]}, seconds))
-        self.manager.save(checkpoint_number=self.step)
-        # The state file goes last: it names a checkpoint that is complete.
+        saved = Path(self.manager.save(checkpoint_number=self.step)).name
+        # The state file goes last and names the checkpoint it belongs to: resuming restores that
+        # one, so a run stopped between the two writes resumes from the previous, whole pair.
         files.write_json_atomic(self.run_dir / artifacts.PRETRAIN_HISTORY_FILE, self.history)
         files.write_json_atomic(self.run_dir / artifacts.CHECKPOINT_DIR / artifacts.PRETRAIN_STATE_FILE,
-                                {"steps": self.step, "seconds": seconds, "history": self.history})
+                                {"steps": self.step, "checkpoint": saved, "seconds": seconds,
+                                 "history": self.history})
         self.saved_steps = self.step
         # Printed once saved: a run stopped after this line resumes from this step.
         print(f"step {self.step:,}/{self.total_steps:,}: loss {logs['loss']:.4f}, held-out loss "

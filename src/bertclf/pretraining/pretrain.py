@@ -30,6 +30,7 @@ from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import ConfigError, Interrupted, RunError, TrainingDiverged
 from bertclf.pretraining.corpus import PackedCorpus, gather_texts, pack_corpus, special_ids
 from bertclf.training.phases import PhaseTimer
+from bertclf.runtime import signals
 from bertclf.runtime.start import start_runtime
 from bertclf.runtime.tf_setup import import_tensorflow
 
@@ -62,8 +63,9 @@ def pretrain(config: Config, run_dir: Optional[Path] = None, resume: bool = Fals
             support, divergence, Ctrl-C.
     """
     from bertclf import progress
+    from bertclf.runtime.precision import process_policy_kept
 
-    with progress.shown(config.runtime.progress):
+    with progress.shown(config.runtime.progress), process_policy_kept():
         return _pretrain(config, run_dir=run_dir, resume=resume, overwrite=overwrite, started=started)
 
 
@@ -109,8 +111,9 @@ def _pretrain(config: Config, run_dir: Optional[Path] = None, resume: bool = Fal
         from bertclf.encoders.export import export_native_encoder
 
         export_native_encoder(staging, trained["native"], vocab_file, lower_case, manifest)
-        if output.exists():
-            shutil.rmtree(output)
+        if output.exists() and not _pretrained_encoder_folder(output):  # appeared while training
+            raise RunError(f"{output}: exists and is not an encoder folder that bertclf pretrain wrote; the "
+                           f"adapted encoder is kept in {staging}")
         files.publish_dir(staging, output)
     metrics = {"encoder": str(output), "base_encoder": base.name, "steps": trained["steps"],
                "stopped_by_time": trained["stopped_by_time"], "corpus": {**corpus.sources, **packed.record()},
@@ -160,11 +163,12 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
                                             warmup_fraction=settings.warmup_fraction), settings.steps)
     model.compile(optimizer=optimizer, jit_compile=runtime.jit_compile)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / artifacts.CHECKPOINT_DIR), max_to_keep=1)
+    # Two kept: the checkpoint the state file names stays until a newer state names a newer one.
+    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / artifacts.CHECKPOINT_DIR), max_to_keep=2)
     history: list[dict] = []
     done, seconds = 0, 0.0
     if state is not None:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        _restore(checkpoint, state, run_dir, optimizer)
         done, seconds, history = state["steps"], state["seconds"], state["history"]
         _say(f"Resuming at step {done:,} of {settings.steps:,}")
     if not history:
@@ -186,12 +190,14 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
         shown = Progress("Pretraining", remaining, "steps")
         advance = tf_keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: shown.advance(1))
         try:
-            with shown:
+            # SIGTERM stops it as Ctrl-C does, from the API too (the CLI already maps it).
+            with shown, signals.handled(signals.raise_interrupt):
                 model.fit(dataset, steps_per_epoch=chunk, epochs=math.ceil(remaining / chunk),
                           validation_data=held_out, callbacks=[keeper, advance], verbose=0)  # keeper prints per chunk
         except KeyboardInterrupt:
-            raise Interrupted(f"pretraining stopped at step {keeper.saved_steps:,} (checkpointed); continue "
-                              f"with: bertclf pretrain {run_dir} --resume") from None
+            raise Interrupted(f"pretraining stopped by {signals.describe()} at step {keeper.saved_steps:,} "
+                              f"(checkpointed); continue with: bertclf pretrain {run_dir} --resume",
+                              signum=signals.last_signal()) from None
         stopped_by_time = keeper.out_of_time
     elif budget is not None and budget <= 0:
         stopped_by_time = True
@@ -200,6 +206,25 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
                                "pretrain.learning_rate")
     return {"native": dataclasses.replace(native, weights=encoder_weights(model)), "history": history,
             "steps": history[-1]["step"], "stopped_by_time": stopped_by_time}
+
+
+def _restore(checkpoint, state: dict, run_dir: Path, optimizer) -> None:
+    """Restores the checkpoint the state file names (never merely the newest one: a run stopped
+    between writing a checkpoint and its state would resume with another step's weights).
+
+    Raises:
+        RunError: The state names no checkpoint, or one that is gone or disagrees with it.
+    """
+    name = state.get("checkpoint")
+    folder = run_dir / artifacts.CHECKPOINT_DIR
+    if not name or not (folder / f"{name}.index").is_file():
+        raise RunError(f"{folder}: the resume state names no checkpoint that exists "
+                       f"({name or 'none'}); start the pretraining again")
+    checkpoint.restore(str(folder / name)).assert_existing_objects_matched()
+    restored = int(optimizer.iterations.numpy())
+    if restored != state["steps"]:
+        raise RunError(f"{folder / name}: holds step {restored:,}, the resume state says {state['steps']:,}; "
+                       f"start the pretraining again")
 
 
 def _vocabulary(encoder: ResolvedEncoder) -> tuple[Path, bool]:
@@ -222,9 +247,32 @@ def _vocabulary(encoder: ResolvedEncoder) -> tuple[Path, bool]:
 
 
 def _check_output(config: Config, resume: bool, overwrite: bool) -> None:
+    """Refuses a `pretrain.output` that exists, unless --overwrite (or --resume) may replace it, and
+    then only when it is an encoder folder `bertclf pretrain` wrote: nothing else is ever deleted."""
     output = config.pretrain.output
-    if output is not None and Path(output).exists() and not (overwrite or resume):
+    if output is None or not Path(output).exists():
+        return
+    if not (overwrite or resume):
         raise RunError(f"pretrain.output {output} exists; delete it, choose another folder, or pass --overwrite")
+    if not _pretrained_encoder_folder(Path(output)):
+        raise RunError(f"pretrain.output {output} exists and is not an encoder folder that bertclf pretrain "
+                       f"wrote; nothing was deleted. Choose another pretrain.output")
+
+
+def _pretrained_encoder_folder(folder: Path) -> bool:
+    """True for what `export_native_encoder` writes at the end of a pretraining run, and nothing more."""
+    import json
+
+    from bertclf.encoders.export import VOCAB_FILE
+    from bertclf.encoders.registry import ENCODER_SUBDIR, MANIFEST_FILE, PREPROCESSOR_SUBDIR
+
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    expected = {MANIFEST_FILE, VOCAB_FILE, ENCODER_SUBDIR, PREPROCESSOR_SUBDIR}
+    return (folder.is_dir() and isinstance(manifest, dict) and "pretrain_run" in manifest
+            and {entry.name for entry in folder.iterdir()} <= expected)
 
 
 def _open_run(config: Config, corpus, packed: PackedCorpus, run_dir: Optional[Path], resume: bool,
