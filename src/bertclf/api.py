@@ -213,6 +213,7 @@ def _resolve_config(config: Any, overrides: Optional[Mapping[str, Any]], data: d
         return config_from_mapping(raw, source, base, dict(overrides or {}))
     section = dict(raw.get("data") or {})
     text_column, label_column = section.get("text_column", "text"), section.get("label_column", "label")
+    pair_column = section.get("text_pair_column")  # sentence pairs: kept, or the model would read one text
     output_dir = Path(str((raw.get("experiment") or {}).get("output_dir", "runs"))).expanduser()
     folder = (output_dir if output_dir.is_absolute() else base / output_dir) / IN_MEMORY_DATA_DIR
     for key in ("path", "archive_url", "archive_subdir", "train_path", "validation_path", "test_path",
@@ -221,14 +222,17 @@ def _resolve_config(config: Any, overrides: Optional[Mapping[str, Any]], data: d
     section["format"] = "jsonl"
     for split, examples in data.items():
         if examples is not None:
-            section[f"{split}_path"] = str(_write_examples(examples, split, text_column, label_column, folder))
+            section[f"{split}_path"] = str(_write_examples(examples, split, text_column, label_column, pair_column,
+                                                           folder))
     return config_from_mapping({**raw, "data": section}, source, base, dict(overrides or {}))
 
 
-def _write_examples(examples: Any, split: str, text_column: str, label_column: str, folder: Path) -> Path:
+def _write_examples(examples: Any, split: str, text_column: str, label_column: str, pair_column: Optional[str],
+                    folder: Path) -> Path:
     """Writes in-memory examples as JSON lines named by their content; returns the file."""
-    rows = _rows(examples, split, text_column, label_column)
-    text = "".join(json.dumps({text_column: t, label_column: y}, ensure_ascii=False) + "\n" for t, y in rows)
+    rows = _rows(examples, split, text_column, label_column, pair_column)
+    columns = (text_column, pair_column, label_column) if pair_column else (text_column, label_column)
+    text = "".join(json.dumps(dict(zip(columns, row)), ensure_ascii=False) + "\n" for row in rows)
     path = folder / f"{split}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}.jsonl"
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
@@ -238,28 +242,33 @@ def _write_examples(examples: Any, split: str, text_column: str, label_column: s
     return path
 
 
-def _rows(examples: Any, split: str, text_column: str, label_column: str) -> list[tuple[str, Any]]:
+def _rows(examples: Any, split: str, text_column: str, label_column: str,
+          pair_column: Optional[str] = None) -> list[tuple]:
+    """(text, label) rows, or (text, second text, label) when the config reads sentence pairs."""
     name = f"{split}_data"
+    shape = "(text, second text, label)" if pair_column else "(text, label)"
     if hasattr(examples, "columns") and hasattr(examples, "__getitem__"):  # a pandas DataFrame
-        missing = [c for c in (text_column, label_column) if c not in examples.columns]
+        needed = (text_column, pair_column, label_column) if pair_column else (text_column, label_column)
+        missing = [c for c in needed if c not in examples.columns]
         if missing:
             raise DataError(f"{name}: no column {missing[0]!r} (columns: {', '.join(map(str, examples.columns))}); "
-                            f"set data.text_column / data.label_column")
-        pairs = zip(examples[text_column].tolist(), examples[label_column].tolist())
+                            f"set data.text_column / data.text_pair_column / data.label_column")
+        tuples = zip(*(examples[column].tolist() for column in needed))
     elif isinstance(examples, (list, tuple)):
-        pairs = examples
+        tuples = examples
     else:
-        raise DataError(f"{name}: expected a pandas DataFrame or a list of (text, label) pairs, "
+        raise DataError(f"{name}: expected a pandas DataFrame or a list of {shape} tuples, "
                         f"got {type(examples).__name__}")
     rows = []
-    for number, pair in enumerate(pairs, start=1):
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise DataError(f"{name}: example {number} is not a (text, label) pair: {pair!r}"[:200])
-        text, label = pair
+    size = 3 if pair_column else 2
+    for number, example in enumerate(tuples, start=1):
+        if not isinstance(example, (list, tuple)) or len(example) != size:
+            raise DataError(f"{name}: example {number} is not a {shape} tuple: {example!r}"[:200])
+        *texts, label = example
         label = label.item() if isinstance(label, np.generic) else label
         if not isinstance(label, (str, int)) or isinstance(label, bool):
             raise DataError(f"{name}: example {number}: label {label!r} is not a string or an integer")
-        rows.append(("" if text is None else str(text), label))
+        rows.append((*("" if text is None else str(text) for text in texts), label))
     if not rows:
         raise DataError(f"{name}: no examples")
     return rows

@@ -80,6 +80,20 @@ def test_distribution_decisions(requested, gpus, tf_config, cpu_devices, expecte
     assert choice.strategy == expected and choice.reason
 
 
+@pytest.mark.parametrize("requested,gpus,tf_config,because", [
+    ("none", (), None, "the strategy is none"),
+    ("auto", ((8, 0), (8, 0)), None, "this machine has GPUs"),
+    ("mirrored", ((8, 0),), None, "this machine has GPUs"),
+    ("multi_worker", (), _tf_config(2, 0), "the strategy is multi_worker"),
+    ("tpu", (), None, "the strategy is tpu"),
+])
+def test_cpu_devices_where_no_strategy_uses_them_is_refused(requested, gpus, tf_config, because):
+    # Silently ignored before: a run asked for 2 logical CPU devices and trained on one device.
+    with pytest.raises(ConfigError, match=rf"runtime.cpu_devices: 2 logical CPU devices are used only by mirrored "
+                                          rf"training on a machine without GPUs, and {because}"):
+        choose_distribution(requested, Hardware(gpu_capabilities=gpus, cpu_flags=AVX2), parse_cluster(tf_config), 2)
+
+
 def test_multi_worker_without_a_cluster_is_a_config_error():
     with pytest.raises(ConfigError, match="multi_worker needs TF_CONFIG"):
         choose_distribution("multi_worker", Hardware(cpu_flags=AVX2), None)

@@ -128,7 +128,7 @@ def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, 
     assert metrics["optimizer_steps"] == plan["steps"] == len(history["loss"]) * 5
     assert schedules[-1] == plan["steps"]  # the run's warmup/decay: built for the planned steps
     saved = yaml.safe_load((run_dir / artifacts.CONFIG_FILE).read_text())
-    assert saved["train"]["plan"] == {"train_examples": 36, "epochs": 3}
+    assert saved["train"]["plan"] == {"train_examples": 36, "epochs": 3, "budget_seconds": 300.0, "max_epochs": 3}
     assert saved["train"]["time_budget"] == "5m"
     assert json.loads((run_dir / artifacts.PLAN_FILE).read_text())["steps"] == 15
 
@@ -141,6 +141,29 @@ def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, 
     assert repeated["metrics"]["plan"]["measured"] is False
     assert (repeated["metrics"]["train_examples"], repeated["metrics"]["epochs"]) == (36, 3)
     assert repeated["metrics"]["optimizer_steps"] == 15
+
+    # The same saved config under another budget is planned again, and says so.
+    assert main(["train", str(run_dir / artifacts.CONFIG_FILE), "--set", f"experiment.output_dir={tmp_path / 'longer'}",
+                 "--set", "train.time_budget=6m"]) == 0
+    longer = tmp_path / "longer"
+    replanned, _ = finished_run(longer / (longer / artifacts.LATEST_FILE).read_text().strip())
+    assert replanned["plan"]["measured"] is True and replanned["plan"]["budget_seconds"] == 360
+
+
+def test_a_saved_plan_made_for_another_budget_or_epoch_count_is_outdated(tmp_path):
+    from bertclf.training.planner import outdated_plan
+
+    path = write_config(tmp_path / "c.yaml", "data: {path: data}\nmodel: {encoder: tiny}\ntrain: {time_budget: 5m, "
+                                             "epochs: 3, plan: {train_examples: 36, epochs: 3, budget_seconds: 300, "
+                                             "max_epochs: 3}}\n")
+    assert outdated_plan(load_config(path)) is None
+    assert outdated_plan(load_config(path, ["train.time_budget=20m"])) == \
+        "a 300 s budget and train.time_budget is now 20m"
+    assert outdated_plan(load_config(path, ["train.epochs=5"])) == "at most 3 epoch(s) and train.epochs is now 5"
+    # A plan written by hand (or by an older bertclf) says nothing of its making: used as is.
+    by_hand = write_config(tmp_path / "h.yaml", "data: {path: data}\nmodel: {encoder: tiny}\ntrain: {time_budget: 5m, "
+                                                "plan: {train_examples: 10, epochs: 1}}\n")
+    assert outdated_plan(load_config(by_hand, ["train.epochs=9", "train.time_budget=1h"])) is None
 
 
 @pytest.mark.slow
@@ -191,3 +214,29 @@ def test_resume_keeps_the_plan(resume_config):
     metrics, _ = finished_run(run_dir)
     assert {k: metrics["plan"][k] for k in recorded} == recorded
     assert metrics["optimizer_steps"] == recorded["steps"] == recorded["epochs"] * 100
+
+
+@pytest.mark.slow
+def test_a_budget_that_does_not_fit_all_the_data_keeps_measuring_and_fit_within_it(tmp_path):
+    """The planner's promise where it matters: the data is larger than the budget buys, so the plan
+    takes a share, and measuring plus the fit end within the budget (its 15% tolerance)."""
+    from bertclf.cli import main
+    from bertclf.training.budget import PREDICTION_TOLERANCE
+    from conftest import make_dataset_tree
+
+    make_dataset_tree(tmp_path / "data", train=3000, test=10)
+    budget = 20
+    config = write_config(tmp_path / "config.yaml", f"""
+experiment: {{name: tight, seed: 11, output_dir: runs}}
+data: {{path: data, validation_split: 0.2, bucketing: false}}
+model: {{encoder: tiny, seq_length: 32, pooling: mean, tiny: {{layers: 1, hidden: 32, heads: 2, vocab_size: 400}}}}
+train: {{epochs: 1, batch_size: 1, learning_rate: 1.0e-3, time_budget: {budget}s}}
+runtime: {{progress: false, precision: float32}}
+""")
+    assert main(["train", str(config)]) == 0
+    runs = tmp_path / "runs"
+    metrics, _ = finished_run(runs / (runs / artifacts.LATEST_FILE).read_text().strip())
+    plan, phases = metrics["plan"], metrics["timing"]["phases"]
+    assert plan["measured"] and plan["train_examples"] < plan["available_examples"] == 4800, plan
+    spent = phases["plan"] + metrics["timing"]["fit_seconds"]
+    assert spent <= budget * (1 + PREDICTION_TOLERANCE), (spent, plan, phases)

@@ -48,6 +48,9 @@ class DataConfig(_Section):
     text_pair_column: Optional[str] = None
     label_names: Optional[dict[str, str]] = None
     validation_split: float = Field(0.2, gt=0, lt=1)
+    # Keep class proportions wherever bertclf draws a seeded share: the validation split, and
+    # sample_fraction, max_train_examples, max_eval_examples and a time budget's plan. false: plain
+    # seeded random draws in all of them.
     stratify: bool = True
     sample_fraction: Optional[float] = Field(None, gt=0, le=1)
     # Keep only this share of a class's examples, in every split (seeded): e.g. `{positive: 0.05}`
@@ -110,7 +113,8 @@ class DataConfig(_Section):
                                  f"are the label column's values")
         if self.validation_path is not None or self.validation_dir is not None:
             source = "data.validation_path" if self.validation_path is not None else "data.validation_dir"
-            if self.validation_split != 0.2 or not self.stratify:
+            samples = self.sample_fraction or self.max_train_examples or self.max_eval_examples
+            if self.validation_split != 0.2 or not (self.stratify or samples):
                 key = "validation_split" if self.validation_split != 0.2 else "stratify"
                 raise ValueError(f"data.{key} splits validation off training, but {source} gives a "
                                  f"validation set; remove one of them")
@@ -192,6 +196,11 @@ class RunPlan(_Section):
 
     train_examples: int = Field(..., ge=1)
     epochs: int = Field(..., ge=1, le=1000)
+    # What the plan was made for (`train.time_budget` in seconds, `train.epochs`): a config that
+    # now says otherwise is planned again instead of silently keeping this plan. None: unknown
+    # (a plan written by hand, or by an older bertclf), used as is.
+    budget_seconds: Optional[float] = Field(None, gt=0)
+    max_epochs: Optional[int] = Field(None, ge=1, le=1000)
 
 
 class TrainConfig(_Section):

@@ -19,7 +19,7 @@ from typing import Optional
 from bertclf.config import DataConfig
 from bertclf.data.readers import RawSplit, Row, read_folder, read_table
 from bertclf.data.report import build_report
-from bertclf.data.splits import Split, partition, stratified_sample
+from bertclf.data.splits import Split, partition, sample, stratified_sample
 from bertclf.errors import DataError
 
 __all__ = ["LabelledData", "Split", "load_data", "read_eval_source", "partition", "stratified_sample"]
@@ -73,16 +73,21 @@ def load_data(data: DataConfig, seed: int) -> LabelledData:
     thin = functools.partial(_thin, shares=_class_shares(data.class_sample, class_names), rng=rng)
     train = thin(to_split(raw["train"].rows, index, class_names))
     if data.sample_fraction:
-        train = train.subset(stratified_sample(train.labels, max(len(class_names), round(len(train) * data.sample_fraction)), rng))
+        train = train.subset(sample(train.labels, max(len(class_names), round(len(train) * data.sample_fraction)),
+                                    rng, data.stratify))
     if raw["validation"] is not None:
         validation = thin(to_split(raw["validation"].rows, index, class_names))
     else:
         held_out, kept = partition(train.labels, data.validation_split, rng, data.stratify)
         train, validation = train.subset(kept), train.subset(held_out)
+    if not len(validation):
+        raise DataError(f"{_source_name(data, 'validation')}: no usable examples ({raw['validation'].read} read, "
+                        f"skipped: {dict(raw['validation'].skipped) or 'none'}); training needs a validation split "
+                        f"to choose its best epoch")
     test = thin(to_split(raw["test"].rows, index, class_names)) if raw["test"] is not None else None
-    train = _cap(train, data.max_train_examples, rng)
-    validation = _cap(validation, data.max_eval_examples, rng)
-    test = _cap(test, data.max_eval_examples, rng)
+    train = _cap(train, data.max_train_examples, rng, data.stratify)
+    validation = _cap(validation, data.max_eval_examples, rng, data.stratify)
+    test = _cap(test, data.max_eval_examples, rng, data.stratify)
     report = build_report(class_names, {"train": train, "validation": validation, "test": test}, raw)
     if data.class_sample:
         report["class_sample"] = dict(data.class_sample)
@@ -103,7 +108,7 @@ def read_eval_source(path: Path, data: DataConfig, class_names: list[str]) -> Sp
         DataError: Unreadable data, or a label the model was not trained on.
     """
     if path.is_dir():
-        raw = read_folder(path)
+        raw = read_folder(path, data.classes)  # the run's class folders only (IMDB's train/ has unsup/)
     elif data.format == "directory":
         raise DataError(f"{path}: not a folder; this run was trained on class folders")
     else:
@@ -132,7 +137,9 @@ def to_split(rows: list[Row], index: dict[str, int], class_names: list[str]) -> 
             raise DataError(f"{row.where}: label {row.label!r} is not among the training labels "
                             f"({', '.join(class_names)})")
         labels.append(index[row.label])
-    pairs = [row.pair or "" for row in rows] if rows and rows[0].pair is not None else None
+    # Every row of a pair data set carries a second text (readers give "" for an empty one), so
+    # any row decides; all of them are asked, never the first alone.
+    pairs = [row.pair or "" for row in rows] if any(row.pair is not None for row in rows) else None
     return Split([row.text for row in rows], labels, pairs)
 
 
@@ -223,9 +230,9 @@ def _thin(split: Optional[Split], shares: dict[int, float], rng: random.Random) 
     return split.subset(sorted(kept))
 
 
-def _cap(split: Optional[Split], limit: Optional[int], rng: random.Random) -> Optional[Split]:
+def _cap(split: Optional[Split], limit: Optional[int], rng: random.Random, stratify: bool) -> Optional[Split]:
     if split is not None and limit and limit < len(split):
-        return split.subset(stratified_sample(split.labels, limit, rng))
+        return split.subset(sample(split.labels, limit, rng, stratify))
     return split
 
 

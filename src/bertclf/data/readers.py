@@ -116,7 +116,7 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
         for number, record in records:
             read += 1
             row = _row(record.get(text_column), record.get(label_column), f"{path}:{number}",
-                       record.get(pair_column) if pair_column else None, skipped)
+                       (record.get(pair_column) or "") if pair_column else None, skipped)
             if row is not None:
                 rows.append(row)
     return RawSplit(rows, read, skipped)
@@ -169,8 +169,12 @@ def _read_jsonl(path: Path, text_column: str, label_column: str,
     rows, skipped, read = [], collections.Counter(), 0
     for number, record in json_records(path):
         read += 1
+        if pair_column and pair_column not in record:
+            # Unlike a CSV header, each JSON line names its own keys: a pair data set checks every line.
+            raise DataError(f"{path}:{number}: no key {pair_column!r} (data.text_pair_column); every line of a "
+                            f"sentence-pair file needs its second text (\"\" for none)")
         row = _row(record.get(text_column), record.get(label_column), f"{path}:{number}",
-                   record.get(pair_column) if pair_column else None, skipped)
+                   (record.get(pair_column) or "") if pair_column else None, skipped)
         if row is not None:
             rows.append(row)
     return RawSplit(rows, read, skipped)

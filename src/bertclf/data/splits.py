@@ -67,6 +67,15 @@ def stratified_sample(labels: Sequence[int], count: int, rng: random.Random) -> 
     return chosen
 
 
+def sample(labels: Sequence[int], count: int, rng: random.Random, stratify: bool = True) -> list[int]:
+    """Picks `count` indices: keeping class proportions (`stratified_sample`), or a plain seeded draw."""
+    if stratify:
+        return stratified_sample(labels, count, rng)
+    indices = list(range(len(labels)))
+    rng.shuffle(indices)
+    return indices[:count]
+
+
 def _by_class(labels: Sequence[int]) -> dict[int, list[int]]:
     groups: dict[int, list[int]] = collections.defaultdict(list)
     for i, label in enumerate(labels):

@@ -186,8 +186,21 @@ def choose_distribution(requested: str, hardware: Hardware, cluster: Optional[Cl
 
     Raises:
         ConfigError: `multi_worker` without a cluster in TF_CONFIG (it would
-            silently train alone).
+            silently train alone), or `runtime.cpu_devices` where no strategy
+            would use the logical CPU devices (it would be silently ignored).
     """
+    choice = _choose_distribution(requested, hardware, cluster, cpu_devices)
+    if cpu_devices > 1 and (choice.strategy != "mirrored" or hardware.gpu_capabilities):
+        where = "this machine has GPUs, which mirrored uses instead" if hardware.gpu_capabilities else \
+            f"the strategy is {choice.strategy} ({choice.reason})"
+        raise ConfigError(f"runtime.cpu_devices: {cpu_devices} logical CPU devices are used only by mirrored "
+                          f"training on a machine without GPUs, and {where}; remove runtime.cpu_devices or "
+                          f"set runtime.distribution: mirrored")
+    return choice
+
+
+def _choose_distribution(requested: str, hardware: Hardware, cluster: Optional[Cluster],
+                         cpu_devices: int) -> DistributionChoice:
     gpus = len(hardware.gpu_capabilities)
     local = f"{gpus} GPUs" if gpus else f"{cpu_devices} logical CPU devices"
     if requested == "auto":

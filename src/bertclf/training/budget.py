@@ -21,7 +21,7 @@ import math
 import random
 from typing import Optional
 
-from bertclf.data import stratified_sample
+from bertclf.data.splits import sample
 from bertclf.durations import format_duration
 from bertclf.errors import ConfigError
 
@@ -135,12 +135,13 @@ def plan_line(plan: Plan, seq_length: int, unit: str = "examples") -> str:
             f"{seq_length} tokens, measured; measuring took {plan.costs.probe_seconds:.0f} s)")
 
 
-def planned_indices(labels: list[int], examples: int, seed: int) -> list[int]:
-    """The seeded, stratified training rows a plan of `examples` keeps (all of them if it asks for more)."""
+def planned_indices(labels: list[int], examples: int, seed: int, stratify: bool = True) -> list[int]:
+    """The seeded (by default stratified: `data.stratify`) training rows a plan of `examples` keeps
+    (all of them if it asks for more)."""
     if examples >= len(labels):
         return list(range(len(labels)))
     # Its own generator, seeded by the run's seed: the same rows whenever the plan is repeated.
-    return sorted(stratified_sample(labels, examples, random.Random(f"plan-{seed}")))
+    return sorted(sample(labels, examples, random.Random(f"plan-{seed}"), stratify))
 
 
 def prediction_check(plan_record: dict, measured_fit_seconds: float) -> Optional[str]:

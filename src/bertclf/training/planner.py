@@ -62,13 +62,22 @@ def plan_run(config: Config, data: LabelledData, task: ClassificationTask, class
     train = config.train
     if train.plan is None and train.time_budget is None:
         return PlannedRun(config, data, None)
+    outdated = outdated_plan(config)
+    if outdated:
+        _say(f"train.plan was made for {outdated}; planning again")
+        config = config.model_copy(deep=True)
+        config.train.plan = None
+        train, saved_record = config.train, None
+        if train.time_budget is None:
+            return PlannedRun(config, data, None)
     if train.plan is not None:
         record = saved_record or {"train_examples": train.plan.train_examples, "epochs": train.plan.epochs,
                                   "budget_seconds": train.time_budget_seconds, "measured": False}
         if train.plan.train_examples > len(data.train):
             _say(f"warning: train.plan asks for {train.plan.train_examples:,} training examples; the data "
                  f"gives {len(data.train):,}, and all of them are used")
-        return PlannedRun(config, _cut(data, train.plan.train_examples, config.experiment.seed, subset), record)
+        return PlannedRun(config, _cut(data, train.plan.train_examples, config.experiment.seed, subset,
+                                               config.data.stratify), record)
     budget.require_single_worker(runtime.distribution.workers)
     _say(f"Measuring this run's step time for its {budget_text(config)} budget...")
     from bertclf.progress import Progress
@@ -80,9 +89,25 @@ def plan_run(config: Config, data: LabelledData, task: ClassificationTask, class
                               budget_text(config))
     _say(budget.plan_line(plan, config.model.seq_length))
     planned = config.model_copy(deep=True)
-    planned.train.plan = RunPlan(train_examples=plan.train_examples, epochs=plan.epochs)
+    planned.train.plan = RunPlan(train_examples=plan.train_examples, epochs=plan.epochs,
+                                 budget_seconds=train.time_budget_seconds, max_epochs=train.epochs)
     record = plan.record(config.model.seq_length, runtime.precision.precision)
-    return PlannedRun(planned, _cut(data, plan.train_examples, config.experiment.seed, subset), record)
+    return PlannedRun(planned, _cut(data, plan.train_examples, config.experiment.seed, subset,
+                                               config.data.stratify), record)
+
+
+def outdated_plan(config: Config) -> Optional[str]:
+    """What a saved `train.plan` was made for, when the config now asks for another budget or
+    epoch count (say, `--set train.time_budget=20m` on a run's config.yaml); None if it still fits."""
+    train, plan = config.train, config.train.plan
+    if plan is None:
+        return None
+    if plan.budget_seconds is not None and train.time_budget_seconds != plan.budget_seconds:
+        now = f"{budget_text(config)}" if train.time_budget is not None else "no budget"
+        return f"a {plan.budget_seconds:g} s budget and train.time_budget is now {now}"
+    if plan.max_epochs is not None and train.epochs != plan.max_epochs:
+        return f"at most {plan.max_epochs} epoch(s) and train.epochs is now {train.epochs}"
+    return None
 
 
 def budget_text(config: Config) -> str:
@@ -90,8 +115,8 @@ def budget_text(config: Config) -> str:
     return budget_value if isinstance(budget_value, str) else f"{budget_value:g} s"
 
 
-def _cut(data: LabelledData, examples: int, seed: int, subset: Callable) -> LabelledData:
-    indices = budget.planned_indices(list(data.train.labels), examples, seed)
+def _cut(data: LabelledData, examples: int, seed: int, subset: Callable, stratify: bool) -> LabelledData:
+    indices = budget.planned_indices(list(data.train.labels), examples, seed, stratify)
     report = dict(data.report, plan={"train_examples": len(indices), "available_examples": len(data.train)})
     if len(indices) == len(data.train):
         return dataclasses.replace(data, report=report)
