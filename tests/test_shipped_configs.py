@@ -25,7 +25,6 @@ import pytest
 import yaml
 
 from bertclf import artifacts
-from bertclf.training.train import EXPORT_TOLERANCES
 from conftest import PROJECT_ROOT, SHARED_DATA, needs_minilm
 
 pytestmark = [pytest.mark.slow,
@@ -141,8 +140,8 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     assert metrics["encoder"] == encoder
     # runtime.precision as this machine resolves it (auto: bertclf.runtime.hardware's decision).
     assert metrics["runtime"]["precision"] == resolve_precision(_precision(config), probe_hardware(tf)).precision
-    # (training itself fails when the export differs beyond its tolerance: serving/export.check_export)
-    assert metrics["export_check"]["tolerance"] == EXPORT_TOLERANCES[metrics["runtime"]["precision"]]
+    # (check_export's own failures are tested in tests/serving/test_export_check.py)
+    assert metrics["export_check"]["texts"] > 0
     if len(class_names) == 2:
         assert {"roc_auc", "pr_auc"} <= set(metrics["test"])
     assert set(_json(run / artifacts.HISTORY_JSON_FILE)) >= {"loss", "val_loss", "val_accuracy", "val_macro_f1"}
