@@ -216,6 +216,16 @@ def binary_run(tmp_path_factory, tiny_encoder_dir):
     return shared_once(tmp_path_factory, "binary", build)
 
 
+def own_copy(run_dir: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a shared run, for a test that writes into it (evaluate, report): the
+    shared runs are read by other tests, on other workers, at the same time."""
+    import shutil
+
+    copy = tmp_path / "runs" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
 @pytest.fixture(scope="session")
 def threshold_run(tmp_path_factory, tiny_encoder_dir):
     """A finished two-class run whose decision threshold was chosen on validation (auto), with

@@ -24,3 +24,16 @@ def pytest_runtest_makereport(item, call):
         reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"skipped, and {ENV}=1 (CI) makes every skip a failure: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module that skips itself (`pytest.skip(..., allow_module_level=True)`, a module-level
+    `importorskip`) skips at collection, where no test report is made: fail the collection."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get(ENV) == "1":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"{collector.nodeid}: skipped, and {ENV}=1 (CI) makes every skip a failure: {reason}"

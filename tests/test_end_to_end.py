@@ -14,7 +14,7 @@ import yaml
 
 from bertclf import artifacts
 from bertclf.cli import main
-from conftest import e2e_config as _config, write_class_folders
+from conftest import e2e_config as _config, own_copy, write_class_folders
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +97,7 @@ def test_evaluate_full_split_ignores_the_cap(tmp_path, tiny_encoder_dir, capsys)
 
 
 def test_evaluate_validation_and_another_folder(binary_run, tmp_path, capsys):
+    binary_run = own_copy(binary_run, tmp_path)  # evaluate writes its evaluations into the run
     assert main(["evaluate", str(binary_run), "--split", "validation"]) == 0
     assert "validation: 12 examples" in capsys.readouterr().out
     folder = write_class_folders(tmp_path / "extra", {"pos": ["wonderful superb film"] * 3})

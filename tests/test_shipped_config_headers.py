@@ -11,18 +11,57 @@ from conftest import PROJECT_ROOT
 CONFIGS = sorted((PROJECT_ROOT / "configs").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
-def test_the_header_states_a_measured_result_or_not_measured(config):
+def _header(config) -> str:
     header = []
     for line in config.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
             break
-        header.append(line)
-    text = " ".join(header)
+        header.append(line.lstrip("# "))
+    return " ".join(header)
+
+
+def _results_row(config) -> str:
+    """The config's row of docs/RESULTS.md's table of what each shipped config reaches."""
+    results = (PROJECT_ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8")
+    rows = [line for line in results.splitlines() if line.startswith(f"| `{config.name}`")]
+    assert len(rows) == 1, f"docs/RESULTS.md: one row for {config.name} in the table of shipped configs"
+    return rows[0]
+
+
+def _figures(text: str, unit: str) -> list[tuple[str, int]]:
+    """Each figure written with `unit` ('%' or ' s'), as (digits without separators, decimals)."""
+    found = re.findall(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?" + re.escape(unit) + r"(?![A-Za-z])", text)
+    return [(whole.replace(",", "") + ("." + frac if frac else ""), len(frac)) for whole, frac in found]
+
+
+def _written(value: str, decimals: int) -> str:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+def test_the_header_states_a_measured_result_or_not_measured(config):
+    text = _header(config)
     # A result: the word, a date and a percentage (and a time: seconds or minutes).
     measured = ("easured" in text and re.search(r"\b20\d\d-\d\d-\d\d\b", text)
                 and re.search(r"\d+(\.\d+)?%", text) and re.search(r"\d+(\.\d+)? (s|min|minutes)\b", text))
     assert measured or "not measured" in text, f"{config.name}: say what it reaches and when it was measured"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+def test_the_headers_figures_are_the_ones_in_results(config):
+    """Each percentage and time in a config's header is one docs/RESULTS.md or BENCHMARKS.md records
+    (at the header's precision), and "not measured" agrees with the config's row of RESULTS."""
+    text, row = _header(config), _results_row(config)
+    assert ("not measured" in text) == ("not measured" in row), f"{config.name}: header and RESULTS disagree"
+    docs = " ".join((PROJECT_ROOT / "docs" / name).read_text(encoding="utf-8") for name in ("RESULTS.md",
+                                                                                           "BENCHMARKS.md"))
+    for unit in ("%", " s"):
+        recorded = {_written(value, decimals) for value, _ in _figures(docs, unit)
+                    for decimals in range(0, 3) if len(value.partition(".")[2]) >= decimals}
+        for value, decimals in _figures(text, unit):
+            assert _written(value, decimals) in recorded, f"{config.name}: {value}{unit} is in no docs/ record"
 
 
 def test_the_readme_csv_example_is_a_valid_config(tmp_path, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from bertclf import artifacts
 from bertclf.cli import main
-from conftest import synthetic_texts
+from conftest import own_copy, synthetic_texts
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,8 @@ def test_runs_compare_needs_two_finished_runs(tmp_path, binary_run, capsys):
     assert "two runs needed" in capsys.readouterr().err
 
 
-def test_evaluate_json_is_a_summary_unless_full_json(binary_run, capsys):
+def test_evaluate_json_is_a_summary_unless_full_json(binary_run, tmp_path, capsys):
+    binary_run = own_copy(binary_run, tmp_path)  # evaluate writes its evaluation into the run
     assert main(["evaluate", str(binary_run), "--json"]) == 0
     summary = _json_out(capsys)
     assert "analysis" not in summary and {"accuracy", "confusion_matrix", "examples"} <= set(summary)

@@ -226,3 +226,16 @@ def test_pretraining_stops_at_its_time_budget_and_writes_the_encoder(tmp_path, t
     metrics = json.loads((tmp_path / "run" / artifacts.PRETRAIN_METRICS_FILE).read_text())
     assert metrics["stopped_by_time"] is True and metrics["steps"] == 1
     assert (tmp_path / "adapted" / MANIFEST_FILE).is_file()
+
+
+def test_overwrite_replaces_only_an_encoder_folder_pretrain_wrote(tmp_path, tiny_encoder_dir, capsys):
+    from bertclf.cli import main
+
+    config = _config(tmp_path, tiny_encoder_dir)
+    (tmp_path / "adapted").mkdir()  # pretrain.output, holding something of the user's
+    (tmp_path / "adapted" / "mine.txt").write_text("keep me")
+    assert main(["pretrain", str(config), "--run-dir", str(tmp_path / "run"), "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: pretrain.output {tmp_path / 'adapted'} exists and is not an encoder folder that bertclf " \
+           f"pretrain wrote; nothing was deleted" in err
+    assert (tmp_path / "adapted" / "mine.txt").read_text() == "keep me" and not (tmp_path / "run").exists()

@@ -158,3 +158,31 @@ def test_two_processes_continue_a_killed_sweep_and_finish_exactly_the_requested_
         assert (Path(folder) / artifacts.MODEL_DIR / "saved_model.pb").is_file()
     best = yaml.safe_load((sweep_dir / artifacts.SWEEP_BEST_FILE).read_text())
     assert best["train"]["learning_rate"] == study.best_trial.params["train.learning_rate"]
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_the_trial_runs_again(tmp_path, tiny_encoder_dir):
+    """`docker stop` or a scheduler's SIGTERM: the trial in progress is marked failed (to be run
+    again), the sweep says how to continue, and the exit code is 143."""
+    import optuna
+
+    config = e2e_config(tmp_path, tiny_encoder_dir, name="stopped")
+    config.write_text(config.read_text().replace("epochs: 2", "epochs: 60"))  # a trial long enough to stop
+    write_config(tmp_path / "space.yaml", "train.learning_rate: {log_uniform: [1.0e-3, 5.0e-3]}\n")
+    sweep_dir = tmp_path / "runs" / "stopped"
+    process = _sweep_process(tmp_path, "--trials", "2", "--sampler", "random", "--pruner", "none")
+    state = sweep_dir / "stopped-trial-0000" / artifacts.CHECKPOINT_DIR / artifacts.TRAINING_STATE_FILE
+    deadline = time.monotonic() + 180
+    while not state.is_file():  # the first trial has saved an epoch: it is training
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "the first trial never saved an epoch"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output[-3000:]
+    assert "error: sweep stopped stopped by SIGTERM during trial 0 (marked failed, to be run again); the same " \
+           "command continues the study" in output and "Traceback" not in output
+    record = json.loads((sweep_dir / "stopped-trial-0000" / artifacts.TRIAL_FILE).read_text())
+    assert record["state"] == "failed" and record["error"] == "stopped by SIGTERM"
+    study = optuna.load_study(study_name="stopped", storage=f"sqlite:///{sweep_dir / artifacts.SWEEP_DB_FILE}")
+    states = [trial.state.name for trial in study.get_trials()]
+    assert states[0] == "FAIL" and "WAITING" in states, states  # the baseline is queued to run again

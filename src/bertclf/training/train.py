@@ -66,9 +66,11 @@ def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     """Fine-tunes the configured encoder and writes a complete run folder.
 
     The run folder gets the resolved config, labels and data report first, a
-    checkpoint after every epoch, and the exported model, metrics and the
-    newest-run pointer only once training and the export check succeed, so a
-    failed run never looks finished.
+    checkpoint after every epoch, then metrics, history and plots, and the
+    exported model (renamed into place last) and the newest-run pointer only once
+    training and the export check succeed, so a failed or stopped run never looks
+    finished (`artifacts.is_finished`). Ctrl-C and SIGTERM end the epoch in
+    progress and raise `Interrupted` naming the resume command.
 
     Args:
         config: The resolved experiment config (on resume: the run's own).
