@@ -72,7 +72,7 @@ def test_mistakes_raise_the_clis_one_line_errors(tmp_path, tiny_encoder_dir):
         import pandas as pd
 
         bertclf.train(config, train_data=pd.DataFrame({"words": ["a"], "label": [1]}))
-    with pytest.raises(DataError, match=r"train_data: example 1 is not a \(text, label\) pair"):
+    with pytest.raises(DataError, match=r"train_data: example 1 is not a \(text, label\) tuple"):
         bertclf.train(config, train_data=["just text"])
     with pytest.raises(ConfigError, match="validation_data/test_data: give train_data too"):
         bertclf.train(config, validation_data=[("a", 1)])

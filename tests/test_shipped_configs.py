@@ -147,7 +147,9 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     assert set(_json(run / artifacts.HISTORY_JSON_FILE)) >= {"loss", "val_loss", "val_accuracy", "val_macro_f1"}
     if shipped["train"].get("time_budget"):  # planned on this machine; the capped data fits any budget
         assert metrics["plan"]["measured"] and metrics["plan"]["step_seconds"] > 0
-        assert resolved["train"]["plan"] == {"train_examples": 40, "epochs": shipped["train"]["epochs"]}
+        assert resolved["train"]["plan"] == {"train_examples": 40, "epochs": shipped["train"]["epochs"],
+                                             "budget_seconds": metrics["plan"]["budget_seconds"],
+                                             "max_epochs": shipped["train"]["epochs"]}
         assert metrics["optimizer_steps"] == metrics["plan"]["steps"]
     for encoder in Path(environment["BERTCLF_CACHE"], "encoders").glob("*/encoder"):
         assert graph_float_dtypes(encoder) == {"float32"}, f"{encoder} after {config.name}"

@@ -102,6 +102,12 @@ def create_run_dir(output_dir: str | Path, experiment: str) -> Path:
     raise RunError(f"{output_dir}: could not create a new run folder for {experiment}")
 
 
+def check_claimable(run_dir: Path, overwrite: bool = False) -> None:
+    """Raises what `claim_run_dir` would, without touching anything: a command checks its
+    --run-dir before reading data or measuring, so a mistake costs no minutes."""
+    _refusal(Path(run_dir), overwrite)
+
+
 def claim_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
     """Creates a run folder at a path the user chose, refusing to mix two runs.
 
@@ -114,21 +120,8 @@ def claim_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
             folder bertclf created, or it holds entries bertclf did not write.
     """
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"{run_dir}: is a file, not a folder; choose another --run-dir")
-    entries = sorted(run_dir.iterdir()) if run_dir.is_dir() else []
+    entries = _refusal(run_dir, overwrite)
     if entries:
-        if not (run_dir / RUN_MARKER_FILE).is_file():
-            raise RunError(f"{run_dir}: holds files and is not a run folder bertclf created (no "
-                           f"{RUN_MARKER_FILE}); nothing was deleted. Choose an empty or new --run-dir")
-        if not overwrite:
-            raise RunError(f"{run_dir}: holds a run already; continue it with --resume, replace it "
-                           f"with --overwrite, or choose another --run-dir")
-        foreign = [entry.name for entry in entries if not _written_by_bertclf(entry.name)]
-        if foreign:
-            raise RunError(f"{run_dir}: --overwrite deletes only what bertclf wrote, and this run folder also "
-                           f"holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}; nothing was "
-                           f"deleted. Move those elsewhere or choose another --run-dir")
         print(f"Replacing the earlier run in {run_dir} (deleting {', '.join(entry.name for entry in entries)})",
               file=sys.stderr, flush=True)
         for entry in entries:
@@ -139,6 +132,27 @@ def claim_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     _mark_run(run_dir)
     return run_dir
+
+
+def _refusal(run_dir: Path, overwrite: bool) -> list[Path]:
+    """The entries `--overwrite` would delete; raises if the folder may not be claimed."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir}: is a file, not a folder; choose another --run-dir")
+    entries = sorted(run_dir.iterdir()) if run_dir.is_dir() else []
+    if not entries:
+        return []
+    if not (run_dir / RUN_MARKER_FILE).is_file():
+        raise RunError(f"{run_dir}: holds files and is not a run folder bertclf created (no "
+                       f"{RUN_MARKER_FILE}); nothing was deleted. Choose an empty or new --run-dir")
+    if not overwrite:
+        raise RunError(f"{run_dir}: holds a run already; continue it with --resume, replace it "
+                       f"with --overwrite, or choose another --run-dir")
+    foreign = [entry.name for entry in entries if not _written_by_bertclf(entry.name)]
+    if foreign:
+        raise RunError(f"{run_dir}: --overwrite deletes only what bertclf wrote, and this run folder also "
+                       f"holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}; nothing was "
+                       f"deleted. Move those elsewhere or choose another --run-dir")
+    return entries
 
 
 def is_bertclf_run_folder(path: Path) -> bool:

@@ -76,6 +76,8 @@ def _pretrain(config: Config, run_dir: Optional[Path] = None, resume: bool = Fal
     settings = config.pretrain
     if resume and (run_dir / artifacts.PRETRAIN_METRICS_FILE).is_file():
         raise RunError(f"{run_dir}: this pretraining run finished; start a new one")
+    if run_dir is not None and not resume:
+        artifacts.check_claimable(run_dir, overwrite)  # before minutes of reading and tokenizing
     with timer.phase("data"):
         data = load_data(config.data, config.experiment.seed)
         corpus = gather_texts(config, data)

@@ -104,6 +104,8 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     from bertclf.training.pipeline import SplitEncoder
 
     timer = PhaseTimer(started)
+    if run_dir is not None and not resume:
+        artifacts.check_claimable(run_dir, overwrite)  # before minutes of reading and measuring
     with timer.phase("data"):
         data, task, class_weight = read_data(config)
     with timer.phase("import"):
