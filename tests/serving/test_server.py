@@ -113,18 +113,19 @@ def test_status_metadata_and_our_own_endpoints(server, binary_run):
     assert status == 404 and answer["error"].startswith("Servable not found for request: Latest(other)")
 
 
-@pytest.mark.parametrize("body,message", [
-    (b"{not json", "malformed JSON request body"),
-    ({"texts": ["a"]}, 'exactly one of "instances" (row format) or "inputs"'),
-    ({"instances": ["fine", 3]}, "instances[1]: expected a string, got int"),
-    ({"instances": ["a"] * 65}, "65 instances in one request; at most 64"),
-    ({"instances": []}, "no instances"),
-    ({"instances": ["a"], "signature_name": "other"}, "'other' not found in signature def"),
-    (b"x" * (5 * 1024 * 1024), "request body over 4194304 bytes"),
-], ids=["malformed", "missing", "not-a-string", "too-many", "empty", "signature", "too-large"])
-def test_a_bad_request_gets_400_and_the_server_stays_up(server, body, message):
+@pytest.mark.parametrize("body,message,code", [
+    (b"{not json", "malformed JSON request body", 400),
+    ({"texts": ["a"]}, 'exactly one of "instances" (row format) or "inputs"', 400),
+    ({"instances": ["fine", 3]}, "instances[1]: expected a string, got int", 400),
+    ({"instances": ["a"] * 65}, "65 instances in one request; at most 64", 400),
+    ({"instances": []}, "no instances", 400),
+    ({"instances": ["a"], "signature_name": "other"}, "'other' not found in signature def", 400),
+    (b"[" * 50_000 + b"]" * 50_000, "nested too deeply", 400),
+    (b"x" * (5 * 1024 * 1024), "request body over 4194304 bytes", 413),
+], ids=["malformed", "missing", "not-a-string", "too-many", "empty", "signature", "nested", "too-large"])
+def test_a_bad_request_gets_4xx_and_the_server_stays_up(server, body, message, code):
     status, answer = server.request("POST", "/v1/models/e2e:predict", body)
-    assert status == 400 and message in answer["error"], answer
+    assert status == code and message in answer["error"], answer
     status, answer = server.request("POST", "/v1/models/e2e:predict", {"instances": ["still answering"]})
     assert status == 200 and len(answer["predictions"]) == 1
 

@@ -22,6 +22,8 @@ def serve(
                                         help="How long a request waits for others to share a model call."),
     max_batch: int = typer.Option(64, "--max-batch", min=1, help="Texts per model call."),
     max_instances: int = typer.Option(1024, "--max-instances", min=1, help="Texts per request."),
+    max_queue: int = typer.Option(4096, "--max-queue", min=1,
+                                  help="Texts waiting for the model; beyond it requests get 503 and Retry-After."),
     runs_dir: Path = runs_dir_option(),
 ) -> None:
     """Serve a run's model over HTTP with TensorFlow Serving's REST API (and a page to try it)."""
@@ -32,4 +34,5 @@ def serve(
         raise ConfigError("serve: give the run once, as RUN or with --model")
     run_server(resolve_run(run or model, runs_dir), ServeOptions(host=host, port=port, name=name,
                                                          batch_wait_ms=batch_wait_ms, max_batch=max_batch,
-                                                         max_instances=max_instances))
+                                                         max_instances=max_instances,
+                                                         max_queued_texts=max_queue))

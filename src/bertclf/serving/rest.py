@@ -51,6 +51,8 @@ def parse_predict(body: bytes, takes_pairs: bool, max_instances: int) -> Predict
         request = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"malformed JSON request body: {error}") from None
+    except RecursionError:  # a body of thousands of nested brackets: the client's mistake, not ours
+        raise BadRequest("malformed JSON request body: nested too deeply") from None
     if not isinstance(request, dict):
         raise BadRequest('the request body must be a JSON object with "instances" or "inputs"')
     signature = request.get("signature_name", SIGNATURE)

@@ -45,6 +45,18 @@ class ServeOptions:
     max_batch: int = 64                   # texts per model call
     max_instances: int = 1024             # texts per request
     max_body_bytes: int = 4 * 1024 * 1024
+    # Texts waiting for the model, over all requests: beyond it a request is answered 503 with
+    # Retry-After at once, instead of queueing without bound (memory, and answers too late to use).
+    max_queued_texts: int = 4096
+
+
+# Seconds a client told 503 is asked to wait: about the time a full queue takes to drain is
+# unknown here, so a short, fixed pause that spreads retries.
+_RETRY_AFTER_SECONDS = 1
+
+
+class Overloaded(Exception):
+    """The queue of texts waiting for the model is full: the server answers 503."""
 
 
 @dataclasses.dataclass
@@ -52,6 +64,7 @@ class _Counters:
     requests: int = 0
     texts: int = 0
     model_calls: int = 0
+    failures: int = 0  # requests answered 500
 
 
 class MicroBatcher:
@@ -62,11 +75,14 @@ class MicroBatcher:
     off the event loop; requests arriving meanwhile form the next batch.
     """
 
-    def __init__(self, predictor, max_batch: int, wait_seconds: float, counters: _Counters):
+    def __init__(self, predictor, max_batch: int, wait_seconds: float, counters: _Counters,
+                 max_queued_texts: int = 4096):
         self.predictor = predictor
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self.counters = counters
+        self.max_queued_texts = max_queued_texts
+        self.queued_texts = 0  # texts put and not yet answered (queued or in the model call)
         self._queue: asyncio.Queue = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertclf-model")
         self._task: Optional[asyncio.Task] = None
@@ -80,40 +96,58 @@ class MicroBatcher:
         self._executor.shutdown(wait=True)
 
     async def probabilities(self, texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
-        """The model's probabilities for one request's texts, computed with whatever else is waiting."""
+        """The model's probabilities for one request's texts, computed with whatever else is waiting.
+
+        Raises:
+            Overloaded: The queue already holds `max_queued_texts` texts (a request of more
+                texts than that is taken when the queue is empty).
+        """
+        if self.queued_texts and self.queued_texts + len(texts) > self.max_queued_texts:
+            raise Overloaded(f"{self.queued_texts} texts are waiting for the model (--max-queue "
+                             f"{self.max_queued_texts}); retry in {_RETRY_AFTER_SECONDS} s")
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put((texts, pairs, future))
-        return await future
+        self.queued_texts += len(texts)
+        try:
+            self._queue.put_nowait((texts, pairs, future))
+            return await future
+        finally:
+            self.queued_texts -= len(texts)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        """Serves batches until stopped. Whatever goes wrong with one batch, in the model call or
+        around it, fails that batch's requests (500) and the loop goes on with the next."""
         while True:
             batch = [await self._queue.get()]
-            size = len(batch[0][0])
-            deadline = loop.time() + self.wait_seconds
-            while size < self.max_batch:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except asyncio.TimeoutError:
-                    break
-                size += len(batch[-1][0])
-            texts = [text for item in batch for text in item[0]]
-            pairs = [pair for item in batch for pair in item[1]] if batch[0][1] is not None else None
             try:
-                result = await loop.run_in_executor(self._executor, self._call, texts, pairs)
-            except Exception as error:  # the model failed: every waiting request hears why
+                await self._serve(batch)
+            except Exception as error:  # a bug around the model call: this batch only
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(error)
-                continue
-            start = 0
-            for item_texts, _, future in batch:
-                if not future.done():  # its client may have gone
-                    future.set_result(result[start:start + len(item_texts)])
-                start += len(item_texts)
+
+    async def _serve(self, batch: list) -> None:
+        """Adds waiting requests to `batch` (in place: the caller fails them all if this raises),
+        runs one model call and answers each request with its rows."""
+        loop = asyncio.get_running_loop()
+        size = len(batch[0][0])
+        deadline = loop.time() + self.wait_seconds
+        while size < self.max_batch:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+            size += len(batch[-1][0])
+        texts = [text for item in batch for text in item[0]]
+        pairs = [pair for item in batch for pair in item[1]] if batch[0][1] is not None else None
+        result = await loop.run_in_executor(self._executor, self._call, texts, pairs)
+        start = 0
+        for item_texts, _, future in batch:
+            if not future.done():  # its client may have gone
+                future.set_result(result[start:start + len(item_texts)])
+            start += len(item_texts)
 
     def _call(self, texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
         self.counters.model_calls += 1
@@ -125,7 +159,8 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
     """The aiohttp application serving `predictor` (a loaded `serving.predict.Predictor`)."""
     name = options.name or _experiment_name(run_dir)
     counters = _Counters()
-    batcher = MicroBatcher(predictor, options.max_batch, options.batch_wait_ms / 1000, counters)
+    batcher = MicroBatcher(predictor, options.max_batch, options.batch_wait_ms / 1000, counters,
+                           options.max_queued_texts)
     class_names = predictor.class_names
     page_html = resources.files("bertclf.serving").joinpath("page.html").read_text(encoding="utf-8").replace(
         "{{MODEL_NAME}}", json.dumps(name))
@@ -140,14 +175,23 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return error(400, f"request body over {options.max_body_bytes} bytes; send fewer texts per request")
+            return error(413, f"request body over {options.max_body_bytes} bytes; send fewer texts per request")
         try:
             parsed = rest.parse_predict(body, predictor.takes_pairs, options.max_instances)
         except rest.BadRequest as bad:
             return error(400, str(bad))
         counters.requests += 1
         counters.texts += len(parsed.texts)
-        probabilities = await batcher.probabilities(parsed.texts, parsed.pairs)
+        try:
+            probabilities = await batcher.probabilities(parsed.texts, parsed.pairs)
+        except Overloaded as busy:
+            response = error(503, str(busy))
+            response.headers["Retry-After"] = str(_RETRY_AFTER_SECONDS)
+            return response
+        except Exception as failure:  # the model, or the batcher around it: this request only
+            counters.failures += 1
+            detail = (str(failure).strip().splitlines() or [""])[0][:300]
+            return error(500, f"the model failed on this request ({type(failure).__name__}: {detail})")
         return web.json_response(rest.predict_response(parsed, probabilities, class_names, predictor.threshold))
 
     async def status(request: web.Request) -> web.Response:
