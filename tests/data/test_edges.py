@@ -11,7 +11,6 @@ import pytest
 
 from bertclf.config import DataConfig
 from bertclf.data import load_data, read_eval_source
-from bertclf.data.splits import sample
 from bertclf.errors import DataError
 from conftest import write_class_folders
 
@@ -62,6 +61,8 @@ def test_in_memory_pair_data_keeps_its_second_texts(tmp_path):
 
 
 def test_stratify_false_is_honoured_by_caps_and_sampling(tmp_path):
+    from bertclf.data.splits import sample
+
     # 90 of one class, 10 of the other: a stratified cap of 10 always keeps 9 and 1.
     write_class_folders(tmp_path / "train", {"big": [f"big {i}" for i in range(90)],
                                              "small": [f"small {i}" for i in range(10)]})

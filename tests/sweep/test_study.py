@@ -117,7 +117,7 @@ def test_study_names_must_make_folder_names():
 def test_a_trial_is_pruned_between_epochs_never_after_its_last():
     import optuna
 
-    from bertclf.sweep.runner import prune_now
+    from bertclf.sweep.trial import prune_now
 
     class Always(optuna.pruners.BasePruner):
         def prune(self, study, trial) -> bool:

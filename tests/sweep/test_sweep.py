@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -53,7 +54,9 @@ def test_a_grid_sweep_trains_each_trial_as_a_run_prunes_and_writes_the_best_conf
     statuses = {entry["run"]: entry["status"] for entry in list_runs(sweep_dir)}
     for row in rows:
         run_dir = Path(row["run_dir"])
-        assert run_dir == sweep_dir / f"grid-trial-{row['trial']:04d}"
+        # Named by the study's id too: a study name used again never lands in an earlier study's folders.
+        assert run_dir.parent == sweep_dir and re.fullmatch(rf"grid-[0-9a-f]{{6}}-trial-{row['trial']:04d}",
+                                                            run_dir.name), run_dir
         assert _config(run_dir / artifacts.CONFIG_FILE)["train"]["learning_rate"] == row["params"]["train.learning_rate"]
         record = json.loads((run_dir / artifacts.TRIAL_FILE).read_text())
         assert record["state"] == row["state"] and record["study"] == "grid" and record["params"] == row["params"]
@@ -127,7 +130,7 @@ def test_two_processes_continue_a_killed_sweep_and_finish_exactly_the_requested_
     # A first process is killed (SIGKILL: no chance to clean up) while its first trial trains.
     first = _sweep_process(tmp_path, *args)
     deadline = time.monotonic() + 180
-    while not (sweep_dir / "shared-trial-0000" / artifacts.CONFIG_FILE).is_file():
+    while not list(sweep_dir.glob(f"shared-*-trial-0000/{artifacts.CONFIG_FILE}")):
         assert first.poll() is None, first.stdout.read()
         assert time.monotonic() < deadline, "the first trial never started"
         time.sleep(0.2)
@@ -170,9 +173,9 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_the_trial_runs_again(tmp_path,
     write_config(tmp_path / "space.yaml", "train.learning_rate: {log_uniform: [1.0e-3, 5.0e-3]}\n")
     sweep_dir = tmp_path / "runs" / "stopped"
     process = _sweep_process(tmp_path, "--trials", "2", "--sampler", "random", "--pruner", "none")
-    state = sweep_dir / "stopped-trial-0000" / artifacts.CHECKPOINT_DIR / artifacts.TRAINING_STATE_FILE
     deadline = time.monotonic() + 180
-    while not state.is_file():  # the first trial has saved an epoch: it is training
+    pattern = f"stopped-*-trial-0000/{artifacts.CHECKPOINT_DIR}/{artifacts.TRAINING_STATE_FILE}"
+    while not list(sweep_dir.glob(pattern)):  # the first trial has saved an epoch: it is training
         assert process.poll() is None, process.stdout.read()
         assert time.monotonic() < deadline, "the first trial never saved an epoch"
         time.sleep(0.2)
@@ -181,7 +184,8 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_the_trial_runs_again(tmp_path,
     assert process.returncode == 143, output[-3000:]
     assert "error: sweep stopped stopped by SIGTERM during trial 0 (marked failed, to be run again); the same " \
            "command continues the study" in output and "Traceback" not in output
-    record = json.loads((sweep_dir / "stopped-trial-0000" / artifacts.TRIAL_FILE).read_text())
+    (first,) = sweep_dir.glob("stopped-*-trial-0000")
+    record = json.loads((first / artifacts.TRIAL_FILE).read_text())
     assert record["state"] == "failed" and record["error"] == "stopped by SIGTERM"
     study = optuna.load_study(study_name="stopped", storage=f"sqlite:///{sweep_dir / artifacts.SWEEP_DB_FILE}")
     states = [trial.state.name for trial in study.get_trials()]

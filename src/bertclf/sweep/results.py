@@ -50,14 +50,25 @@ def summarise(study) -> dict[str, Any]:
 
 
 def best_config_text(study, summary: dict) -> Optional[str]:
-    """The best trial's config as YAML: the study's base config with the trial's values
-    (without a time budget's plan, so that training it plans again on its machine)."""
+    """The best trial's config as YAML: the config its run folder saved (what it trained with;
+    each process trains with its own base config), or where that folder is on another machine,
+    the study's base config with the trial's values. Without a time budget's plan, so that
+    training it plans again on its machine."""
+    import yaml
+
     definition = study.user_attrs.get("bertclf") or {}
-    if summary["best"] is None or "base_config" not in definition:
+    if summary["best"] is None:
         return None
-    base = copy.deepcopy(definition["base_config"])
+    saved = Path(summary["best"]["run_dir"] or "") / artifacts.CONFIG_FILE
+    if summary["best"]["run_dir"] and saved.is_file():
+        base, overrides, source = yaml.safe_load(saved.read_text(encoding="utf-8")), {}, str(saved)
+    elif "base_config" in definition:
+        base, overrides = copy.deepcopy(definition["base_config"]), dict(summary["best"]["params"])
+        source = f"study {study.study_name}"
+    else:
+        return None
     base.get("train", {}).pop("plan", None)
-    config = config_from_mapping(base, f"study {study.study_name}", overrides=dict(summary["best"]["params"]))
+    config = config_from_mapping(base, source, overrides=overrides)
     header = (f"# The best trial of sweep {study.study_name}: trial {summary['best']['trial']}, "
               f"{summary['monitor']} {summary['best']['value']:.4f} on validation.\n"
               f"# Train it again: bertclf train best.yaml (--seeds 3 for its interval over seeds).\n")

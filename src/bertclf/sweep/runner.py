@@ -10,7 +10,7 @@ waits for other processes' running trials, since one of them may fail and leave
 work to redo, then writes the results.
 
 A trial trains in this process with `bertclf.training.train` into
-`<output_dir>/<study>/<study>-trial-NNNN/`, reporting its monitored validation
+`<output_dir>/<study>/<study>-<id>-trial-NNNN/`, reporting its monitored validation
 score to Optuna after every epoch; a pruned trial stops there and its folder is
 marked pruned. The objective is the best epoch's `train.monitor` on validation;
 the test split is scored, as in every run, but never read to choose.
@@ -25,6 +25,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -32,11 +33,11 @@ from typing import Any, Optional
 from bertclf import artifacts, files
 from bertclf.config import Config
 from bertclf.config.loading import config_from_mapping, parse_override, read_config_mapping
-from bertclf.errors import BertclfError, ConfigError, Interrupted
-from bertclf.runtime import signals
+from bertclf.errors import BertclfError, ConfigError, RunError
 from bertclf.sweep import sharing
 from bertclf.sweep import study as studies
 from bertclf.sweep.space import Dimension, load_space
+from bertclf.sweep.trial import run_trial
 from bertclf.task import monitor_direction
 
 # A process stops after this many failed trials in a row (a setting no trial survives,
@@ -44,6 +45,7 @@ from bertclf.task import monitor_direction
 MAX_CONSECUTIVE_FAILURES = 3
 DEFAULT_TRIALS = 10
 _POLL_SECONDS = 10.0  # how often a process without a trial to claim checks on other processes'
+_WAIT_REPORT_SECONDS = 30.0  # how often a waiting process says what it waits for
 
 
 @dataclasses.dataclass
@@ -67,14 +69,6 @@ class SweepResult:
     storage: str
     summary: dict
     trials_run_here: list[int]
-
-
-class _Pruned(Exception):
-    """Raised by a trial's epoch hook when Optuna prunes it."""
-
-    def __init__(self, epoch: int, value: float):
-        super().__init__(f"pruned after epoch {epoch} ({value:.4f})")
-        self.epoch, self.value = epoch, value
 
 
 def run_sweep(config_path: str | Path, space_path: str | Path, overrides: Optional[list[str]] = None,
@@ -138,6 +132,7 @@ def _prepare(config_path: Path, space_path: Path, overrides: list[str], options:
     if options.pruner not in studies.PRUNERS:
         raise ConfigError(f"--pruner {options.pruner}: choose one of {', '.join(studies.PRUNERS)}")
     dimensions = load_space(space_path, make_config)
+    _require_read_by_trials(dimensions, config, space_path)
     target = options.trials
     if options.sampler == "grid":
         try:
@@ -168,14 +163,15 @@ def _prepare(config_path: Path, space_path: Path, overrides: list[str], options:
         study = optuna.create_study(
             study_name=name, storage=studies.open_storage(storage), load_if_exists=True, direction=direction,
             sampler=studies.make_sampler(options.sampler, dimensions, seed),
-            pruner=studies.make_pruner(options.pruner, config.train.epochs))
+            pruner=studies.make_pruner(options.pruner, _trial_epochs(config, dimensions)))
         if study.direction.name.lower() != direction:
             raise ConfigError(f"--study {name}: this study is to {study.direction.name.lower()}, train.monitor "
                               f"{monitor} is to {direction} (choose another --study)")
         differs = studies.record_definition(study, {
             "base_config": json.loads(json.dumps(config.model_dump(mode="json"))),
             "space": [d.describe() for d in dimensions], "monitor": monitor, "direction": direction,
-            "sampler": options.sampler, "pruner": options.pruner, "trials": target})
+            "sampler": options.sampler, "pruner": options.pruner, "trials": target,
+            "id": uuid.uuid4().hex[:6]})  # kept only by the process that creates the study
         baseline = _baseline(config, dimensions) if options.sampler != "grid" and not study.trials else None
         if baseline is not None:
             # The config's own settings first: the table then says what the search gained over it.
@@ -186,6 +182,35 @@ def _prepare(config_path: Path, space_path: Path, overrides: list[str], options:
         _say(f"note: this process's config differs from the one that started study {name} in {shown}; "
              f"its trials train with its own (paths on another machine differ; other settings should not)")
     return _Setup(study, storage, sweep_dir, dimensions, make_config, monitor, direction, target)
+
+
+def _require_read_by_trials(dimensions: list[Dimension], config: Config, space_path: Path) -> None:
+    """Refuses keys no trial reads, before any trial runs: each would train the same model.
+
+    Raises:
+        ConfigError: `pretrain.*` (trials fine-tune; pretraining is its own command), or
+            `model.tiny.*` while the encoder is not the tiny one.
+    """
+    for dimension in dimensions:
+        if dimension.key.startswith("pretrain."):
+            raise ConfigError(f"{space_path}: {dimension.key}: trials fine-tune and never read pretrain.*; "
+                              f"compare pretraining settings with one `bertclf pretrain` each, then sweep "
+                              f"model.encoder over their encoder folders")
+        if dimension.key.startswith("model.tiny.") and config.model.encoder != "tiny":
+            raise ConfigError(f"{space_path}: {dimension.key}: model.tiny shapes only the tiny encoder, and "
+                              f"model.encoder is {config.model.encoder}; search it with model.encoder: tiny")
+
+
+def _trial_epochs(config: Config, dimensions: list[Dimension]) -> Any:
+    """The most epochs a trial may train, for Hyperband's budget: the searched train.epochs'
+    largest value, 'auto' under a time budget (Optuna then takes the first finished trial's
+    epochs: the plan decides them), else the config's (its plan's, when it has one)."""
+    for dimension in dimensions:
+        if dimension.key == "train.epochs":
+            return max(dimension.choices) if dimension.kind == "choice" else int(dimension.high)
+    if config.train.time_budget is not None and config.train.plan is None:
+        return "auto"
+    return config.train.run_epochs
 
 
 def _baseline(config: Config, dimensions: list[Dimension]) -> Optional[dict[str, Any]]:
@@ -213,24 +238,31 @@ def _run_trials(setup: _Setup, timeout_seconds: Optional[float]) -> list[int]:
     started = time.monotonic()
     ran: list[int] = []
     failures = 0
-    waiting_said = False
+    said_at: Optional[float] = None
     while timeout_seconds is None or time.monotonic() - started < timeout_seconds:
         trial, finished, running = _claim(setup)
         if trial is None:
             if finished >= setup.target or running == 0:
+                # Nothing left, or nothing alive to wait for (_claim failed the dead ones).
                 break
-            if not waiting_said:
-                _say(f"{finished} of {setup.target} trials finished; waiting for {running} running in "
-                     f"another process (one that fails leaves a trial to redo)")
-                waiting_said = True
+            if said_at is None or time.monotonic() - said_at >= _WAIT_REPORT_SECONDS:
+                # Every 30 s, what this process waits for: silence looked like a hang.
+                _say(f"{finished} of {setup.target} trials finished; waiting for "
+                     f"{', '.join(sharing.running_elsewhere(setup.study)) or 'none'} in another process "
+                     f"(one that stops leaves its trial to redo)")
+                said_at = time.monotonic()
             time.sleep(_POLL_SECONDS)
             continue
-        waiting_said = False
+        said_at = None
         ran.append(trial.number)
-        error = _run_trial(setup, trial, sharing.claimed_before(setup.study, trial.number))
+        error = run_trial(setup, trial, sharing.claimed_before(setup.study, trial.number))
         failures = 0 if error is None else failures + 1
         if error is not None and failures >= MAX_CONSECUTIVE_FAILURES:
-            raise error
+            if isinstance(error, BertclfError):
+                raise error
+            detail = (str(error).strip().splitlines() or [""])[0][:300]
+            raise RunError(f"{failures} trials failed in a row, the last with {type(error).__name__}: {detail}; "
+                           f"each trial's error is in the sweep's table and its trial.json") from error
     else:
         _say(f"--timeout reached after {time.monotonic() - started:.0f} s; no new trials from this process")
     return ran
@@ -258,104 +290,6 @@ def _claim(setup: _Setup):
         setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return None, *sharing.counts(setup.study)
     return trial, finished, running
-
-
-def _run_trial(setup: _Setup, trial, claimed_before: int) -> Optional[BertclfError]:
-    """Trains one trial's run and tells Optuna how it ended; returns the error if it failed."""
-    import optuna
-    from bertclf.training.train import train
-
-    name = f"{setup.study.study_name}-trial-{trial.number:04d}"
-    run_dir = setup.sweep_dir / name
-    params = dict(trial.params)
-    trial.set_user_attr("run_dir", str(run_dir))
-    shown = ", ".join(f"{key}={_short(value)}" for key, value in params.items())
-    _say(f"Trial {trial.number} ({claimed_before + 1} of {setup.target}): {shown}")
-    record = {"study": setup.study.study_name, "trial": trial.number, "params": params,
-              "storage": studies.describe_storage(setup.storage), "host": socket.gethostname(),
-              "pid": os.getpid(), "state": "running"}
-    heartbeat = sharing.Heartbeat(setup.study, trial)
-
-    def report(epoch: int, epochs: int, logs: dict) -> None:
-        value = logs.get(setup.monitor)
-        if value is None:
-            return
-        trial.report(float(value), epoch)
-        if epoch == 1 or not (run_dir / artifacts.TRIAL_FILE).is_file():
-            files.write_json_atomic(run_dir / artifacts.TRIAL_FILE, record)  # train made the folder
-        if prune_now(trial, epoch, epochs):
-            raise _Pruned(epoch, float(value))
-
-    try:
-        config = setup.make_config(params)
-        with heartbeat:
-            result = train(config, run_dir=run_dir, epoch_hook=report)
-        value = objective(result.metrics, run_dir, setup.monitor)
-        trial.set_user_attr("fit_seconds", result.metrics.get("timing", {}).get("fit_seconds"))
-        setup.study.tell(trial, value)
-        sharing.finish_record(run_dir, record, "complete", value=value)
-        _say(f"Trial {trial.number}: {setup.monitor} {value:.4f} (best so far: {_best(setup.study)})")
-        return None
-    except _Pruned as pruned:
-        from bertclf.training import checkpoints
-
-        checkpoints.remove(run_dir)  # a pruned trial is final: its checkpoint would only take space
-        setup.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        sharing.finish_record(run_dir, record, "pruned", value=pruned.value, epoch=pruned.epoch)
-        _say(f"Trial {trial.number}: pruned after epoch {pruned.epoch} ({setup.monitor} {pruned.value:.4f})")
-        return None
-    except (Interrupted, KeyboardInterrupt) as stopped:  # in the fit, or before or after it
-        signum = getattr(stopped, "signum", None) or signals.last_signal()
-        setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        sharing.requeue_baseline(setup.study, trial)
-        sharing.finish_record(run_dir, record, "failed", error=f"stopped by {signals.describe(signum)}")
-        raise Interrupted(f"sweep {setup.study.study_name} stopped by {signals.describe(signum)} during trial "
-                          f"{trial.number} (marked failed, to be run again); the same command continues the "
-                          f"study", signum=signum) from None
-    except BertclfError as error:
-        trial.set_user_attr("error", str(error))
-        setup.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        sharing.finish_record(run_dir, record, "failed", error=str(error))
-        _say(f"Trial {trial.number} failed: {error}")
-        return error
-    finally:
-        _clear_session()
-
-
-def prune_now(trial, epoch: int, epochs: int) -> bool:
-    """Whether the pruner stops `trial` after `epoch` (reported) of `epochs`.
-
-    Never after the last epoch: the trial has done its work by then, and a complete
-    trial (exported, with its score) tells the sampler more than a pruned one.
-    """
-    return epoch < epochs and trial.should_prune()
-
-
-def objective(metrics: dict, run_dir: Path, monitor: str) -> float:
-    """The trial's score: `monitor` on validation at the run's best epoch (as each epoch reported it)."""
-    history = json.loads((run_dir / artifacts.HISTORY_JSON_FILE).read_text(encoding="utf-8"))
-    values = history.get(monitor) or []
-    if not values:
-        raise RuntimeError(f"{run_dir}: history has no {monitor}")
-    epoch = metrics.get("best_epoch") or len(values)
-    return float(values[epoch - 1])
-
-
-def _best(study) -> str:
-    try:
-        return f"trial {study.best_trial.number}, {study.best_value:.4f}"
-    except ValueError:
-        return "none yet"
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _clear_session() -> None:
-    # Trials share the process: drop the previous trial's graphs and layers.
-    if "tf_keras" in sys.modules:
-        sys.modules["tf_keras"].backend.clear_session()
 
 
 def _say(message: str) -> None:

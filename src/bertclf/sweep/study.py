@@ -142,8 +142,10 @@ def make_sampler(name: str, dimensions: list[Dimension], seed: Optional[int]):
     raise ConfigError(f"--sampler {name}: choose one of {', '.join(SAMPLERS)}")
 
 
-def make_pruner(name: str, max_epochs: int):
+def make_pruner(name: str, max_epochs: Any):
     """Optuna's pruner for `--pruner`; trials report their monitored score once per epoch.
+
+    `max_epochs` (Hyperband's largest budget): the most epochs a trial trains, or "auto".
 
     Raises:
         ConfigError: An unknown pruner.
@@ -153,7 +155,8 @@ def make_pruner(name: str, max_epochs: int):
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=_MEDIAN_STARTUP_TRIALS, n_warmup_steps=0)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs if max_epochs == "auto"
+                                              else max(int(max_epochs), 1))
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ConfigError(f"--pruner {name}: choose one of {', '.join(PRUNERS)}")
