@@ -119,3 +119,37 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
 
     for encoder in (cache_root() / "encoders").glob("*/encoder"):
         assert graph_float_dtypes(encoder) == {"float32"}, encoder
+
+
+def test_predict_takes_a_series_or_a_frame_with_the_runs_column_and_missing_texts_as_empty(api_run):
+    import pandas as pd
+
+    clf = bertclf.load(api_run)
+    texts = ["A wonderful, charming film.", "Dull and tedious."]
+    expected = clf.predict_proba(texts)
+    # A DataFrame used to be iterated: its column names were classified.
+    assert np.allclose(clf.predict_proba(pd.Series(texts)), expected, atol=1e-6)
+    assert np.allclose(clf.predict_proba(pd.DataFrame({"text": texts, "other": [1, 2]})), expected, atol=1e-6)
+    assert clf.predict(pd.DataFrame({"text": texts})) == clf.predict(texts)
+    with pytest.raises(DataError, match=r"texts: a DataFrame without the run's text column 'text' \(its columns: "
+                                        r"review\); pass that column"):
+        clf.predict(pd.DataFrame({"review": texts}))
+    # NaN (pandas' missing value) is the empty text, as in a CSV file, not the text "nan".
+    assert np.allclose(clf.predict_proba(pd.Series([None, float("nan")])), clf.predict_proba(["", ""]), atol=1e-6)
+
+
+def test_in_memory_labels_are_read_as_a_csv_file_reads_them():
+    from bertclf.api import _rows
+
+    # pandas turns integer labels into floats beside a missing one; the missing one skips its row.
+    rows = _rows([("good", 1.0), ("bad", 0.0), (float("nan"), 1.0), ("unlabelled", float("nan"))], "train",
+                 "text", "label")
+    assert rows == [("good", 1), ("bad", 0), ("", 1), ("unlabelled", None)]
+    with pytest.raises(DataError, match=r"example 1: label 0.5 is not a string or an integer"):
+        _rows([("half", 0.5)], "train", "text", "label")
+
+
+def test_sweep_overrides_are_a_dict_as_train_takes_them(tmp_path, tiny_encoder_dir):
+    config = e2e_config(tmp_path, tiny_encoder_dir)
+    with pytest.raises(ConfigError, match=r"overrides: expected a dict of dotted keys to values"):
+        bertclf.sweep(config, tmp_path / "space.yaml", overrides=["train.epochs=1"])

@@ -61,17 +61,38 @@ class Classifier:
         """A binary model's decision threshold on P(second class), if it was tuned or set."""
         return self._predictor.threshold
 
-    def predict_proba(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> np.ndarray:
+    def predict_proba(self, texts: Any, pairs: Optional[Sequence[str]] = None) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(classes)); rows sum to 1.
 
+        Args:
+            texts: A list of strings, a pandas Series, or a DataFrame holding the run's text
+                column (and, for a pair model, its second-text column, used when `pairs` is None).
+                A missing text (None, NaN) is the empty text, as in a CSV file.
+            pairs: A pair model's second texts, in the same forms.
+
         Raises:
-            DataError: A pair model got no `pairs`.
+            DataError: A pair model got no `pairs`; a DataFrame without the run's columns.
         """
+        if _is_data_frame(texts):
+            frame, columns = texts, self._columns()
+            missing = [c for c in (columns["text_column"],) if c not in frame.columns]
+            if missing:
+                raise DataError(f"texts: a DataFrame without the run's text column {missing[0]!r} (its columns: "
+                                f"{', '.join(map(str, frame.columns))}); pass that column, or a list of texts")
+            texts = frame[columns["text_column"]]
+            if pairs is None and columns["text_pair_column"] in frame.columns:
+                pairs = frame[columns["text_pair_column"]]
         return self._predictor.probabilities(_strings(texts, "texts"),
                                              None if pairs is None else _strings(pairs, "pairs"))
 
-    def predict(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> list[str]:
-        """Class names, decided as `bertclf predict` decides them (the model's own threshold)."""
+    def _columns(self) -> dict:
+        from bertclf.artifacts import read_run_data_columns
+
+        return read_run_data_columns(self.path)
+
+    def predict(self, texts: Any, pairs: Optional[Sequence[str]] = None) -> list[str]:
+        """Class names, decided as `bertclf predict` decides them (the model's own threshold).
+        `texts` and `pairs` take the forms `predict_proba` takes."""
         from bertclf.metrics import predicted_classes
 
         probabilities = self.predict_proba(texts, pairs)
@@ -144,7 +165,7 @@ def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool 
 
 def sweep(config: Union[str, os.PathLike], space: Union[str, os.PathLike], *, trials: Optional[int] = None,
           timeout: Optional[Union[str, float]] = None, storage: Optional[str] = None, study: Optional[str] = None,
-          sampler: str = "tpe", pruner: str = "median", overrides: Optional[Sequence[str]] = None) -> dict:
+          sampler: str = "tpe", pruner: str = "median", overrides: Optional[Mapping[str, Any]] = None) -> dict:
     """Searches config settings as `bertclf sweep` does; returns the study's summary.
 
     Args:
@@ -157,7 +178,8 @@ def sweep(config: Union[str, os.PathLike], space: Union[str, os.PathLike], *, tr
         study: The study's name (default: `experiment.name`).
         sampler: `tpe`, `grid` or `random`.
         pruner: `median`, `hyperband` or `none`.
-        overrides: `KEY=VALUE` items applied to every trial before its values.
+        overrides: Dotted keys to values applied to every trial before its values, as
+            `train` takes them: `{"train.epochs": 1}`.
 
     Returns:
         The summary (as the sweep folder's sweep.json): trials, best trial, files written.
@@ -174,9 +196,14 @@ def sweep(config: Union[str, os.PathLike], space: Union[str, os.PathLike], *, tr
         seconds = parse_duration(timeout) if timeout is not None else None
     except ValueError as error:
         raise ConfigError(f"--timeout: {error}") from None
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError("overrides: expected a dict of dotted keys to values, e.g. {'train.epochs': 1} "
+                          "(as bertclf.train takes them)")
     options = SweepOptions(trials=trials, timeout_seconds=seconds, storage=storage, study=study,
                            sampler=sampler, pruner=pruner)
-    return run_sweep(Path(config), Path(space), list(overrides or []), options).summary
+    # As --set items; JSON is YAML, so every value keeps its type ("1e-3" stays a string).
+    items = [f"{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
+    return run_sweep(Path(config), Path(space), items, options).summary
 
 
 def sweep_report(study: str, storage: Optional[str] = None, runs_dir: Union[str, os.PathLike] = "runs") -> dict:
@@ -266,18 +293,42 @@ def _rows(examples: Any, split: str, text_column: str, label_column: str,
             raise DataError(f"{name}: example {number} is not a {shape} tuple: {example!r}"[:200])
         *texts, label = example
         label = label.item() if isinstance(label, np.generic) else label
-        if not isinstance(label, (str, int)) or isinstance(label, bool):
+        # As a CSV file is read: a missing label skips the row (data_report counts it), and
+        # integers that pandas turned into floats (1.0, beside a NaN) are the integers.
+        if _missing(label):
+            label = None
+        elif isinstance(label, float) and label.is_integer():
+            label = int(label)
+        if label is not None and (not isinstance(label, (str, int)) or isinstance(label, bool)):
             raise DataError(f"{name}: example {number}: label {label!r} is not a string or an integer")
-        rows.append((*("" if text is None else str(text) for text in texts), label))
+        rows.append((*("" if _missing(text) else str(text) for text in texts), label))
     if not rows:
         raise DataError(f"{name}: no examples")
     return rows
 
 
-def _strings(values: Sequence[str], name: str) -> list[str]:
+def _strings(values: Any, name: str) -> list[str]:
+    """Texts from a list or a pandas Series; None and NaN are the empty text (as in a CSV file).
+
+    Raises:
+        DataError: One string (it would be classified letter by letter), or a DataFrame
+            (iterating it gives its column names).
+    """
     if isinstance(values, str):
         raise DataError(f"{name}: expected a list of strings, got one string; wrap it in a list")
-    return [str(value) for value in values]
+    if _is_data_frame(values):
+        raise DataError(f"{name}: a DataFrame; pass its text column (df['text']), not the frame, whose "
+                        f"iteration gives its column names")
+    return ["" if _missing(value) else str(value) for value in values]
+
+
+def _is_data_frame(value: Any) -> bool:
+    return hasattr(value, "columns") and hasattr(value, "iloc")
+
+
+def _missing(value: Any) -> bool:
+    """None, or a float NaN (pandas' missing value in a column of texts or numbers)."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _check_keras() -> None:

@@ -196,3 +196,27 @@ def test_predict_a_pair_model_from_a_table(pair_run, tmp_path, capsys):
     (tmp_path / "single.txt").write_text("one text\n", encoding="utf-8")
     assert main(["predict", str(pair_run), "--file", str(tmp_path / "single.txt")]) == 2
     assert "this model classifies text pairs; a .txt file cannot hold them" in capsys.readouterr().err
+
+
+def test_predict_refuses_a_mistyped_run_and_says_which_run_answered(binary_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # Before: the typo was classified as a text, by the newest run.
+    assert main(["predict", "runs/typo", "a wonderful film", "--runs-dir", str(binary_run.parent)]) == 2
+    assert "error: predict: runs/typo: no run folder there; a first argument with a '/' and no spaces is read " \
+           "as a run. To classify it as a text, name the run with --model" in capsys.readouterr().err
+    assert main(["predict", "--model", str(binary_run), "and/or", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["run"] == str(binary_run) and json.loads(captured.out)["text"] == "and/or"
+    assert f"Predicting with {binary_run}" in captured.err
+
+
+def test_json_options_are_never_silently_ignored(binary_run, tmp_path, capsys):
+    assert main(["evaluate", str(binary_run), "--json", "--full-json"]) == 2
+    assert "--json prints the summary and --full-json everything; choose one" in capsys.readouterr().err
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text\na wonderful film\na dull film\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(binary_run), "--file", str(rows), "--output", str(out), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["run"] == str(binary_run) and written["output"] == str(out) and written["rows"] == 2
+    assert sum(written["labels"].values()) == 2 and out.is_file()

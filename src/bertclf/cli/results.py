@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -31,6 +32,8 @@ def evaluate(
     from bertclf.evaluation import evaluate_run
     from bertclf.reporting.tables import evaluation_text
 
+    if as_json and full_json:
+        raise ConfigError("evaluate: --json prints the summary and --full-json everything; choose one")
     result = evaluate_run(resolve_run(run, runs_dir), split=split.value, data_path=data, full=full)
     if full_json:
         echo_json(result.metrics)
@@ -99,6 +102,10 @@ def predict(
     texts = list(arguments or [])
     if model is None and texts and _is_run_folder(Path(texts[0])):
         model, texts = Path(texts[0]), texts[1:]
+    elif model is None and texts and _looks_like_a_path(texts[0]):
+        # `predict runs/typo "text"` classified the typo as a text with the newest run.
+        raise ConfigError(f"predict: {texts[0]}: no run folder there; a first argument with a '/' and no "
+                          f"spaces is read as a run. To classify it as a text, name the run with --model")
     if output is not None and file is None:
         raise ConfigError("--output: give the rows to classify with --file (texts as arguments are printed)")
     for path in (file, output):  # mistakes in the files named are found before the model loads
@@ -107,10 +114,13 @@ def predict(
     if file is not None:
         read_lines(file)  # missing or not UTF-8: one line now, not after loading the model
     run_dir = resolve_run(model, runs_dir)
+    # Which run answered, always: the newest run of a folder is not always the one meant.
+    print(f"Predicting with {run_dir}", file=sys.stderr, flush=True)
     if file is not None:
         if texts:
             raise ConfigError("predict: give texts as arguments or with --file, not both")
-        results = _predict_file(run_dir, file, text_column, pair_column, output, batch_size, threshold, top_k)
+        results = _predict_file(run_dir, file, text_column, pair_column, output, batch_size, threshold, top_k,
+                                as_json)
         if results is None:
             return
     else:
@@ -121,11 +131,18 @@ def predict(
         results = Predictor(run_dir).predict(texts, top_k=top_k, batch_size=batch_size, threshold=threshold)
     if as_json:
         for result in results:
-            typer.echo(json.dumps(result, ensure_ascii=False))
+            typer.echo(json.dumps({**result, "run": str(run_dir)}, ensure_ascii=False))
         return
     rows = [[", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"]), shorten(r["text"])]
             for r in results]
     typer.echo(format_table(["prediction", "text"], rows))
+
+
+def _looks_like_a_path(argument: str) -> bool:
+    """A first argument meant as a run: a path separator and no white space ('runs/x', './x'),
+    or something that exists on disk. 'and/or' in a sentence has spaces around it."""
+    return (("/" in argument or os.sep in argument) and not any(c.isspace() for c in argument)) \
+        or Path(argument).exists()
 
 
 def _is_run_folder(path: Path) -> bool:
@@ -135,8 +152,10 @@ def _is_run_folder(path: Path) -> bool:
 
 
 def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_column: Optional[str],
-                  output: Optional[Path], batch_size: int, threshold: Optional[float], top_k: int):
-    """Predicts the rows of `file`; writes them to `output` (and returns None) or returns the results."""
+                  output: Optional[Path], batch_size: int, threshold: Optional[float], top_k: int,
+                  as_json: bool = False):
+    """Predicts the rows of `file`; writes them to `output` (and returns None: what was written is
+    said, as JSON with `as_json`) or returns the results."""
     from bertclf import artifacts
     from bertclf.serving.predict import Predictor
     from bertclf.serving.predict_file import file_format, read_records, write_records
@@ -161,5 +180,9 @@ def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_co
         return results
     write_records(output, records, results, predictor.class_names)
     counts = {name: sum(r["label"] == name for r in results) for name in predictor.class_names}
-    typer.echo(f"Wrote {output}: {len(results):,} rows (" + ", ".join(f"{n} {c:,}" for n, c in counts.items()) + ")")
+    if as_json:
+        echo_json({"run": str(run_dir), "output": str(output), "rows": len(results), "labels": counts})
+    else:
+        typer.echo(f"Wrote {output}: {len(results):,} rows (" + ", ".join(f"{n} {c:,}" for n, c in counts.items())
+                   + ")")
     return None
