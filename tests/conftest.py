@@ -113,8 +113,10 @@ def isolated_cache(tmp_path_factory):
     by bertclf.cache itself); nothing leaks into the user's cache."""
     folder = _run_root(tmp_path_factory) / "cache"
     folder.mkdir(exist_ok=True)
-    previous = {k: os.environ.get(k) for k in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR")}
+    previous = {k: os.environ.get(k) for k in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR", "BERTCLF_STATE")}
     os.environ["BERTCLF_CACHE"] = str(folder)
+    # Session fixtures train before any test's own state (own_state): never into ~.
+    os.environ["BERTCLF_STATE"] = str(_run_root(tmp_path_factory) / f"state-{os.getpid()}")
     os.environ.pop("BERTCLF_DATA_MIRROR", None)
     yield folder
     for key, value in previous.items():
@@ -122,6 +124,13 @@ def isolated_cache(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def own_state(tmp_path_factory, monkeypatch):
+    """Each test its own per-user state (the record of the last run trained), so that one test's
+    training never answers another's `evaluate` without a RUN, and nothing is written to ~."""
+    monkeypatch.setenv("BERTCLF_STATE", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture(autouse=True)

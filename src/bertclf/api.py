@@ -126,6 +126,10 @@ def train(config: Union[str, os.PathLike, Mapping[str, Any], Config],
     from bertclf.training.train import train as run_training
 
     result = run_training(resolved, run_dir=Path(run_dir) if run_dir is not None else None, overwrite=overwrite)
+    if result.run_dir is not None:
+        from bertclf.artifacts import record_last_run
+
+        record_last_run(result.run_dir)
     return Run(result.run_dir, result.metrics)
 
 

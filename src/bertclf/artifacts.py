@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import json
+import os
 import re
 import shutil
 import sys
@@ -47,6 +48,8 @@ PRETRAIN_STATE_FILE = "pretrain_state.json"  # inside CHECKPOINT_DIR
 PRETRAINED_ENCODER_DIR = "encoder"
 # In the output folder, beside the runs: the name of the newest successful run.
 LATEST_FILE = "LATEST"
+# In bertclf's per-user state folder (`state_root`): the last run `train` finished, as a path.
+LAST_RUN_FILE = "last-run.json"
 # `bertclf sweep`: a study's folder <output_dir>/<study>/ holds the default storage, the
 # best trial's config, the summary and the sweep page, beside its trials' run folders
 # (<study>-trial-NNNN/), each of which also has a trial record (study, number, values, state).
@@ -177,17 +180,52 @@ def mark_latest(run_dir: Path) -> None:
     write_text_atomic(run_dir.parent / LATEST_FILE, run_dir.name + "\n")
 
 
+def state_root() -> Path:
+    """Where bertclf keeps small per-user state: `$BERTCLF_STATE`, else `$XDG_STATE_HOME/bertclf`,
+    else `~/.local/state/bertclf` (not the cache: clearing a cache must not lose it)."""
+    explicit = os.environ.get("BERTCLF_STATE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state") / "bertclf"
+
+
+def record_last_run(run_dir: Path) -> None:
+    """Remembers the run `bertclf train` (or `bertclf.train`) just finished, wherever its
+    output_dir put it, so `evaluate`/`predict`/`report` from any folder find it. Sweep trials
+    and the members of `--seeds` do not write it. Best effort: a read-only home is no error."""
+    try:
+        write_text_atomic(state_root() / LAST_RUN_FILE, json.dumps({"run": str(Path(run_dir).resolve())}) + "\n")
+    except OSError:
+        pass
+
+
+def last_run() -> Optional[Path]:
+    """The run recorded by `record_last_run`, if it is still there and finished."""
+    try:
+        recorded = Path(json.loads((state_root() / LAST_RUN_FILE).read_text(encoding="utf-8"))["run"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return recorded if is_finished(recorded) else None
+
+
 def resolve_run(run: str | Path | None, output_dir: str | Path = "runs") -> Path:
-    """Finds a finished run: the given folder, or the newest one in `output_dir`.
+    """Finds a finished run: the given folder; else the newest one in `output_dir`; else, when
+    `output_dir` has no finished run, the last run trained (wherever its config wrote it).
 
     Raises:
-        RunError: No run given and none recorded, or the run has no exported model.
+        RunError: No run given and none found, or the run has no exported model.
     """
     if run is None:
         pointer = Path(output_dir) / LATEST_FILE
+        recorded = None if pointer.is_file() else last_run()
+        if recorded is not None:
+            print(f"Using the last run trained, {recorded} ({output_dir}/ has no finished run)",
+                  file=sys.stderr, flush=True)
+            return recorded
         if not pointer.is_file():
-            raise RunError(f"no finished run in {output_dir}/; train one with `bertclf train CONFIG` "
-                           f"or name a run folder")
+            raise RunError(f"no finished run in {output_dir}/ and none trained here before; train one with "
+                           f"`bertclf train CONFIG` or name a run folder")
         run_dir = Path(output_dir) / pointer.read_text(encoding="utf-8").strip()
     else:
         run_dir = Path(run)

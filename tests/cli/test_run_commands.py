@@ -220,3 +220,28 @@ def test_json_options_are_never_silently_ignored(binary_run, tmp_path, capsys):
     written = json.loads(capsys.readouterr().out)
     assert written["run"] == str(binary_run) and written["output"] == str(out) and written["rows"] == 2
     assert sum(written["labels"].values()) == 2 and out.is_file()
+
+
+def test_the_last_run_trained_is_found_from_any_folder(tmp_path, tiny_encoder_dir, monkeypatch, capsys):
+    from conftest import e2e_config
+
+    # The config writes to its own output_dir; the reading commands run from another folder.
+    config = e2e_config(tmp_path / "project", tiny_encoder_dir, name="anywhere")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["train", str(config), "--set", "train.epochs=1"]) == 0
+    trained = next((tmp_path / "project" / "runs").glob("anywhere-*"))
+    capsys.readouterr()
+    assert main(["evaluate", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert f"Using the last run trained, {trained.resolve()} (runs/ has no finished run)" in captured.err
+    assert json.loads(captured.out)["file"].startswith(str(trained.resolve()))
+    assert main(["predict", "a wonderful film", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"] == str(trained.resolve())
+    # A finished run in ./runs wins over the record: the folder a user stands in comes first.
+    local = elsewhere / "runs" / trained.name
+    shutil.copytree(trained, local)
+    (elsewhere / "runs" / "LATEST").write_text(trained.name + "\n")
+    assert main(["predict", "a wonderful film", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"] == str(Path("runs") / trained.name)

@@ -82,12 +82,22 @@ def _train(config: Path, run: Optional[Path], overrides: List[str], resume: bool
         if run_dir is not None or overwrite:
             raise ConfigError("--resume continues a run in its own folder; drop --run-dir/--overwrite")
         resumed_dir, resumed_config = resolve_resume(config, overrides, run)
-        return run_training(resumed_config, run_dir=resumed_dir, resume=True, started=command_started())
+        result = run_training(resumed_config, run_dir=resumed_dir, resume=True, started=command_started())
+        if result.run_dir is not None:
+            from bertclf.artifacts import record_last_run
+
+            record_last_run(result.run_dir)
+        return result
     if run is not None:
         raise ConfigError(f"train: {run} is one argument too many; to continue that run, add --resume "
                           f"(bertclf train {config} --resume {run})")
-    return run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite,
-                        started=command_started())
+    result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite,
+                          started=command_started())
+    if result.run_dir is not None:
+        from bertclf.artifacts import record_last_run
+
+        record_last_run(result.run_dir)
+    return result
 
 
 def _train_json(result) -> dict:
