@@ -20,9 +20,11 @@ def _pair_rows(count: int) -> list[dict]:
             for i in range(count)]
 
 
-def test_a_csv_pair_data_set_whose_first_row_has_an_empty_second_text_still_reads_pairs(tmp_path):
-    rows = ["premise,hypothesis,label", "first,,same"] + [f"p{i},h{i},{'same' if i % 2 else 'other'}"
-                                                          for i in range(9)]
+def test_a_csv_pair_data_set_whose_first_row_lacks_its_second_text_still_reads_pairs(tmp_path):
+    # The second text is the last column and the first row stops before it (a short row): the
+    # csv module gives None there, and the whole split used to be read as single texts.
+    rows = ["premise,label,hypothesis", "first,same"] + [f"p{i},{'same' if i % 2 else 'other'},h{i}"
+                                                         for i in range(9)]
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     data = load_data(DataConfig(format="csv", train_path=str(tmp_path / "pairs.csv"), text_column="premise",
                                 text_pair_column="hypothesis", validation_split=0.3), seed=0)
