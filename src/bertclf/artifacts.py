@@ -26,6 +26,7 @@ LABELS_FILE = "labels.json"
 DATA_REPORT_FILE = "data_report.json"
 HISTORY_JSON_FILE = "history.json"
 HISTORY_CSV_FILE = "history.csv"
+STEP_HISTORY_FILE = "history_steps.json"  # training points every few steps, validation per epoch
 METRICS_FILE = "metrics.json"
 PLOTS_DIR = "plots"
 HISTORY_PLOT_FILE = "history.png"
@@ -65,9 +66,9 @@ RUN_MARKER_FILE = ".bertclf-run"
 # `--overwrite` deletes (anything else in the folder makes it refuse). `.*.tmp*` are the
 # temporaries of atomic writes (bertclf.files) that a crash can leave behind.
 _RUN_ENTRIES = (RUN_MARKER_FILE, CONFIG_FILE, LABELS_FILE, DATA_REPORT_FILE, HISTORY_JSON_FILE,
-                HISTORY_CSV_FILE, METRICS_FILE, PLOTS_DIR, MODEL_DIR, REPORT_FILE, TENSORBOARD_DIR, PLAN_FILE,
-                SEEDS_FILE, CHECKPOINT_DIR, PRETRAIN_DATA_FILE, PRETRAIN_HISTORY_FILE, PRETRAIN_METRICS_FILE,
-                PRETRAINED_ENCODER_DIR, TRIAL_FILE, "eval-*.json", ".*.tmp*")
+                HISTORY_CSV_FILE, STEP_HISTORY_FILE, METRICS_FILE, PLOTS_DIR, MODEL_DIR, REPORT_FILE,
+                TENSORBOARD_DIR, PLAN_FILE, SEEDS_FILE, CHECKPOINT_DIR, PRETRAIN_DATA_FILE, PRETRAIN_HISTORY_FILE,
+                PRETRAIN_METRICS_FILE, PRETRAINED_ENCODER_DIR, TRIAL_FILE, "eval-*.json", ".*.tmp*")
 
 
 def eval_file(split: str) -> str:

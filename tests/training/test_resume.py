@@ -69,6 +69,8 @@ def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, un
         assert ("stopped by SIGTERM; epoch 1 is saved" if how == signal.SIGTERM else "interrupted; epoch 1") in printed
     else:
         assert process.returncode == -signal.SIGKILL
+    if how == signal.SIGTERM:
+        return  # stopped as Ctrl-C is: resuming it is the SIGINT case's (same state, same code)
 
     done = subprocess.run([str(BERTCLF), "train", *resume], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -87,6 +89,14 @@ def test_interrupted_run_resumes_to_the_same_steps_and_history(resume_config, un
     assert metrics["best_epoch"] == 1 + history["val_accuracy"].index(max(history["val_accuracy"]))
     assert metrics["validation"]["accuracy"] == max(history["val_accuracy"])
     assert not (run_dir / artifacts.CHECKPOINT_DIR).exists()
+    # The step curve too: epoch 1's points from the checkpoint, the rest trained again, as uninterrupted.
+    curve, expected_curve = (json.loads((folder / artifacts.STEP_HISTORY_FILE).read_text())
+                             for folder in (run_dir, runs / "uninterrupted"))
+    assert [p["step"] for p in curve["train"]] == [p["step"] for p in expected_curve["train"]] == \
+        list(range(2, EPOCHS * 100 + 1, 2))  # 300 steps: a point every 2
+    assert [p["loss"] for p in curve["train"]] == pytest.approx([p["loss"] for p in expected_curve["train"]],
+                                                                rel=1e-4, abs=1e-6)
+    assert [p["step"] for p in curve["validation"]] == [100, 200, 300]
     assert main(["predict", "a wonderful film", "--model", str(run_dir)]) == 0
 
 

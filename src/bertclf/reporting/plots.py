@@ -17,13 +17,21 @@ from bertclf import artifacts  # noqa: E402
 from bertclf.files import write_atomic, write_json_atomic, write_text_atomic  # noqa: E402
 
 
-def plot_history(history: dict[str, list[float]], path: Path) -> None:
-    """Loss and accuracy per epoch, training against validation, as the TF tutorial draws them."""
-    _save(history_figure(history), path)
+def plot_history(history: dict[str, list[float]], path: Path, curve: Optional[dict] = None) -> None:
+    """The run's learning curves (see `history_figure`)."""
+    _save(history_figure(history, curve), path)
 
 
-def history_figure(history: dict[str, list[float]]):
-    """The figure `plot_history` saves."""
+def history_figure(history: dict[str, list[float]], curve: Optional[dict] = None):
+    """Loss and accuracy, training against validation.
+
+    With a step curve of a few points or more (`history_steps.json`: training every few steps,
+    validation after each epoch), by optimizer step, the examples seen on the top axis: a run
+    under a time budget often trains one epoch, which per-epoch history shows as two dots.
+    Otherwise per epoch, as the TF tutorial draws it.
+    """
+    if curve and len(curve.get("train", [])) >= 3:
+        return _step_figure(curve)
     epochs = range(1, len(history.get("loss", [])) + 1)
     figure, axes = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
     for axis, metric, title in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
@@ -44,6 +52,40 @@ def history_figure(history: dict[str, list[float]]):
         axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     return figure
+
+
+def _step_figure(curve: dict):
+    train, validation = curve["train"], curve.get("validation", [])
+    steps = [point["step"] for point in train]
+    per_step = train[-1]["examples"] / train[-1]["step"] if train[-1]["step"] else 1.0
+    figure, axes = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    for axis, metric, title in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
+        values = [point.get(metric) for point in train]
+        if all(value is not None for value in values):
+            axis.plot(steps, values, "-", color="C0", alpha=0.25, linewidth=1)
+            axis.plot(steps, smoothed(values), "-", color="C0", label=f"training {metric} (smoothed)")
+        scored = [(point["step"], point[metric]) for point in validation if metric in point]
+        if scored:
+            axis.plot(*zip(*scored), "s--", color="C1", label=f"validation {metric} (after each epoch)")
+        axis.set_title(f"{title} by training step")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    axes[1].set_xlabel("optimizer step")
+    top = axes[0].secondary_xaxis("top", functions=(lambda s: s * per_step, lambda e: e / per_step))
+    top.set_xlabel("examples seen")
+    figure.tight_layout()
+    return figure
+
+
+def smoothed(values: list[float], weight: float = 0.8) -> list[float]:
+    """TensorBoard's smoothing: an exponential moving average, debiased at the start."""
+    result, average, correction = [], 0.0, 0.0
+    for value in values:
+        average = weight * average + (1 - weight) * value
+        correction = weight * correction + (1 - weight)
+        result.append(average / correction)
+    return result
 
 
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
@@ -172,9 +214,12 @@ def _save(figure, path: Path) -> None:
         plt.close(figure)
 
 
-def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
-    """history.json, history.csv (one row per epoch) and the history plot of a run."""
+def write_history(run_dir: Path, history: dict[str, list[float]], curve: Optional[dict] = None) -> None:
+    """history.json, history.csv (one row per epoch), history_steps.json (the step curve, when
+    there is one) and the history plot of a run."""
     write_json_atomic(run_dir / artifacts.HISTORY_JSON_FILE, history)
+    if curve is not None:
+        write_json_atomic(run_dir / artifacts.STEP_HISTORY_FILE, curve)
     keys = list(history)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -182,4 +227,4 @@ def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
     for epoch in range(len(history.get("loss", []))):
         writer.writerow([epoch + 1, *(history[k][epoch] for k in keys)])
     write_text_atomic(run_dir / artifacts.HISTORY_CSV_FILE, buffer.getvalue())
-    plot_history(history, run_dir / artifacts.PLOTS_DIR / artifacts.HISTORY_PLOT_FILE)
+    plot_history(history, run_dir / artifacts.PLOTS_DIR / artifacts.HISTORY_PLOT_FILE, curve)

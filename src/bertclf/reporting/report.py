@@ -64,7 +64,9 @@ def render_report(run_dir: Path, evaluation: Optional[str] = None) -> str:
     threshold = (chosen or {}).get("threshold")
     seq_length = config["model"]["seq_length"]
 
-    images = {"history": inline_png(plots.history_figure(history)) if history.get("loss") else None}
+    curve = _read_json(run_dir, artifacts.STEP_HISTORY_FILE) if (run_dir / artifacts.STEP_HISTORY_FILE).is_file() \
+        else None
+    images = {"history": inline_png(plots.history_figure(history, curve)) if history.get("loss") else None}
     images["token_lengths"] = [
         (split, inline_png(plots.token_length_figure(entry["tokens"]["histogram"], seq_length, split)))
         for split, entry in data_report["splits"].items() if "histogram" in entry.get("tokens", {})]

@@ -96,9 +96,11 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Optional[Path], validation: ValidationMetrics, guard: StopGuard,
-                 state: Optional[dict] = None, writes_run_folder: bool = True, precision: Optional[str] = None):
+                 state: Optional[dict] = None, writes_run_folder: bool = True, precision: Optional[str] = None,
+                 curve=None):
         super().__init__()
         self.precision = precision  # recorded, so a resume under another one can say so
+        self.curve = curve  # a StepCurve: its points up to each saved epoch go into the state
         self.writes_run_folder = writes_run_folder
         self.directory = run_dir / artifacts.CHECKPOINT_DIR if writes_run_folder else None
         self._scratch: Optional[Path] = None
@@ -150,6 +152,7 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
             "history": self.history,
             "fit_seconds": round(self.fit_seconds, 1),
             "precision": self.precision,
+            **({"curve": self.curve.saved(self.epochs_completed)} if self.curve is not None else {}),
         })
         self._drop_stale_best()
 

@@ -55,7 +55,8 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
 
 
 def publish(run_dir: Path, staged_model: Path, metrics: dict, history: dict[str, list[float]],
-            evaluations: dict[str, dict], class_names: list[str], timer: Optional[PhaseTimer] = None) -> None:
+            evaluations: dict[str, dict], class_names: list[str], timer: Optional[PhaseTimer] = None,
+            curve: Optional[dict] = None) -> None:
     """Marks the run finished: history, evaluations, plots and metrics first, then `model/`, last.
 
     A run is finished when it has `model/` (`artifacts.is_finished`), and `model/` is
@@ -69,7 +70,7 @@ def publish(run_dir: Path, staged_model: Path, metrics: dict, history: dict[str,
     from bertclf.training import checkpoints
 
     with timer.phase("reports") if timer else contextlib.nullcontext():
-        write_history(run_dir, history)
+        write_history(run_dir, history, curve)
         for name, record in evaluations.items():
             write_evaluation(run_dir, name, record, class_names)
     if timer is not None:

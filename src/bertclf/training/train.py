@@ -58,6 +58,7 @@ class _Fitted:
     # Of the restored weights, when the best epoch was scored in this session (else None).
     validation_probabilities: Optional[np.ndarray]
     validation_seconds: float = 0.0  # scoring validation after each epoch, inside fit
+    curve: Optional[dict] = None  # training points every few steps and validation per epoch (curves.py)
 
 
 def train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
@@ -139,7 +140,7 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
             _say(warning)
     staged_model = export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics, timer,
                           _probabilities)
-    publish(run_dir, staged_model, metrics, fitted.history, evaluations, data.class_names, timer)
+    publish(run_dir, staged_model, metrics, fitted.history, evaluations, data.class_names, timer, fitted.curve)
     return TrainResult(run_dir, metrics)
 
 
@@ -234,6 +235,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     from bertclf.training.optimizer import build_optimizer
     from bertclf.training import checkpoints
     from bertclf.training.callbacks import EpochHook, FitProgress, StopGuard, ValidationMetrics
+    from bertclf.training.curves import StepCurve, points_interval
     from bertclf.training.pipeline import distributed_training_dataset, steps_per_epoch
 
     import tf_keras
@@ -254,9 +256,10 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     guard = StopGuard(steps)
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
                                    bucketing, config.train.early_stopping_patience, guard, scorer=local)
+    curve = StepCurve(batch_size, points_interval(steps * epochs), guard, (state or {}).get("curve"))
     saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state, writes_run_folder=distribution.is_chief,
-                                      precision=runtime.precision.precision)
-    callbacks = [guard, validation, saver]
+                                      precision=runtime.precision.precision, curve=curve)
+    callbacks = [guard, validation, curve, saver]
     hook = EpochHook(epoch_hook, guard) if epoch_hook is not None else None
     if hook is not None:
         callbacks.append(hook)
@@ -264,7 +267,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
         from bertclf.training.tensorboard import TensorBoardLog
 
         callbacks.append(TensorBoardLog(run_dir / artifacts.TENSORBOARD_DIR, dump_config(config),
-                                        config.runtime.tensorboard_steps, guard))
+                                        config.runtime.tensorboard_steps, guard, batch_size))
     if config.runtime.progress and not sys.stderr.isatty():
         callbacks.append(FitProgress(epochs, steps))
     first_epoch = 0
@@ -315,7 +318,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     best_epoch = checkpoints.restore_best_weights(classifier, final_state, run_dir)
     scored = validation.best_probabilities if best_epoch is not None and best_epoch == validation.best_epoch else None
     return _Fitted(classifier, saver.history, final_state, best_epoch, validation.stopped_early, scored,
-                   validation.seconds)
+                   validation.seconds, final_state.get("curve"))
 
 
 def _lost_worker_errors(tf) -> tuple:
