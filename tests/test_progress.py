@@ -117,3 +117,40 @@ def test_quiet_steps_in_a_row_cannot_add_up_to_a_long_silence(monkeypatch):
     with Progress("Tokenising", 10, "texts", stream=log):
         time.sleep(0.4)
     assert log.getvalue().splitlines()[0].startswith("Tokenising: 0/10 texts (0%)")
+
+
+class _SlowDownload(io.BytesIO):
+    """A download of 5 chunks, one every 0.06 s, whose server says its length."""
+
+    def __init__(self, size: int):
+        super().__init__(b"x" * size)
+        self.headers = {"Content-Length": str(size)}
+
+    def read(self, size: int = -1) -> bytes:
+        time.sleep(0.06)
+        return super().read(min(size, 400_000))
+
+
+def test_a_download_shows_kilobytes_of_the_total_and_its_speed(tmp_path, capsys):
+    from bertclf.archive import _copy_with_progress
+
+    with (tmp_path / "archive.tar.gz").open("wb") as out:
+        _copy_with_progress(_SlowDownload(2_000_000), out, "archive.tar.gz")
+    assert (tmp_path / "archive.tar.gz").stat().st_size == 2_000_000
+    lines = capsys.readouterr().err.splitlines()
+    assert any(re.fullmatch(r"Downloading archive.tar.gz: [\d,]+/2,000 kB \(\d+%\), [\d.,]+ kB/s, \d+s left", line)
+               for line in lines), lines
+    assert re.fullmatch(r"Downloading archive.tar.gz: done, 2,000 kB in \d+s \([\d.,]+ kB/s\)", lines[-1]), lines
+
+
+@pytest.mark.slow
+def test_learning_a_vocabulary_reports_both_phases(monkeypatch, capsys):
+    from bertclf.encoders.tiny import learn_vocab
+
+    monkeypatch.setenv("BERTCLF_PROGRESS_SECONDS", "0.01")
+    texts = [f"review number {i} says the film was {'good' if i % 2 else 'bad'} and long" for i in range(20_000)]
+    vocab = learn_vocab(texts, 300, True)
+    assert vocab[0] == "[PAD]" and "film" in vocab
+    err = capsys.readouterr().err
+    assert re.search(r"Counting words for the vocabulary: done, 20,000 texts in \d+s", err), err
+    assert "Learning a 300-piece vocabulary from" in err

@@ -45,12 +45,24 @@ def cached_tiny_encoder(texts: Sequence[str], tiny: TinyEncoderConfig, seed: int
 def learn_vocab(texts: Sequence[str], vocab_size: int, lower_case: bool) -> list[str]:
     """Learns a WordPiece vocabulary (BERT's reserved tokens first, [PAD] at id 0)."""
     import tensorflow as tf
-    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
+    from tensorflow_text.python.ops import bert_tokenizer
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
-    dataset = tf.data.Dataset.from_tensor_slices(list(texts)).batch(1000)
-    return bert_vocab_from_dataset.bert_vocab_from_dataset(
-        dataset, vocab_size=vocab_size, reserved_tokens=RESERVED_TOKENS,
-        bert_tokenizer_params={"lower_case": lower_case}, learn_params={})
+    from bertclf.progress import Progress
+
+    # tensorflow_text's bert_vocab_from_dataset, in its two phases, each with progress (learning
+    # NSMC's vocabulary took over a minute without a word).
+    tokenizer = bert_tokenizer.BasicTokenizer(lower_case=lower_case)
+    batches = tf.data.Dataset.from_tensor_slices(list(texts)).batch(1000).map(tokenizer.tokenize)
+    with Progress("Counting words for the vocabulary", len(texts), "texts") as shown:
+        def counted():
+            for words in batches:
+                yield words
+                shown.advance(int(words.nrows()))
+
+        counts = learner.count_words(counted())
+    with Progress(f"Learning a {vocab_size:,}-piece vocabulary from {len(counts):,} words", None, "steps"):
+        return learner.learn(counts, vocab_size, RESERVED_TOKENS)
 
 
 def read_vocab(path: Path) -> list[str]:

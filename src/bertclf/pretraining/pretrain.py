@@ -137,11 +137,15 @@ def tokenize(preprocessor, texts: list[str]) -> list[np.ndarray]:
 
     tokenize_fn = tf.function(lambda batch: token_ids(preprocessor, batch),
                               input_signature=[tf.TensorSpec([None], tf.string)])
+    from bertclf.progress import Progress
+
     documents: list[np.ndarray] = []
-    for start in range(0, len(texts), _TOKENIZE_CHUNK):
-        ragged = tokenize_fn(tf.constant(texts[start:start + _TOKENIZE_CHUNK]))
-        values, splits = ragged.flat_values.numpy().astype(np.int32), ragged.row_splits.numpy()
-        documents.extend(np.split(values, splits[1:-1]))
+    with Progress("Tokenising the pretraining corpus", len(texts), "texts") as shown:
+        for start in range(0, len(texts), _TOKENIZE_CHUNK):
+            ragged = tokenize_fn(tf.constant(texts[start:start + _TOKENIZE_CHUNK]))
+            values, splits = ragged.flat_values.numpy().astype(np.int32), ragged.row_splits.numpy()
+            documents.extend(np.split(values, splits[1:-1]))
+            shown.advance(len(splits) - 1)
     return documents
 
 

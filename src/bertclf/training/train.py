@@ -268,7 +268,10 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
 
         callbacks.append(TensorBoardLog(run_dir / artifacts.TENSORBOARD_DIR, dump_config(config),
                                         config.runtime.tensorboard_steps, guard, batch_size))
-    if config.runtime.progress and not sys.stderr.isatty():
+    # Keras draws its bar on stdout: a bar only where stdout is a terminal (`> log` would fill the
+    # log with carriage returns); elsewhere bertclf's own lines on stderr, every 15 s.
+    keras_bar = config.runtime.progress and sys.stdout.isatty()
+    if config.runtime.progress and not keras_bar:
         callbacks.append(FitProgress(epochs, steps))
     first_epoch = 0
     if state is not None:
@@ -284,7 +287,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
         try:
             classifier.fit(batches, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
                            callbacks=callbacks,
-                           verbose=1 if config.runtime.progress and sys.stderr.isatty() else 2)
+                           verbose=1 if keras_bar else 2)
         except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, _stopped_by(signals.last_signal())),
                               signum=signals.last_signal()) from None
