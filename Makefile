@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Offline machines: the IMDB archive is taken from this folder instead of the network.
+# The data root (README: Where the data is): the shipped configs' files are read from this folder
+# when it exists beside the repository (offline machines, CI); elsewhere they are downloaded
+# into bertclf's cache.
 SHARED_DATA ?= $(abspath ../shared/data)
-export BERTCLF_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/aclImdb_v1.tar.gz),$(SHARED_DATA))
+export BERTCLF_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA))
 
 # The environment is locked: every package `make test` installs, at one version, with its
 # hashes, one lock per supported Python (requirements/lock-py3.X.txt, resolved from

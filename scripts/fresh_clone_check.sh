@@ -25,7 +25,7 @@ work=$(mktemp -d -t bertclf-fresh-XXXXXX)  # under $TMPDIR, else the system defa
 git clone --quiet "$repo" "$work/main" || exit 1
 [ -d "$shared" ] && ln -s "$shared" "$work/shared"
 export BERTCLF_CACHE="$work/cache"
-unset BERTCLF_DATA_MIRROR
+unset BERTCLF_DATA_MIRROR BERTCLF_DATA  # the Makefile points the data root at ../shared/data
 cd "$work/main" || exit 1
 echo "fresh clone of $(git rev-parse --short HEAD) in $work/main; BERTCLF_CACHE=$BERTCLF_CACHE (empty)"
 echo "python: $(python3 --version 2>&1); logs: $work/*.log"

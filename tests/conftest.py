@@ -113,8 +113,11 @@ def isolated_cache(tmp_path_factory):
     by bertclf.cache itself); nothing leaks into the user's cache."""
     folder = _run_root(tmp_path_factory) / "cache"
     folder.mkdir(exist_ok=True)
-    previous = {k: os.environ.get(k) for k in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR", "BERTCLF_STATE")}
+    previous = {k: os.environ.get(k) for k in ("BERTCLF_CACHE", "BERTCLF_DATA_MIRROR", "BERTCLF_STATE",
+                                               "BERTCLF_DATA")}
     os.environ["BERTCLF_CACHE"] = str(folder)
+    # The data root too is the test's business: tests of shipped configs point it at ../shared/data.
+    os.environ.pop("BERTCLF_DATA", None)
     # Session fixtures train before any test's own state (own_state): never into ~.
     os.environ["BERTCLF_STATE"] = str(_run_root(tmp_path_factory) / f"state-{os.getpid()}")
     os.environ.pop("BERTCLF_DATA_MIRROR", None)

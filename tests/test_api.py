@@ -95,7 +95,7 @@ def test_keras_3_imported_first_is_one_line_not_a_traceback(tmp_path):
 def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
     """README "From Python", line for line (configs/smoke.yaml needs the IMDB archive)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BERTCLF_DATA_MIRROR", str(SHARED_DATA))
+    monkeypatch.setenv("BERTCLF_DATA", str(SHARED_DATA))
     (tmp_path / "configs").mkdir()  # a copy: its output_dir (../runs) then lands in tmp_path
     (tmp_path / "configs" / "smoke.yaml").write_text((PROJECT_ROOT / "configs" / "smoke.yaml").read_text())
     lines = [f"{t}\t{label}" for i in range(400) for label, t in

@@ -132,10 +132,10 @@ class _SlowDownload(io.BytesIO):
 
 
 def test_a_download_shows_kilobytes_of_the_total_and_its_speed(tmp_path, capsys):
-    from bertclf.archive import _copy_with_progress
+    from bertclf.data.root import copy_with_progress
 
     with (tmp_path / "archive.tar.gz").open("wb") as out:
-        _copy_with_progress(_SlowDownload(2_000_000), out, "archive.tar.gz")
+        copy_with_progress(_SlowDownload(2_000_000), out, "archive.tar.gz")
     assert (tmp_path / "archive.tar.gz").stat().st_size == 2_000_000
     lines = capsys.readouterr().err.splitlines()
     assert any(re.fullmatch(r"Downloading archive.tar.gz: [\d,]+/2,000 kB \(\d+%\), [\d.,]+ kB/s, \d+s left", line)

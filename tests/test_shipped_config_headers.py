@@ -80,3 +80,18 @@ def test_the_readme_csv_example_is_a_valid_config(tmp_path, capsys):
     resolved = json.loads(capsys.readouterr().out)["resolved"]
     assert resolved["data"]["train_path"] == str(tmp_path / "data" / "reviews.csv")
     assert resolved["data"]["text_column"] == "review" and resolved["train"]["time_budget"] == "20m"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+def test_no_shipped_config_points_into_the_repositorys_surroundings(config):
+    """Files are named under the data root (`${BERTCLF_DATA}`), never as ../shared/..., which exists
+    only beside this repository; in settings and comments alike."""
+    import yaml
+
+    text = config.read_text(encoding="utf-8")
+    assert "shared/" not in text, f"{config.name}: names ../shared; use ${{BERTCLF_DATA}}/..."
+    data = (yaml.safe_load(text) or {}).get("data") or {}
+    for key in ("train_path", "validation_path", "test_path"):
+        value = data.get(key)
+        if value is not None and config.name != "imdb_csv.yaml":  # its files are made by a script
+            assert value.startswith("${BERTCLF_DATA}/"), f"{config.name}: data.{key} {value}"

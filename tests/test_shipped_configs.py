@@ -76,7 +76,8 @@ def test_every_shipped_config_is_covered():
 
 @pytest.fixture(scope="module")
 def environment() -> dict:
-    return {**os.environ, "BERTCLF_DATA_MIRROR": str(SHARED_DATA)}  # the test run's cache (conftest)
+    # The shipped configs read their files from the data root: here, ../shared/data.
+    return {**os.environ, "BERTCLF_DATA": str(SHARED_DATA)}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     from bertclf.encoders.export import graph_float_dtypes
     from bertclf.runtime.hardware import probe_hardware, resolve_precision
 
-    monkeypatch.setenv("BERTCLF_DATA_MIRROR", environment["BERTCLF_DATA_MIRROR"])
+    monkeypatch.setenv("BERTCLF_DATA", environment["BERTCLF_DATA"])
     extra = []
     if config.name == "imdb_csv.yaml":  # its CSV files are made by scripts/imdb_to_csv.py
         extra = ["--set", f"data.train_path={imdb_csv_files / 'train.csv'}",

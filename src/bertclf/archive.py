@@ -1,9 +1,11 @@
 """Fetching and unpacking data archives once, into the cache.
 
-`data.archive_url` names an archive (http(s) or file URL). With the environment
-variable `BERTCLF_DATA_MIRROR=DIR` the archive of the same file name is taken
-from DIR instead and no network is attempted: the way to run on machines with
-no internet. Extraction refuses members that would land outside the target.
+`data.archive_url` names an archive (http(s) or file URL). An archive of the same file name
+in the data root (`BERTCLF_DATA`, bertclf.data.root) is used as it is, with no network: the
+way to run on machines with no internet. Otherwise it is downloaded into the data root once
+(checked against `data.archive_checksum` when the config gives one), then unpacked into the
+cache. `BERTCLF_DATA_MIRROR=DIR`, the older way, still works and says to use the data root.
+Extraction refuses members that would land outside the target.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import hashlib
 import os
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 from bertclf.cache import build_once, cache_dir
 from bertclf.errors import DataError
@@ -26,8 +28,12 @@ MIRROR_ENV = "BERTCLF_DATA_MIRROR"
 _COMPLETE_MARK = ".complete"
 
 
-def fetch_archive(url: str) -> Path:
+def fetch_archive(url: str, checksum: Optional[str] = None) -> Path:
     """Returns the folder the archive at `url` unpacks to, fetching it once.
+
+    Args:
+        url: `data.archive_url`.
+        checksum: `data.archive_checksum` (`sha256:<hex>` or `md5:<hex>`), checked on download.
 
     Raises:
         DataError: The archive cannot be found, downloaded or safely unpacked.
@@ -39,25 +45,31 @@ def fetch_archive(url: str) -> Path:
     target = cache_dir("data") / f"{_stem(filename)}-{key}"
 
     def unpack(staging: Path) -> None:
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
-            archive = _obtain(url, filename, Path(scratch))
-            print(f"Unpacking {archive.name} into {target} (once)...", file=sys.stderr)
-            from bertclf.progress import Progress
+        archive = _obtain(url, filename, checksum)
+        print(f"Unpacking {archive.name} into {target} (once)...", file=sys.stderr)
+        from bertclf.progress import Progress
 
-            with Progress(f"Unpacking {archive.name}", None, "files"):
-                extract_safely(archive, staging)
+        with Progress(f"Unpacking {archive.name}", None, "files"):
+            extract_safely(archive, staging)
         (staging / _COMPLETE_MARK).write_text(url + "\n", encoding="utf-8")
 
     return build_once(target, unpack, _COMPLETE_MARK)
 
 
-def _obtain(url: str, filename: str, scratch: Path) -> Path:
+def _obtain(url: str, filename: str, checksum: Optional[str] = None) -> Path:
+    from bertclf.data import root
+
+    in_root = root.data_root() / filename
+    if in_root.is_file():
+        return in_root
     mirror = os.environ.get(MIRROR_ENV)
     if mirror:
         source = Path(mirror).expanduser() / filename
         if not source.is_file():
             raise DataError(f"{MIRROR_ENV}={mirror}: no {filename} there; copy the archive into "
                             f"that folder or unset {MIRROR_ENV} to download {url}")
+        print(f"note: {MIRROR_ENV} is deprecated: set {root.DATA_ENV}={mirror} (the data root) instead",
+              file=sys.stderr, flush=True)
         return source
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in ("", "file"):
@@ -65,35 +77,8 @@ def _obtain(url: str, filename: str, scratch: Path) -> Path:
         if not source.is_file():
             raise DataError(f"data.archive_url: {source} not found")
         return source
-    destination = scratch / filename
-    print(f"Downloading {url} ...", file=sys.stderr)
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, destination.open("wb") as out:
-            _copy_with_progress(response, out, filename)
-    except urllib.error.HTTPError as error:  # the server answered: not a network problem
-        raise DataError(f"could not download {url} (HTTP {error.code} {error.reason}); check "
-                        f"data.archive_url") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise DataError(f"could not download {url} ({reason}); offline? put {filename} in a folder "
-                        f"and set {MIRROR_ENV} to it") from None
-    return destination
-
-
-def _copy_with_progress(response, out, filename: str) -> None:
-    """Copies a download to `out`, showing kilobytes done of the total (when the server says it)
-    and the speed: a 84 MB archive on a slow line is minutes."""
-    from bertclf.progress import Progress
-
-    length = response.headers.get("Content-Length")
-    total = int(length) // 1000 if length and length.isdigit() else None
-    with Progress(f"Downloading {filename}", total, "kB") as shown:
-        while True:
-            chunk = response.read(1 << 20)
-            if not chunk:
-                break
-            out.write(chunk)
-            shown.advance(len(chunk) // 1000)
+    root.download(url, in_root, checksum, "data.archive_url")  # kept in the data root for next time
+    return in_root
 
 
 def extract_safely(archive: Path, destination: Path) -> None:

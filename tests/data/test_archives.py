@@ -58,11 +58,12 @@ def test_http_download_is_fetched_and_unpacked_once(http_server):
 
 def test_http_errors_are_one_line_with_the_fix(http_server):
     base, _, _ = http_server
-    with pytest.raises(DataError, match=r"could not download .*/missing_v1.tar.gz \(HTTP 404 File not found\); "
-                                        r"check data.archive_url$"):
+    with pytest.raises(DataError, match=r"^data.archive_url: could not download .*/missing_v1.tar.gz \(HTTP 404 "
+                                        r"File not found\)$"):
         fetch_archive(f"{base}/missing_v1.tar.gz")
-    # Nothing listens on port 9 (discard) of 127.0.0.1: a network failure, so the mirror is suggested.
-    with pytest.raises(DataError, match=r"offline\? put gone_v1.tar.gz in a folder and set BERTCLF_DATA_MIRROR"):
+    # Nothing listens on port 9 (discard) of 127.0.0.1: a network failure, so the data root is suggested.
+    with pytest.raises(DataError, match=r"offline\? put the file at .*gone_v1.tar.gz \(or point BERTCLF_DATA at a "
+                                        r"folder that has it\)"):
         fetch_archive("http://127.0.0.1:9/gone_v1.tar.gz")
 
 

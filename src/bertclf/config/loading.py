@@ -12,7 +12,7 @@ from typing import Any, Optional
 import yaml
 from pydantic import ValidationError
 
-from bertclf.config.schema import Config
+from bertclf.config.schema import DATA_ROOT_PREFIX, Config
 from bertclf.errors import ConfigError
 from bertclf.files import is_url
 
@@ -190,6 +190,8 @@ def looks_like_path(value: str) -> bool:
 
 
 def _absolute(value: str, base: Path) -> str:
+    if value.startswith(DATA_ROOT_PREFIX):  # under the data root: kept as written, resolved when read
+        return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())
 

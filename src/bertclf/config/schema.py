@@ -5,11 +5,15 @@ Loading, overrides and error messages are `bertclf.config.loading`'s. No TensorF
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bertclf.durations import parse_duration
+
+# A data path written this way is a file under the data root (bertclf.data.root), resolved when read.
+DATA_ROOT_PREFIX = "${BERTCLF_DATA}"
 
 
 class _Section(BaseModel):
@@ -22,6 +26,26 @@ class ExperimentConfig(_Section):
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 42
     output_dir: str = "runs"
+
+
+class DataSource(_Section):
+    """Where a file of the data root comes from (`data.sources`): downloaded when it is missing."""
+
+    url: str
+    # `sha256:<hex>` or `md5:<hex>` of the file at `url`, checked on download.
+    checksum: Optional[str] = None
+
+    @field_validator("checksum")
+    @classmethod
+    def _a_checksum(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _is_checksum(value):
+            raise ValueError(f"{value!r} is not sha256:<64 hex digits> or md5:<32 hex digits>")
+        return value
+
+
+def _is_checksum(value: str) -> bool:
+    match = re.fullmatch(r"(sha256|md5):([0-9a-f]+)", value or "")
+    return bool(match) and len(match.group(2)) == {"sha256": 64, "md5": 32}[match.group(1)]
 
 
 class DataConfig(_Section):
@@ -63,6 +87,12 @@ class DataConfig(_Section):
     bucketing: bool = True
     max_train_examples: Optional[int] = Field(None, gt=0)
     max_eval_examples: Optional[int] = Field(None, gt=0)
+    # Files under the data root (paths written `${BERTCLF_DATA}/...`) and where each comes from:
+    # `{nsmc/ratings_train.txt: {url: ..., checksum: sha256:...}}`. A missing one is downloaded
+    # into the root (bertclf.data.root); each key must be a file this section reads.
+    sources: Optional[dict[str, DataSource]] = None
+    # `sha256:<hex>` or `md5:<hex>` of the archive at archive_url, checked when it is downloaded.
+    archive_checksum: Optional[str] = None
 
     @field_validator("label_names", mode="before")
     @classmethod
@@ -118,6 +148,20 @@ class DataConfig(_Section):
                 key = "validation_split" if self.validation_split != 0.2 else "stratify"
                 raise ValueError(f"data.{key} splits validation off training, but {source} gives a "
                                  f"validation set; remove one of them")
+        if self.archive_checksum is not None:
+            if self.archive_url is None:
+                raise ValueError("data.archive_checksum checks the archive of data.archive_url; set that, or "
+                                 "remove the checksum")
+            if not _is_checksum(self.archive_checksum):
+                raise ValueError(f"data.archive_checksum: {self.archive_checksum!r} is not sha256:<64 hex "
+                                 f"digits> or md5:<32 hex digits>")
+        read = {value[len(DATA_ROOT_PREFIX):].lstrip("/") for value in
+                (self.path, self.train_path, self.validation_path, self.test_path)
+                if isinstance(value, str) and value.startswith(DATA_ROOT_PREFIX)}
+        unread = sorted(set(self.sources or {}) - read)
+        if unread:
+            raise ValueError(f"data.sources.{unread[0]}: no data path of this config reads "
+                             f"{DATA_ROOT_PREFIX}/{unread[0]}; fix the name or remove the source")
         if self.text_pair_column is not None and self.truncation != "head":
             raise ValueError("data.truncation applies to single texts; sentence pairs are trimmed "
                              "longest-first to fit model.seq_length, so remove data.truncation")

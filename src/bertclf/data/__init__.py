@@ -19,6 +19,7 @@ from typing import Optional
 from bertclf.config import DataConfig
 from bertclf.data.readers import RawSplit, Row, read_folder, read_table
 from bertclf.data.report import build_report
+from bertclf.data.root import resolve, shown
 from bertclf.data.splits import Split, partition, sample, stratified_sample
 from bertclf.errors import DataError
 
@@ -148,7 +149,7 @@ def data_root(data: DataConfig) -> Path:
     if data.archive_url:
         from bertclf.archive import fetch_archive
 
-        unpacked = fetch_archive(data.archive_url)
+        unpacked = fetch_archive(data.archive_url, data.archive_checksum)
         if not data.archive_subdir:
             return unpacked
         root = unpacked / data.archive_subdir
@@ -157,7 +158,7 @@ def data_root(data: DataConfig) -> Path:
             raise DataError(f"data.archive_subdir: the archive has no folder {data.archive_subdir!r}; "
                             f"its top-level folders: {', '.join(present) or '(none)'}")
         return root
-    root = Path(data.path)
+    root = resolve(data.path, "data.path", data.sources)
     if not root.is_dir():
         raise DataError(f"data.path: {root} does not exist; point it at a folder holding "
                         f"{data.train_dir}/<class>/*.txt")
@@ -180,8 +181,8 @@ def _read_raw(data: DataConfig) -> dict[str, Optional[RawSplit]]:
                             f"{', '.join(present) or 'none'}); fix it, or set data.test_dir: null for no test split")
         return raw
     paths = {"train": data.train_path, "validation": data.validation_path, "test": data.test_path}
-    return {name: read_table(Path(path), data.format, data.text_column, data.label_column,
-                             data.text_pair_column) if path else None
+    return {name: read_table(resolve(path, f"data.{name}_path", data.sources), data.format, data.text_column,
+                             data.label_column, data.text_pair_column) if path else None
             for name, path in paths.items()}
 
 
@@ -239,5 +240,5 @@ def _cap(split: Optional[Split], limit: Optional[int], rng: random.Random, strat
 def _source_name(data: DataConfig, split: str) -> str:
     if data.format == "directory":
         folder = getattr(data, f"{split}_dir")
-        return str(Path(data.path) / folder) if data.path else f"{data.archive_url} ({folder}/)"
-    return str(getattr(data, f"{split}_path"))
+        return str(Path(shown(data.path)) / folder) if data.path else f"{data.archive_url} ({folder}/)"
+    return shown(str(getattr(data, f"{split}_path")))

@@ -71,8 +71,10 @@ def gather_texts(config: Config, data: LabelledData) -> Corpus:
         sources["training split"] = list(data.train.texts) + list(data.train.pairs or [])
     if pretrain.train_texts == "all":
         sources["training rows left out of the labelled sample"] = list(data.left_out)
+    from bertclf.data.root import resolve
+
     for path in pretrain.unlabelled:
-        sources[path] = read_unlabelled(Path(path), config.data.text_column)
+        sources[path] = read_unlabelled(resolve(path, "pretrain.unlabelled"), config.data.text_column)
     excluded = {text for split in (data.validation, data.test) if split is not None
                 for text in [*split.texts, *(split.pairs or [])]}
     seen: set[str] = set()

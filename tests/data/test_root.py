@@ -1,0 +1,105 @@
+"""The data root: `${BERTCLF_DATA}/...` paths in configs, files fetched from their source with a
+checksum, one line for a file that is missing and has none, and archives found in the root."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from bertclf.config import DataConfig
+from bertclf.data import load_data
+from bertclf.errors import DataError
+from conftest import tar_bytes, write_config
+
+ROWS = "text\tlabel\n" + "".join(f"{word} film\t{label}\n" for word, label in
+                                 [("good", 1), ("bad", 0), ("fine", 1), ("awful", 0)] * 3)
+
+
+@pytest.fixture()
+def served(tmp_path):
+    """A file server on 127.0.0.1 over tmp_path/served; yields (base URL, requested paths)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder, requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _config(url: str, checksum: str) -> DataConfig:
+    return DataConfig(format="tsv", train_path="${BERTCLF_DATA}/toy/train.tsv",
+                      sources={"toy/train.tsv": {"url": url, "checksum": checksum}}, validation_split=0.25)
+
+
+def test_a_missing_root_file_is_downloaded_once_and_checked(served, tmp_path, monkeypatch):
+    base, folder, requests = served
+    (folder / "train.tsv").write_text(ROWS, encoding="utf-8")
+    monkeypatch.setenv("BERTCLF_DATA", str(tmp_path / "root"))
+    checksum = "sha256:" + hashlib.sha256(ROWS.encode()).hexdigest()
+    data = load_data(_config(f"{base}/train.tsv", checksum), seed=0)
+    assert len(data.train) + len(data.validation) == 12
+    assert (tmp_path / "root" / "toy" / "train.tsv").read_text(encoding="utf-8") == ROWS
+    load_data(_config(f"{base}/train.tsv", checksum), seed=0)
+    assert requests == ["/train.tsv"]  # the second run reads the root
+
+
+def test_a_download_that_does_not_match_its_checksum_is_one_line_and_kept_nowhere(served, tmp_path, monkeypatch):
+    base, folder, _ = served
+    (folder / "train.tsv").write_text(ROWS, encoding="utf-8")
+    monkeypatch.setenv("BERTCLF_DATA", str(tmp_path / "root"))
+    with pytest.raises(DataError, match=r"^data.train_path: .*/train.tsv: the download's md5 is [0-9a-f]{32}, the "
+                                        r"config says 0{32}; the file changed upstream"):
+        load_data(_config(f"{base}/train.tsv", "md5:" + "0" * 32), seed=0)
+    assert not list((tmp_path / "root").rglob("*train.tsv*"))
+
+
+def test_a_missing_root_file_without_a_source_names_the_file_and_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTCLF_DATA", str(tmp_path / "root"))
+    with pytest.raises(DataError, match=rf"^data.train_path: {tmp_path}/root/sst2/train.tsv not found "
+                                        rf"\(\${{BERTCLF_DATA}} is {tmp_path}/root\); set BERTCLF_DATA to the "
+                                        rf"folder holding sst2/train.tsv, or put the file there$"):
+        load_data(DataConfig(format="tsv", train_path="${BERTCLF_DATA}/sst2/train.tsv"), seed=0)
+
+
+def test_root_paths_stay_as_written_in_the_config_and_sources_must_be_read(tmp_path):
+    from bertclf.config import dump_config, load_config
+    from bertclf.errors import ConfigError
+
+    config = load_config(write_config(tmp_path / "c.yaml", "data:\n  format: tsv\n  train_path: ${BERTCLF_DATA}/a.tsv\n"
+                                                           "model: {encoder: tiny}\n"))
+    assert config.data.train_path == "${BERTCLF_DATA}/a.tsv" and "${BERTCLF_DATA}/a.tsv" in dump_config(config)
+    with pytest.raises(ConfigError, match=r"data.sources.b.tsv: no data path of this config reads "
+                                          r"\$\{BERTCLF_DATA\}/b.tsv"):
+        load_config(write_config(tmp_path / "d.yaml", "data: {format: tsv, train_path: '${BERTCLF_DATA}/a.tsv', "
+                                                      "sources: {b.tsv: {url: 'https://x/b.tsv'}}}\n"
+                                                      "model: {encoder: tiny}\n"))
+    with pytest.raises(ConfigError, match=r"is not sha256:<64 hex digits> or md5:<32 hex digits>"):
+        load_config(write_config(tmp_path / "e.yaml", "data: {format: tsv, train_path: '${BERTCLF_DATA}/a.tsv', "
+                                                      "sources: {a.tsv: {url: 'https://x/a.tsv', checksum: abc}}}\n"
+                                                      "model: {encoder: tiny}\n"))
+
+
+def test_an_archive_in_the_data_root_is_used_without_the_network(tmp_path, monkeypatch):
+    from bertclf.archive import fetch_archive
+
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "rooted_v1.tar.gz").write_bytes(tar_bytes({"r/train/pos/0.txt": "good"}))
+    monkeypatch.setenv("BERTCLF_DATA", str(tmp_path / "root"))
+    # Port 9 of 127.0.0.1 answers nothing: the archive can only have come from the root.
+    unpacked = fetch_archive("http://127.0.0.1:9/rooted_v1.tar.gz")
+    assert (unpacked / "r" / "train" / "pos" / "0.txt").read_text() == "good"
