@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,16 @@ def test_debug_option_shows_the_traceback_and_only_the_option_does(tmp_path, cap
     assert capsys.readouterr().err == f"error: {missing}: no such run folder\n"
     assert main(["evaluate", missing]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_models_make_tiny_json(tmp_path, capsys):
+    from bertclf.cli import main
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a good film\na bad film\nquite a good plot\n" * 20, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["models", "make-tiny", str(tmp_path / "tiny"), "--vocab-from", str(corpus), "--vocab-size", "100",
+                 "--layers", "1", "--hidden", "32", "--heads", "2", "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["encoder"] == str(tmp_path / "tiny") and (written["layers"], written["hidden"]) == (1, 32)
+    assert written["vocab_size"] == len((tmp_path / "tiny" / "vocab.txt").read_text().split())

@@ -39,7 +39,7 @@ class Server:
         printed = []
         for line in self.process.stdout:
             printed.append(line)
-            if line.startswith("Serving "):
+            if line.startswith("Serving ") or ("--json" in args and line.startswith("{")):
                 break
         else:
             pytest.fail("the server did not start:\n" + "".join(printed)[-3000:])
@@ -232,9 +232,11 @@ def test_serve_options_name_host_and_micro_batching(threshold_run):
     from bertclf.serving.predict import Predictor
 
     running = Server(threshold_run, "--name", "reviews", "--host", "127.0.0.1", "--batch-wait-ms", "300",
-                     "--max-batch", "4")
+                     "--max-batch", "4", "--json")
     try:
-        assert "127.0.0.1" in running.ready_line and "/v1/models/reviews" in running.ready_line
+        started = json.loads(running.ready_line)  # --json: the start line is one object, for scripts
+        assert started == {"url": f"http://127.0.0.1:{running.port}", "model": "reviews", "run": str(threshold_run),
+                           "predict": f"http://127.0.0.1:{running.port}/v1/models/reviews:predict"}
         assert running.request("GET", "/v1/models/thresholded")[0] == 404
         requests = [{"instances": TEXTS[i:i + 2]} for i in range(0, 6, 2)]
         with ThreadPoolExecutor(3) as pool:

@@ -60,6 +60,7 @@ def models_make_tiny(
     lower_case: bool = typer.Option(True, "--lower-case/--cased"),
     dropout: float = typer.Option(0.1, "--dropout", help="Dropout inside the encoder (hidden and attention)."),
     seed: int = typer.Option(42, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Write a randomly initialised small BERT and its preprocessor as TF Hub SavedModels."""
     from pydantic import ValidationError
@@ -85,6 +86,10 @@ def models_make_tiny(
     else:
         tokens = learn_vocab(_vocab_texts(vocab_from), vocab_size, lower_case)
     export_tiny_encoder(out_dir, tokens, tiny, seed)
+    if as_json:
+        echo_json({"encoder": str(out_dir), "vocab_size": len(tokens), "layers": layers, "hidden": hidden,
+                   "heads": heads})
+        return
     typer.echo(f"Wrote {out_dir} ({len(tokens)} wordpieces, {layers} layers, hidden {hidden}); "
                f"use it with model.encoder: {out_dir}")
 
@@ -98,6 +103,7 @@ def models_convert(
     text_prefix: Optional[str] = typer.Option(
         None, "--text-prefix", help="E5S1 only: prepended to every text by the preprocessor "
                                     "[default: 'query: ', what e5 expects; '' for none]."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Convert a Hugging Face BERT checkpoint or an E5S1 file to TF Hub encoder + preprocessor SavedModels."""
     from bertclf.encoders import convert_source, is_e5s1_source
@@ -112,6 +118,9 @@ def models_convert(
     setup_tensorflow()
     manifest = convert_source(source, out_dir, text_prefix="query: " if text_prefix is None and e5s1
                               else (text_prefix or ""))
+    if as_json:
+        echo_json({"encoder": str(out_dir), **manifest})
+        return
     typer.echo(f"Wrote {out_dir} ({manifest['layers']} layers, hidden {manifest['hidden']}, "
                f"{manifest['vocab_size']} tokens); use it with model.encoder: {out_dir}")
 

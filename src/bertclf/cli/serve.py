@@ -24,6 +24,8 @@ def serve(
     max_instances: int = typer.Option(1024, "--max-instances", min=1, help="Texts per request."),
     max_queue: int = typer.Option(4096, "--max-queue", min=1,
                                   help="Texts waiting for the model; beyond it requests get 503 and Retry-After."),
+    as_json: bool = typer.Option(False, "--json", help="Print the start line as one JSON object (url, model, run) "
+                                                       "once the server listens."),
     runs_dir: Path = runs_dir_option(),
 ) -> None:
     """Serve a run's model over HTTP with TensorFlow Serving's REST API (and a page to try it)."""
@@ -35,4 +37,4 @@ def serve(
     run_server(resolve_run(run or model, runs_dir), ServeOptions(host=host, port=port, name=name,
                                                          batch_wait_ms=batch_wait_ms, max_batch=max_batch,
                                                          max_instances=max_instances,
-                                                         max_queued_texts=max_queue))
+                                                         max_queued_texts=max_queue, json_start=as_json))

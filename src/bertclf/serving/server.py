@@ -48,6 +48,7 @@ class ServeOptions:
     # Texts waiting for the model, over all requests: beyond it a request is answered 503 with
     # Retry-After at once, instead of queueing without bound (memory, and answers too late to use).
     max_queued_texts: int = 4096
+    json_start: bool = False              # the start line as JSON (`serve --json`), for scripts
 
 
 # Seconds a client told 503 is asked to wait: about the time a full queue takes to drain is
@@ -267,6 +268,10 @@ def serve(run_dir: Path, options: ServeOptions) -> None:
     url = f"http://{options.host}:{options.port}"
 
     def ready(*_: object) -> None:
+        if options.json_start:
+            print(json.dumps({"url": url, "model": name, "run": str(run_dir),
+                              "predict": f"{url}/v1/models/{name}:predict"}), flush=True)
+            return
         print(f"Serving {run_dir} as {name!r} on {url} (POST {url}/v1/models/{name}:predict; "
               f"Ctrl-C stops)", flush=True)
 
