@@ -69,7 +69,8 @@ def test_the_readme_csv_example_is_a_valid_config(tmp_path, capsys):
     from bertclf.cli import main
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Your own CSV"):readme.index("## A config")]
+    start = readme.index("## Your own CSV")
+    section = readme[start:readme.index("\n## ", start)]
     block = section[section.index("<<'YAML'\n") + len("<<'YAML'\n"):section.index("\nYAML\n")]
     (tmp_path / "configs").mkdir()
     config = tmp_path / "configs" / "mine.yaml"
