@@ -125,9 +125,10 @@ def test_table_config_rules():
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "nsmc").is_dir(), reason="../shared/data not present")
-def test_nsmc_empty_documents_are_counted():
+def test_nsmc_empty_documents_are_counted(monkeypatch):
     from bertclf.config import load_config
 
+    monkeypatch.setenv("BERTCLF_DATA", str(SHARED_DATA))  # the data root nsmc.yaml reads its files from
     # Without the config's 2,000-review evaluation sample: the whole splits, as `evaluate --full` sees them.
     config = load_config(PROJECT_ROOT / "configs" / "nsmc.yaml", ["data.max_eval_examples=null"])
     data = load_data(config.data, config.experiment.seed)

@@ -52,8 +52,11 @@ def sweep(
     else:
         if config is None or space is None:
             raise ConfigError("sweep needs CONFIG and --space SPACE.yaml (or --report STUDY for results)")
+        from bertclf.config.loading import parse_override
+
+        fixed = dict(parse_override(item) for item in overrides)  # --set items, as the API's dict
         run = lambda: run_sweep(config, space, trials=trials, timeout=timeout, storage=storage,  # noqa: E731
-                                study=study, sampler=sampler, pruner=pruner, overrides=list(overrides))
+                                study=study, sampler=sampler, pruner=pruner, overrides=fixed)
         if as_json:  # stdout carries the JSON alone
             with contextlib.redirect_stdout(sys.stderr):
                 summary = run()

@@ -211,7 +211,7 @@ def _choose_distribution(requested: str, hardware: Hardware, cluster: Optional[C
         return DistributionChoice("none", "one GPU" if gpus else "one CPU device")
     if requested == "multi_worker" and cluster is None:
         raise ConfigError("runtime.distribution: multi_worker needs TF_CONFIG naming the cluster and this "
-                          "process's task in every worker's environment (README: On several machines)")
+                          "process's task in every worker's environment (docs/scaling.md: On several machines)")
     if requested == "mirrored":
         return DistributionChoice("mirrored", f"set in runtime.distribution; {local}")
     return DistributionChoice(requested, "set in runtime.distribution")
