@@ -150,6 +150,9 @@ def test_in_memory_labels_are_read_as_a_csv_file_reads_them():
 
 
 def test_sweep_overrides_are_a_dict_as_train_takes_them(tmp_path, tiny_encoder_dir):
+    import bertclf.sweep.runner  # noqa: F401  (the package now shadows the lazy API attribute)
+
     config = e2e_config(tmp_path, tiny_encoder_dir)
+    # Still the function: a second bertclf.sweep(...) in a process called a module before.
     with pytest.raises(ConfigError, match=r"overrides: expected a dict of dotted keys to values"):
         bertclf.sweep(config, tmp_path / "space.yaml", overrides=["train.epochs=1"])

@@ -191,9 +191,10 @@ def _json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_data_check_on_nsmc_reports_empty_documents_and_lengths(capsys):
+def test_data_check_on_nsmc_reports_empty_documents_and_lengths(capsys, monkeypatch):
     from bertclf.cli import main
 
+    monkeypatch.setenv("BERTCLF_DATA", str(SHARED_DATA))
     assert main(["data", "check", str(CONFIGS_DIR / "nsmc.yaml"),
                  "--set", "model.tiny.vocab_size=500", "--set", "data.max_train_examples=200",
                  "--set", "data.max_eval_examples=200"]) == 0
