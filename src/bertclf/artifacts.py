@@ -63,12 +63,12 @@ TRIAL_FILE = "trial.json"
 # group): `--overwrite` replaces only folders that hold it, and only the entries below.
 RUN_MARKER_FILE = ".bertclf-run"
 # What bertclf itself writes into a run folder, by name or pattern: the only entries that
-# `--overwrite` deletes (anything else in the folder makes it refuse). `.*.tmp*` are the
-# temporaries of atomic writes (bertclf.files) that a crash can leave behind.
+# `--overwrite` deletes (anything else in the folder makes it refuse), with the temporaries
+# of their atomic writes and staged folders that a crash can leave (`_written_by_bertclf`).
 _RUN_ENTRIES = (RUN_MARKER_FILE, CONFIG_FILE, LABELS_FILE, DATA_REPORT_FILE, HISTORY_JSON_FILE,
                 HISTORY_CSV_FILE, STEP_HISTORY_FILE, METRICS_FILE, PLOTS_DIR, MODEL_DIR, REPORT_FILE,
                 TENSORBOARD_DIR, PLAN_FILE, SEEDS_FILE, CHECKPOINT_DIR, PRETRAIN_DATA_FILE, PRETRAIN_HISTORY_FILE,
-                PRETRAIN_METRICS_FILE, PRETRAINED_ENCODER_DIR, TRIAL_FILE, "eval-*.json", ".*.tmp*")
+                PRETRAIN_METRICS_FILE, PRETRAINED_ENCODER_DIR, TRIAL_FILE, "eval-*.json")
 
 
 def eval_file(split: str) -> str:
@@ -159,13 +159,11 @@ def _refusal(run_dir: Path, overwrite: bool) -> list[Path]:
     return entries
 
 
-def is_bertclf_run_folder(path: Path) -> bool:
-    """True for a folder bertclf created for a run (it holds the run marker)."""
-    return (Path(path) / RUN_MARKER_FILE).is_file()
-
-
 def _written_by_bertclf(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _RUN_ENTRIES)
+    # `files.write_atomic` names a temporary `.<stem>.<random>.tmp<suffix>`, `files.staging_dir`
+    # `.<name>.<random>.tmp`: only those of the entries above count, never any hidden *.tmp file.
+    temporaries = [f".{Path(entry).stem}.*.tmp{Path(entry).suffix}" for entry in _RUN_ENTRIES]
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in (*_RUN_ENTRIES, *temporaries))
 
 
 def _mark_run(run_dir: Path) -> None:
@@ -251,15 +249,13 @@ def is_finished(run_dir: Path) -> bool:
 
 
 def remove_stale_staging(run_dir: Path) -> list[str]:
-    """Deletes what an interrupted finish left: staged model folders (`.model.*.tmp`) and the
-    temporaries of atomic writes in the run folder. Returns the names removed."""
+    """Deletes the staged model folders (`.model.*.tmp`, `files.staging_dir`'s names) that an
+    interrupted finish left; nothing else. Returns the names removed."""
     removed = []
-    for path in sorted(Path(run_dir).glob(".*.tmp*")):
+    for path in sorted(Path(run_dir).glob(f".{MODEL_DIR}.*.tmp")):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-        else:
-            path.unlink()
-        removed.append(path.name)
+            removed.append(path.name)
     return removed
 
 

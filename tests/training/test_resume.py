@@ -146,18 +146,22 @@ def test_overwrite_of_a_run_folder_keeps_files_bertclf_did_not_write(resume_conf
     (run_dir / artifacts.CONFIG_FILE).write_text("{}")
     (run_dir / artifacts.PLOTS_DIR).mkdir()
     (run_dir / artifacts.eval_file("test")).write_text("{}")
+    (run_dir / ".metrics.x1.tmp.json").write_text("{")  # a crashed atomic write of metrics.json
     (run_dir / "my-notes.txt").write_text("keep me")
+    (run_dir / ".draft.tmp").write_text("a hidden file of the user's, not a temporary of bertclf's")
     with pytest.raises(RunError, match=r"deletes only what bertclf wrote, and this run folder also holds "
-                                       r"my-notes.txt; nothing was deleted"):
+                                       r"\.draft\.tmp, my-notes.txt; nothing was deleted"):
         artifacts.claim_run_dir(run_dir, overwrite=True)
     assert (run_dir / "my-notes.txt").read_text() == "keep me" and (run_dir / artifacts.CONFIG_FILE).is_file()
-    # Without the notes, the run is replaced, and what goes is said.
+    assert (run_dir / ".draft.tmp").is_file()
+    # Without them, the run is replaced (a crashed write's temporary too), and what goes is said.
     (run_dir / "my-notes.txt").unlink()
+    (run_dir / ".draft.tmp").unlink()
     capsys.readouterr()
     artifacts.claim_run_dir(run_dir, overwrite=True)
     said = capsys.readouterr().err
-    assert f"Replacing the earlier run in {run_dir} (deleting {artifacts.RUN_MARKER_FILE}, {artifacts.CONFIG_FILE}, " \
-           f"{artifacts.eval_file('test')}, {artifacts.PLOTS_DIR})" in said
+    assert f"Replacing the earlier run in {run_dir} (deleting {artifacts.RUN_MARKER_FILE}, .metrics.x1.tmp.json, " \
+           f"{artifacts.CONFIG_FILE}, {artifacts.eval_file('test')}, {artifacts.PLOTS_DIR})" in said
     assert sorted(path.name for path in run_dir.iterdir()) == [artifacts.RUN_MARKER_FILE]
 
 

@@ -138,9 +138,3 @@ def copy_with_progress(response, out, name: str) -> None:
                 break
             out.write(chunk)
             shown.advance(len(chunk) // 1000)
-
-
-def is_checksum(value: str) -> bool:
-    """Whether `value` is `sha256:<64 hex>` or `md5:<32 hex>`."""
-    match = _CHECKSUM.fullmatch(value or "")
-    return bool(match) and len(match.group(2)) == {"sha256": 64, "md5": 32}[match.group(1)]
