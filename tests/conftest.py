@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-import bertclf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any test imports TensorFlow)
+# Keras 2 as tf.keras for every test, decided here as a user would: tests import TensorFlow and
+# bertclf's modules directly, before any bertclf call would set it (runtime.tf_setup.use_keras2).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 pytest_plugins = ["strict_skips", "scheduling"]  # CI: a skip is a failure; the slowest files first
 from bertclf.encoders.registry import get_spec, packaged_checkpoint

@@ -336,7 +336,11 @@ def _missing(value: Any) -> bool:
 
 
 def _check_keras() -> None:
-    """TensorFlow imported before bertclf, with Keras 3 as tf.keras, cannot load TF Hub encoders."""
+    """Keras 2 for what follows (`use_keras2`); TensorFlow imported before with Keras 3 as tf.keras
+    cannot load TF Hub encoders."""
+    from bertclf.runtime.tf_setup import use_keras2
+
+    use_keras2()
     if "tensorflow" not in sys.modules or "tf_keras" in sys.modules:
         return
     keras = sys.modules.get("keras")

@@ -105,6 +105,11 @@ def _take_debug(argv: List[str]) -> tuple[List[str], bool]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the CLI and returns its exit code: 0 ok, 1 runtime failure, 2 usage or config error."""
     import bertclf.cli  # noqa: F401  (registers every command on `app`)
+    from bertclf.runtime.tf_setup import quiet_tensorflow, use_keras2
+
+    # A bertclf command's own process: TensorFlow's chatter off (its errors kept), Keras 2.
+    quiet_tensorflow()
+    use_keras2()
 
     argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
     _OPTIONS["debug"] = debug
