@@ -186,9 +186,12 @@ def load_saved_model(handle: str):
 
 
 def _from_hub(handle: str, load: Callable[[], Any]):
+    from bertclf.encoders.hub_progress import download_progress
+
     check_local_handle(handle)
     try:
-        return load()
+        with download_progress(handle):
+            return load()
     except Exception as error:  # hub raises URLError/OSError/ValueError alike
         raise ModelError(_load_failure(handle, error)) from None
 
