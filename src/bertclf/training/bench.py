@@ -36,6 +36,7 @@ import dataclasses
 import platform
 import re
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -88,14 +89,20 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
     needed = (warmup + steps) * batch_size
     train_split = data.train.subset([i % len(data.train) for i in range(needed)])
     infer_split = data.validation.subset(range(min(inference_examples, len(data.validation))))
+    _say("Measuring this machine's float32 matmul peak (for model FLOPs utilisation)...")
     peak_flops = measure_peak_flops(tf)
     native = (with_native_weights(encoder) if "bucketed_bf16" in pipelines or config.model.freeze_embeddings
               else encoder)
     if config.model.freeze_embeddings:
         encoder = native  # only a native rebuild can freeze the embedding table
     runs: list[Measurement] = []
-    for _ in range(repeats):
+    total = repeats * len(pipelines)
+    for repeat in range(repeats):
         for pipeline in pipelines:
+            # A bench takes minutes: one line as each measurement starts and one as it ends.
+            started = time.perf_counter()
+            _say(f"Bench {len(runs) + 1}/{total}: {pipeline} (repeat {repeat + 1} of {repeats}): "
+                 f"{warmup} warm-up and {steps} timed training steps, then {len(infer_split)} texts scored...")
             _reset_peak_memory()
             bench = _PipelineBench(tf, pipeline, native if pipeline == "bucketed_bf16" else encoder,
                                    preprocessor, config, len(data.class_names), distribution)
@@ -105,6 +112,8 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
                 pipeline, train["examples_per_second"], train["real_tokens_per_second"], train["padding_share"],
                 train["flops_per_second"] / peak_flops, infer["examples_per_second"],
                 infer["real_tokens_per_second"], infer["padding_share"], _peak_memory_mb()))
+            _say(f"  {pipeline}: training {train['examples_per_second']:.1f} examples/s, inference "
+                 f"{infer['examples_per_second']:.1f} examples/s ({time.perf_counter() - started:.0f} s)")
     medians = median_measurements(runs)
     return {
         "config": {"experiment": config.experiment.name, "encoder": encoder.spec.name,
@@ -120,6 +129,10 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
         "ratios_vs_seed": ratios_vs_seed(medians),
         "runs": [dataclasses.asdict(run) for run in runs],
     }
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def median_measurements(runs: list[Measurement]) -> dict[str, dict[str, float]]:
