@@ -88,6 +88,14 @@ def test_root_paths_stay_as_written_in_the_config_and_sources_must_be_read(tmp_p
         load_config(write_config(tmp_path / "d.yaml", "data: {format: tsv, train_path: '${BERTCLF_DATA}/a.tsv', "
                                                       "sources: {b.tsv: {url: 'https://x/b.tsv'}}}\n"
                                                       "model: {encoder: tiny}\n"))
+    # A source follows its path: `--set data.test_path=null` drops the test file's source with it.
+    sourced = write_config(tmp_path / "s.yaml", "data: {format: tsv, train_path: '${BERTCLF_DATA}/a.tsv', "
+                                                "test_path: '${BERTCLF_DATA}/b.tsv', sources: {a.tsv: {url: "
+                                                "'https://x/a.tsv'}, b.tsv: {url: 'https://x/b.tsv'}}}\n"
+                                                "model: {encoder: tiny}\n")
+    assert set(load_config(sourced, ["data.test_path=null"]).data.sources) == {"a.tsv"}
+    assert set(load_config(sourced, ["data.test_path=${BERTCLF_DATA}/c.tsv"]).data.sources) == {"a.tsv"}
+    assert set(load_config(sourced).data.sources) == {"a.tsv", "b.tsv"}
     with pytest.raises(ConfigError, match=r"is not sha256:<64 hex digits> or md5:<32 hex digits>"):
         load_config(write_config(tmp_path / "e.yaml", "data: {format: tsv, train_path: '${BERTCLF_DATA}/a.tsv', "
                                                       "sources: {a.tsv: {url: 'https://x/a.tsv', checksum: abc}}}\n"

@@ -97,6 +97,7 @@ def config_from_mapping(raw: dict[str, Any], source: str = "config", base: Optio
         _set_dotted(override_raw, dotted, value, origin=origin)
         override_keys.add(dotted)
     _resolve_paths(override_raw, base=Path.cwd())
+    _drop_sources_of_replaced_paths(raw, override_raw)
     merged = _deep_merge(raw, override_raw)
     try:
         config = Config.model_validate(merged)
@@ -106,6 +107,20 @@ def config_from_mapping(raw: dict[str, Any], source: str = "config", base: Optio
     if not output_dir.is_absolute():
         config.experiment.output_dir = str((Path.cwd() / output_dir).resolve())
     return config
+
+
+def _drop_sources_of_replaced_paths(raw: dict[str, Any], override_raw: dict[str, Any]) -> None:
+    """A source follows its path: an override that removes or replaces a data path
+    (`--set data.test_path=null`) drops the `data.sources` entry of the file no longer read, which
+    would otherwise be refused as a misnamed source."""
+    data, changed = raw.get("data"), override_raw.get("data")
+    if not isinstance(data, dict) or not isinstance(changed, dict) or not isinstance(data.get("sources"), dict):
+        return
+    prefix = DATA_ROOT_PREFIX
+    for key in ("path", "train_path", "validation_path", "test_path"):
+        before = data.get(key)
+        if key in changed and isinstance(before, str) and before.startswith(prefix) and changed[key] != before:
+            data["sources"].pop(before[len(prefix):].lstrip("/"), None)
 
 
 def parse_override(item: str) -> tuple[str, Any]:
