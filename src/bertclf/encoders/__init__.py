@@ -149,17 +149,39 @@ def check_local_handle(handle: str) -> None:
         raise ModelError(f"encoder handle {handle}: not a SavedModel folder (no saved_model.pb)")
 
 
+# Preprocessors loaded in this process, by handle (a folder: with its saved_model.pb's time and
+# size). A preprocessor holds no trainable state, and loading one costs about a second: a process
+# that trains several runs (a notebook, a sweep's trials) loads each once. A folder rebuilt in
+# place has a new saved_model.pb and is loaded again.
+_PREPROCESSORS: dict[tuple, Any] = {}
+
+
 def load_preprocessor(handle: str):
-    """Loads a TF Hub preprocessor (`tokenize`, `bert_pack_inputs`).
+    """Loads a TF Hub preprocessor (`tokenize`, `bert_pack_inputs`), once per process and handle.
 
     Raises:
         ModelError: The handle cannot be loaded or is not a BERT preprocessor.
     """
+    key = _preprocessor_key(handle)
+    if key in _PREPROCESSORS:
+        return _PREPROCESSORS[key]
     loaded = load_saved_model(handle)
     if not (hasattr(loaded, "tokenize") and hasattr(loaded, "bert_pack_inputs")):
         raise ModelError(f"preprocess handle {handle}: not a BERT preprocessor (it has no "
                          f"tokenize/bert_pack_inputs); pair the encoder with its matching preprocessor")
+    if key is not None:
+        _PREPROCESSORS[key] = loaded
     return loaded
+
+
+def _preprocessor_key(handle: str) -> Optional[tuple]:
+    if is_url(handle):
+        return (handle,)
+    try:
+        graph = (Path(handle) / "saved_model.pb").stat()
+    except OSError:
+        return None  # not loadable: load_saved_model says why
+    return (str(Path(handle).resolve()), graph.st_mtime_ns, graph.st_size, graph.st_ino)
 
 
 def encoder_layer(handle: str, trainable: bool = True):
