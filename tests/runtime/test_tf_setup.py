@@ -84,3 +84,24 @@ def test_commands_hide_tensorflows_info_lines_and_show_them_when_asked(tmp_path)
     assert not [line for line in quiet.stderr.splitlines() if "] " in line and line.split()[2:3] in (["I"], ["W"])]
     if not any(Path("/dev").glob("nvidia[0-9]*")):
         assert "cuInit" in loud.stderr and "cuInit" not in quiet.stderr
+
+
+def test_a_level_bertclf_set_is_still_bertclfs_in_its_child_processes_and_the_users_level_is_not(monkeypatch):
+    """bench's whole processes and cluster workers inherit the level a bertclf command set: marked,
+    it is sifted there too; a level the user set is left alone."""
+    from bertclf.runtime import tf_setup
+
+    monkeypatch.setattr(tf_setup, "_COMMAND", {"command": False, "quiet": False})
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("BERTCLF_TF_CPP_MIN_LOG_LEVEL", raising=False)
+    tf_setup.quiet_tensorflow()  # a command started by the user
+    assert tf_setup._COMMAND["quiet"] and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    inherited = dict(os.environ)
+    monkeypatch.setattr(tf_setup, "_COMMAND", {"command": False, "quiet": False})
+    monkeypatch.setattr(os, "environ", inherited)
+    tf_setup.quiet_tensorflow()  # a child process with the parent's environment
+    assert tf_setup._COMMAND["quiet"]
+    inherited["TF_CPP_MIN_LOG_LEVEL"] = "1"  # the user's own choice, even with the mark left behind
+    monkeypatch.setattr(tf_setup, "_COMMAND", {"command": False, "quiet": False})
+    tf_setup.quiet_tensorflow()
+    assert not tf_setup._COMMAND["quiet"] and inherited["TF_CPP_MIN_LOG_LEVEL"] == "1"

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pydantic is not needed to load a SavedModel (predict's cold
 # Set by `quiet_tensorflow`: this process is a bertclf command, not a user's program ("command"),
 # and TensorFlow's logs are bertclf's to quieten ("quiet": the user did not set the level).
 _COMMAND = {"command": False, "quiet": False}
+_SET_BY_BERTCLF = "BERTCLF_TF_CPP_MIN_LOG_LEVEL"  # the level bertclf set, for its child processes
 KERAS_SWITCH_NOTE = ("bertclf set TF_USE_LEGACY_KERAS=1 before importing TensorFlow: in this process tf.keras is "
                      "Keras 2 (the tf_keras package), which TF Hub encoders need. Set the variable yourself, "
                      "before importing TensorFlow, to silence this.")
@@ -42,8 +43,11 @@ def quiet_tensorflow() -> None:
     (`TF_CPP_MIN_LOG_LEVEL=0 bertclf ...` shows everything TensorFlow says).
     """
     _COMMAND["command"] = True
-    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # A bertclf process started by bertclf (bench's whole processes, a sweep's or a cluster's
+    # workers) inherits the level bertclf set, marked as such: it is still bertclf's to sift.
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    if level is None or os.environ.get(_SET_BY_BERTCLF) == level:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_SET_BY_BERTCLF] = "2"
         _COMMAND["quiet"] = True
 
 
