@@ -7,7 +7,7 @@ from bertclf.data import LabelledData, load_data
 from bertclf.data.report import add_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder
 from bertclf.encoders.registry import awaiting_pretraining, model_before_pretraining, resolve_spec
-from bertclf.runtime.tf_setup import setup_tensorflow
+from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
 
 # Token lengths are measured on at most this many texts per split (they are a summary).
 TOKEN_STATS_SAMPLE = 20_000
@@ -20,7 +20,7 @@ def check_data(config: Config) -> LabelledData:
         BertclfError: The same data and encoder errors `bertclf train` would raise.
     """
     data = load_data(config.data, config.experiment.seed)
-    setup_tensorflow(config.runtime)
+    absorb_first_run_notices(setup_tensorflow(config.runtime))
     model = config.model
     if awaiting_pretraining(config):
         # Measured with the encoder `bertclf pretrain` adapts: the same tokenizer, not yet written.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from bertclf.config import RuntimeConfig
+from conftest import e2e_config
 from bertclf.runtime.tf_setup import KERAS_SWITCH_NOTE, _expected_on_this_machine, _sifted_stderr, setup_tensorflow
 
 
@@ -105,3 +107,20 @@ def test_a_level_bertclf_set_is_still_bertclfs_in_its_child_processes_and_the_us
     monkeypatch.setattr(tf_setup, "_COMMAND", {"command": False, "quiet": False})
     tf_setup.quiet_tensorflow()
     assert not tf_setup._COMMAND["quiet"] and inherited["TF_CPP_MIN_LOG_LEVEL"] == "1"
+
+
+TF_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} )")
+
+
+def test_training_and_predicting_print_no_tensorflow_line_by_default(tiny_encoder_dir, binary_run, tmp_path):
+    """`make demo`'s commands, small: TensorFlow's start-up notices that are logged as errors without
+    being any (cuInit without a GPU, oneDNN's int64 fallback) are absorbed, and nothing else of
+    TensorFlow's is printed when nothing is wrong."""
+    bertclf = str(Path(sys.executable).parent / "bertclf")
+    env = {**_without("TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL", "BERTCLF_TF_CPP_MIN_LOG_LEVEL"),
+           "BERTCLF_STATE": str(tmp_path / "state")}
+    for args in (["train", str(e2e_config(tmp_path / "train", tiny_encoder_dir))],
+                 ["predict", str(binary_run), "a wonderful film"]):
+        done = subprocess.run([bertclf, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert not [line for line in done.stderr.splitlines() if TF_LOG_LINE.match(line)], done.stderr[-3000:]

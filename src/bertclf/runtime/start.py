@@ -47,7 +47,7 @@ def start_runtime(config: "Config") -> Runtime:
     from bertclf.runtime.distribution import start_distribution
     from bertclf.runtime.hardware import choose_jit_compile, probe_hardware
     from bertclf.runtime.precision import apply_precision
-    from bertclf.runtime.tf_setup import setup_tensorflow
+    from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
 
     tf = setup_tensorflow(config.runtime, config.experiment.seed)
     hardware = probe_hardware(tf)
@@ -55,5 +55,6 @@ def start_runtime(config: "Config") -> Runtime:
     precision = apply_precision(hardware, config.runtime.precision)
     jit_compile, jit_reason = choose_jit_compile(config.runtime.jit_compile, hardware, distribution.name)
     runtime = Runtime(tf, hardware, distribution, precision, jit_compile, jit_reason)
+    absorb_first_run_notices(tf)  # threads and devices are set: the runtime may start
     print(runtime.describe(), file=sys.stderr, flush=True)
     return runtime

@@ -19,9 +19,10 @@ class Predictor:
     """A run's exported model and class names, loaded once."""
 
     def __init__(self, run_dir: Path):
-        from bertclf.runtime.tf_setup import setup_tensorflow
+        from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
 
         tf = setup_tensorflow()
+        absorb_first_run_notices(tf)
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModel uses)
 
         self.run_dir = run_dir

@@ -50,7 +50,7 @@ from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_wei
 from bertclf.encoders.registry import resolve_spec
 from bertclf.runtime.hardware import probe_hardware
 from bertclf.runtime.distribution import start_distribution
-from bertclf.runtime.tf_setup import setup_tensorflow
+from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
 
 PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16", "bucketed_distributed")
 
@@ -83,6 +83,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
     # Before anything runs on TensorFlow: logical CPU devices can only be set up until then.
     distribution = start_distribution(tf, probe_hardware(tf), config.runtime.distribution,
                                       config.runtime.cpu_devices)
+    absorb_first_run_notices(tf)
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, seed)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
     batch_size, seq_length = config.train.batch_size, config.model.seq_length
