@@ -18,6 +18,7 @@ FILE_SECONDS = {
     "tests/pretraining/test_pretrain.py": 99,
     "tests/sweep/test_sweep.py": 86,
     "tests/test_docs.py": 85,
+    "tests/runtime/test_tf_setup.py": 46,
     "tests/training/test_resume.py": 72,
     "tests/serving/test_server.py": 64,
     "tests/cli/test_run_commands.py": 53,
