@@ -84,3 +84,20 @@ def test_sigterm_while_reading_data_stops_with_143_and_one_line(tmp_path, tiny_e
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
     # The command's handler is gone with the command: the process's own is back.
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_resume_cleanup_removes_only_bertclfs_staged_model_folders(tmp_path):
+    """`remove_stale_staging` deletes the `.model.<random>.tmp/` folders bertclf stages, and nothing
+    else: not a user's hidden file or folder, not a file of that name, not what a symlink points to."""
+    run_dir = tmp_path / "run"
+    (run_dir / ".model.ab12cd.tmp" / "variables").mkdir(parents=True)  # what an interrupted finish leaves
+    (run_dir / ".draft.tmp").write_text("the user's")
+    (run_dir / ".notes.tmp").mkdir()
+    (run_dir / ".model.file.tmp").write_text("a file, not a staged folder")
+    elsewhere = tmp_path / "shared-model"
+    (elsewhere / "variables").mkdir(parents=True)
+    (run_dir / ".model.link.tmp").symlink_to(elsewhere, target_is_directory=True)
+    assert artifacts.remove_stale_staging(run_dir) == [".model.ab12cd.tmp"]
+    assert sorted(path.name for path in run_dir.iterdir()) == [".draft.tmp", ".model.file.tmp", ".model.link.tmp",
+                                                              ".notes.tmp"]
+    assert (elsewhere / "variables").is_dir()

@@ -116,11 +116,10 @@ def _drop_sources_of_replaced_paths(raw: dict[str, Any], override_raw: dict[str,
     data, changed = raw.get("data"), override_raw.get("data")
     if not isinstance(data, dict) or not isinstance(changed, dict) or not isinstance(data.get("sources"), dict):
         return
-    prefix = DATA_ROOT_PREFIX
     for key in ("path", "train_path", "validation_path", "test_path"):
         before = data.get(key)
-        if key in changed and isinstance(before, str) and before.startswith(prefix) and changed[key] != before:
-            data["sources"].pop(before[len(prefix):].lstrip("/"), None)
+        if key in changed and isinstance(before, str) and before.startswith(DATA_ROOT_PREFIX) and changed[key] != before:
+            data["sources"].pop(before[len(DATA_ROOT_PREFIX):].lstrip("/"), None)
 
 
 def parse_override(item: str) -> tuple[str, Any]:

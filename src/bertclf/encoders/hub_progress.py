@@ -35,7 +35,9 @@ class _HubLines(logging.Handler):
             return
         if message.startswith("Downloading TF-Hub Module") and self.cache_line:
             print(f"TF Hub: {self.cache_line}", file=sys.stderr, flush=True)
-        print(f"TF Hub: {message}", file=sys.stderr, flush=True)
+        # Only tensorflow_hub's own messages are labelled as such; another logger's warning is its own.
+        label = "TF Hub: " if "tensorflow_hub" in record.pathname else f"{record.levelname.lower()}: "
+        print(f"{label}{message}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

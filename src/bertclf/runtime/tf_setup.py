@@ -29,8 +29,9 @@ if TYPE_CHECKING:  # pydantic is not needed to load a SavedModel (predict's cold
 
 
 # Set by `quiet_tensorflow`: this process is a bertclf command, not a user's program ("command"),
-# and TensorFlow's logs are bertclf's to quieten ("quiet": the user did not set the level).
-_COMMAND = {"command": False, "quiet": False}
+# and TensorFlow's logs are bertclf's to quieten ("quiet": the user did not set the level);
+# "absorbed": `absorb_first_run_notices` ran.
+_COMMAND = {"command": False, "quiet": False, "absorbed": False}
 _SET_BY_BERTCLF = "BERTCLF_TF_CPP_MIN_LOG_LEVEL"  # the level bertclf set, for its child processes
 KERAS_SWITCH_NOTE = ("bertclf set TF_USE_LEGACY_KERAS=1 before importing TensorFlow: in this process tf.keras is "
                      "Keras 2 (the tf_keras package), which TF Hub encoders need. Set the variable yourself, "
@@ -142,7 +143,7 @@ def absorb_first_run_notices(tf) -> None:
     default Eigen-based implementation", from its layout pass over an int64 transpose, which
     every tokenizer graph holds. Printed here, under the sieve, it is dropped, and does not come
     later in the middle of a command's output."""
-    if not _COMMAND["quiet"] or _COMMAND.get("absorbed"):
+    if not _COMMAND["quiet"] or _COMMAND["absorbed"]:
         return
     _COMMAND["absorbed"] = True
     with _sifted_stderr(_expected_on_this_machine):
