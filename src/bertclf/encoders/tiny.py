@@ -48,10 +48,11 @@ def learn_vocab(texts: Sequence[str], vocab_size: int, lower_case: bool) -> list
     from tensorflow_text.python.ops import bert_tokenizer
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
+    from bertclf.encoders.wordpiece import learn_vocabulary
     from bertclf.progress import Progress
 
-    # tensorflow_text's bert_vocab_from_dataset, in its two phases, each with progress (learning
-    # NSMC's vocabulary took over a minute without a word).
+    # tensorflow_text's bert_vocab_from_dataset, in its two phases, each with progress; the
+    # second is its learner's algorithm computed faster (bertclf.encoders.wordpiece).
     tokenizer = bert_tokenizer.BasicTokenizer(lower_case=lower_case)
     batches = tf.data.Dataset.from_tensor_slices(list(texts)).batch(1000).map(tokenizer.tokenize)
     with Progress("Counting words for the vocabulary", len(texts), "texts") as shown:
@@ -62,7 +63,7 @@ def learn_vocab(texts: Sequence[str], vocab_size: int, lower_case: bool) -> list
 
         counts = learner.count_words(counted())
     with Progress(f"Learning a {vocab_size:,}-piece vocabulary from {len(counts):,} words", None, "steps"):
-        return learner.learn(counts, vocab_size, RESERVED_TOKENS)
+        return learn_vocabulary(counts, vocab_size, RESERVED_TOKENS)
 
 
 def read_vocab(path: Path) -> list[str]:
