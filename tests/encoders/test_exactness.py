@@ -111,15 +111,18 @@ def test_native_rebuild_refuses_an_encoder_it_cannot_reproduce(minilm_dir, monke
         native.read_native_weights(minilm_dir.encoder_handle)
 
 
-def test_native_rebuild_of_a_tanh_gelu_encoder_selects_tanh(tmp_path, reference):
+def test_native_rebuild_of_a_tanh_gelu_encoder_selects_tanh(tmp_path, reference, monkeypatch):
     """TF Hub BERTs compute the tanh GELU (tf-models-official's "gelu"): MiniLM's weights
-    converted as a `gelu_new` checkpoint stand in for one, and must rebuild with it."""
+    converted as a `gelu_new` checkpoint stand in for one, and must rebuild with it. The
+    folder's manifest names it, so one rebuild checks it; a manifest naming another
+    activation is not believed."""
     import json
     import shutil
 
+    from bertclf.encoders import native
     from bertclf.encoders.convert import convert_checkpoint
     from bertclf.encoders.native import read_native_weights
-    from bertclf.encoders.registry import packaged_checkpoint
+    from bertclf.encoders.registry import MANIFEST_FILE, packaged_checkpoint
 
     from safetensors.numpy import save_file
 
@@ -133,4 +136,16 @@ def test_native_rebuild_of_a_tanh_gelu_encoder_selects_tanh(tmp_path, reference)
     save_file(kept, str(source / "model.safetensors"))
     (source / "config.json").write_text(json.dumps({**config, "hidden_act": "gelu_new", "num_hidden_layers": 2}))
     convert_checkpoint(source, tmp_path / "converted")
+    rebuilt = []
+    build = native.build_native_encoder
+    monkeypatch.setattr(native, "build_native_encoder", lambda found: rebuilt.append(found.activation) or build(found))
+    manifest = json.loads((tmp_path / "converted" / MANIFEST_FILE).read_text())
+    assert manifest["activation"] == "gelu"
     assert read_native_weights(str(tmp_path / "converted" / "encoder")).activation == "gelu"
+    assert rebuilt == ["gelu"]
+    # A copy (another cache entry) whose manifest names the exact GELU: every candidate is tried.
+    shutil.copytree(tmp_path / "converted", tmp_path / "misnamed")
+    (tmp_path / "misnamed" / MANIFEST_FILE).write_text(json.dumps({**manifest, "activation": "bertclf_exact_gelu"}))
+    rebuilt.clear()
+    assert read_native_weights(str(tmp_path / "misnamed" / "encoder")).activation == "gelu"
+    assert rebuilt == ["bertclf_exact_gelu", "gelu", "relu"]

@@ -79,7 +79,10 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
     manifest = {**manifest, "tokenizer": "sentencepiece" if sentencepiece else "wordpiece",
                 **({"text_prefix": text_prefix} if text_prefix else {}), "format_version": ENCODER_FORMAT_VERSION, "compute_dtype": "float32",
                 "dropout": bert_config.hidden_dropout_prob,
-                "attention_dropout": bert_config.attention_probs_dropout_prob}
+                "attention_dropout": bert_config.attention_probs_dropout_prob,
+                # The name the encoder was built with: a native rebuild checks it first
+                # instead of rebuilding with every candidate (encoders.native).
+                **({"activation": bert_config.hidden_act} if isinstance(bert_config.hidden_act, str) else {})}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
