@@ -17,6 +17,16 @@ import pytest
 # Keras 2 as tf.keras for every test, decided here as a user would: tests import TensorFlow and
 # bertclf's modules directly, before any bertclf call would set it (runtime.tf_setup.use_keras2).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# Workers share the cores (`make test`: two workers on this machine's two): TensorFlow's default
+# pools, one thread per core in every worker and in every command a test starts, oversubscribe
+# them, and its spinning threads then take time from the other worker. One core's share each
+# made a sample of four training files 7-10% faster, alternating (CONTRIBUTING: Test time).
+# Read by TensorFlow when it starts, here and in the processes tests start; a run's own
+# runtime.*_op_threads still wins.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _SHARE = max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(_SHARE))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(_SHARE))
 
 pytest_plugins = ["strict_skips", "scheduling"]  # CI: a skip is a failure; the slowest files first
 from bertclf.encoders.registry import get_spec, packaged_checkpoint
