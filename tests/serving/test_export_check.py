@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 
 def _served(run_dir, texts):
     import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the tokenizer ops; the shared run may have trained in another worker)
 
     served = tf.saved_model.load(str(run_dir / artifacts.MODEL_DIR)).signatures["serving_default"]
     return served(texts=tf.constant(texts))["probabilities"].numpy()
