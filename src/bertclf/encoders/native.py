@@ -131,16 +131,14 @@ def _read_native_weights(handle: str) -> NativeEncoderWeights:
     # and tanh GELUs can both land within it, and only one is what the SavedModel computes.
     gaps = {}
     with keras_policy("float32"):
-        recorded = _recorded_activation(handle)
-        # What the folder was built with is the answer when its rebuild matches: the other
-        # candidates need not be built (each rebuild costs seconds; e5's, with its 250,037
-        # embeddings, six).
-        for candidates in ([recorded] if recorded else [], [a for a in _ACTIVATIONS if a != recorded]):
-            for activation in candidates:
-                candidate = dataclasses.replace(found, activation=activation)
-                got = build_native_encoder(candidate)(inputs, training=False)["sequence_output"].numpy()
-                gaps[activation] = float(np.abs(got - expected).max())
-            if recorded and gaps.get(recorded, np.inf) <= _MATCH_TOLERANCE:
+        # What the folder was built with comes first and is the answer when its rebuild matches:
+        # the other candidates need not be built (a rebuild costs seconds; e5's, six).
+        recorded = _manifest(handle).get("activation")
+        for activation in sorted(_ACTIVATIONS, key=lambda name: name != recorded):
+            candidate = dataclasses.replace(found, activation=activation)
+            got = build_native_encoder(candidate)(inputs, training=False)["sequence_output"].numpy()
+            gaps[activation] = float(np.abs(got - expected).max())
+            if activation == recorded and gaps[activation] <= _MATCH_TOLERANCE:
                 return dataclasses.replace(found, activation=recorded)
     best = min(gaps, key=gaps.get)
     if gaps[best] <= _MATCH_TOLERANCE:
@@ -182,31 +180,22 @@ def build_native_encoder(native: NativeEncoderWeights):
     return encoder
 
 
+def _manifest(handle: str) -> dict:
+    """A bertclf encoder folder's manifest (beside the encoder SavedModel), or {} for any other handle."""
+    from bertclf.encoders.registry import MANIFEST_FILE
+
+    if is_url(handle):
+        return {}
+    try:
+        return json.loads((Path(handle).parent / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def _recorded_dropout(handle: str) -> dict[str, float]:
     """The dropout rates a bertclf encoder folder's manifest records for its encoder (else none)."""
-    from bertclf.encoders.registry import MANIFEST_FILE
-
-    if is_url(handle):
-        return {}
-    try:
-        manifest = json.loads((Path(handle).parent / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    manifest = _manifest(handle)
     return {key: float(manifest[key]) for key in ("dropout", "attention_dropout") if key in manifest}
-
-
-def _recorded_activation(handle: str) -> str:
-    """The activation a bertclf encoder folder's manifest names, if it is a candidate (else "")."""
-    from bertclf.encoders.registry import MANIFEST_FILE
-
-    if is_url(handle):
-        return ""
-    try:
-        manifest = json.loads((Path(handle).parent / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    activation = manifest.get("activation", "")
-    return activation if activation in _ACTIVATIONS else ""
 
 
 def _plain_name(name: str) -> str:
