@@ -1,0 +1,71 @@
+"""Iterative stratification: every label on both sides of a validation split, in its share."""
+
+from __future__ import annotations
+
+import csv
+import random
+
+import pytest
+
+from bertclf.data.label_sets import iterative_partition
+from conftest import SHARED_DATA, needs_shared_data
+
+
+def _synthetic(n: int, labels: int, seed: int) -> list[list[int]]:
+    """Label sets with a long tail: label k is carried by about 1 in 2**k examples; some have none."""
+    rng = random.Random(seed)
+    return [[k for k in range(labels) if rng.random() < 0.5 ** (k + 1)] for _ in range(n)]
+
+
+def _counts(label_sets, indices) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for i in indices:
+        for label in label_sets[i]:
+            counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.5])
+def test_every_label_with_two_examples_is_on_both_sides_in_about_its_share(fraction):
+    label_sets = _synthetic(2_000, 10, seed=1)
+    held_out, rest = iterative_partition(label_sets, fraction, random.Random(0))
+    assert sorted(held_out + rest) == list(range(2_000))
+    assert abs(len(held_out) - 2_000 * fraction) <= 2
+    total, left, right = _counts(label_sets, range(2_000)), _counts(label_sets, held_out), _counts(label_sets, rest)
+    for label, count in total.items():
+        if count >= 2:
+            assert left.get(label, 0) >= 1 and right.get(label, 0) >= 1, (label, count)
+        # Within one example (or 10% of its share for frequent labels) of the share asked for.
+        assert abs(left.get(label, 0) - count * fraction) <= max(1.0, 0.1 * count * fraction), (label, count)
+
+
+def test_the_same_seed_gives_the_same_split_and_another_seed_another():
+    label_sets = _synthetic(500, 6, seed=2)
+    first = iterative_partition(label_sets, 0.2, random.Random(7))
+    assert first == iterative_partition(label_sets, 0.2, random.Random(7))
+    assert first != iterative_partition(label_sets, 0.2, random.Random(8))
+
+
+def test_a_label_with_two_examples_gets_one_each_side_and_examples_without_labels_are_dealt_too():
+    label_sets = [[0], [0], [], [], [], [], [], [], [], [1], [1], [1]]
+    held_out, rest = iterative_partition(label_sets, 0.25, random.Random(3))
+    assert sum(0 in label_sets[i] for i in held_out) == 1 and sum(1 in label_sets[i] for i in held_out) == 1
+    assert len(held_out) == 3 and len(rest) == 9
+
+
+@needs_shared_data
+def test_on_the_disaster_messages_each_learnable_label_keeps_its_share_better_than_a_random_split():
+    """The real training file: 21,046 messages, 37 columns (three never positive in train)."""
+    with (SHARED_DATA / "disaster_response" / "train.csv").open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        names = [name for name in reader.fieldnames if name not in ("id", "message", "original", "genre")]
+        label_sets = [[j for j, name in enumerate(names) if row[name] != "0"] for row in reader]
+    held_out, rest = iterative_partition(label_sets, 0.1, random.Random(42))
+    total, left = _counts(label_sets, range(len(label_sets))), _counts(label_sets, held_out)
+    assert len(total) == 34 and all(left.get(label, 0) >= 1 for label, count in total.items() if count >= 2)
+    stratified = max(abs(left.get(label, 0) / count - 0.1) for label, count in total.items())
+    shuffled = list(range(len(label_sets)))
+    random.Random(42).shuffle(shuffled)
+    plain = _counts(label_sets, shuffled[:len(held_out)])
+    unstratified = max(abs(plain.get(label, 0) / count - 0.1) for label, count in total.items())
+    assert stratified < unstratified and stratified <= 0.02, (stratified, unstratified)
