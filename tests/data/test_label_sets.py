@@ -69,3 +69,69 @@ def test_on_the_disaster_messages_each_learnable_label_keeps_its_share_better_th
     plain = _counts(label_sets, shuffled[:len(held_out)])
     unstratified = max(abs(plain.get(label, 0) / count - 0.1) for label, count in total.items())
     assert stratified < unstratified and stratified <= 0.02, (stratified, unstratified)
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+from bertclf.data.label_sets import read_label_sets  # noqa: E402
+from bertclf.errors import DataError  # noqa: E402
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_zero_one_columns_named_or_found_and_a_row_may_have_no_label(tmp_path):
+    table = _write(tmp_path / "t.csv", "id,text,genre,water,food\n7,need water,direct,1,0\n"
+                                       "8,need water and food,news,1,1\n9,all is calm,direct,0,0\n")
+    found = read_label_sets(table, "csv", "text", "label")
+    assert found.label_names == ["water", "food"]  # id and genre are not 0/1 columns
+    assert [row.labels for row in found.rows] == [("water",), ("water", "food"), ()]
+    assert found.rows[1].where == f"{table}:3"
+    named = read_label_sets(table, "csv", "text", "label", label_columns=["food"])
+    assert [row.labels for row in named.rows] == [(), ("food",), ()]
+
+
+def test_a_value_neither_0_nor_1_is_one_line_naming_file_line_column_and_the_key_that_decides(tmp_path):
+    table = _write(tmp_path / "t.csv", "text,related,food\na,1,0\nb,2,1\nc,0,0\n")
+    with pytest.raises(DataError, match=rf"^{table}:3: column 'related' holds '2', neither 0 nor 1; say what it "
+                                        rf"means with data.label_values \(e.g. \{{'2': 1\}}\) or fix the file$"):
+        read_label_sets(table, "csv", "text", "label")
+    read = read_label_sets(table, "csv", "text", "label", values={"2": 1})
+    assert [row.labels for row in read.rows] == [("related",), ("related", "food"), ()] and len(read.rows) == 3
+
+
+def test_delimited_names_and_json_lists(tmp_path):
+    table = _write(tmp_path / "t.tsv", "text\ttags\nflooded road\tfloods|infrastructure\nquiet\t\n"
+                                       "no food\tfood | \n")
+    read = read_label_sets(table, "tsv", "text", "tags", separator="|")
+    assert [row.labels for row in read.rows] == [("floods", "infrastructure"), (), ("food",)]
+    assert read.label_names == ["floods", "food", "infrastructure"]
+    lines = _write(tmp_path / "t.jsonl", '{"text": "a", "label": ["x", "y"]}\n{"text": "b", "label": []}\n')
+    assert [row.labels for row in read_label_sets(lines, "jsonl", "text", "label").rows] == [("x", "y"), ()]
+    bad = _write(tmp_path / "bad.jsonl", '{"text": "a", "label": ["x"]}\n{"text": "b", "label": "x"}\n')
+    with pytest.raises(DataError, match=rf"^{bad}:2: 'label' is \"x\", not a list of labels"):
+        read_label_sets(bad, "jsonl", "text", "label")
+    columns = _write(tmp_path / "c.jsonl", '{"text": "a", "x": 1, "y": 0}\n{"text": "b", "x": 0, "y": 1}\n')
+    assert [row.labels for row in read_label_sets(columns, "jsonl", "text", "label", label_columns=["x", "y"]).rows] \
+        == [("x",), ("y",)]
+
+
+def test_a_blank_label_cell_skips_the_row_and_a_missing_column_names_the_key(tmp_path):
+    table = _write(tmp_path / "t.csv", "text,water,food\na,1,\nb,0,1\n")
+    read = read_label_sets(table, "csv", "text", "label", label_columns=["water", "food"])
+    assert len(read.rows) == 1 and read.skipped["missing_label"] == 1 and read.read == 2
+    with pytest.raises(DataError, match=r"no column 'shelter' in the header \(text, water, food\); set "
+                                        r"data.label_columns"):
+        read_label_sets(table, "csv", "text", "label", label_columns=["shelter"])
+
+
+@needs_shared_data
+def test_the_disaster_messages_read_with_related_2_as_1_and_no_row_dropped():
+    path = SHARED_DATA / "disaster_response" / "train.csv"
+    with pytest.raises(DataError, match=r"column 'related' holds '2', neither 0 nor 1"):
+        read_label_sets(path, "csv", "message", "label")
+    read = read_label_sets(path, "csv", "message", "label", values={"2": 1})
+    assert read.read == len(read.rows) == 21_046 and len(read.label_names) == 37
+    assert read.label_names[0] == "related" and "id" not in read.label_names and "genre" not in read.label_names
