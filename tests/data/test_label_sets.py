@@ -135,3 +135,32 @@ def test_the_disaster_messages_read_with_related_2_as_1_and_no_row_dropped():
     read = read_label_sets(path, "csv", "message", "label", values={"2": 1})
     assert read.read == len(read.rows) == 21_046 and len(read.label_names) == 37
     assert read.label_names[0] == "related" and "id" not in read.label_names and "genre" not in read.label_names
+
+
+# --- the config's keys ------------------------------------------------------------------------------------
+
+from bertclf.config import load_config  # noqa: E402
+from bertclf.errors import ConfigError  # noqa: E402
+
+
+@pytest.mark.parametrize("data, message", [
+    ("{format: csv, train_path: t.csv, label_columns: [a]}",
+     r"data.label_columns is for texts with several labels; set data.multi_label: true, or remove it"),
+    ("{path: d, multi_label: true}", r"data.multi_label: class folders give each text one label"),
+    ("{format: csv, train_path: t.csv, multi_label: true, label_columns: [a], label_separator: '|'}",
+     r"set one of them"),
+    ("{format: csv, train_path: t.csv, multi_label: true, label_values: {2: 3}}",
+     r"data.label_values.2: 3; a value means 0 \(label absent\) or 1 \(present\)"),
+    ("{format: csv, train_path: t.csv, multi_label: true, class_sample: {a: 0.5}}",
+     r"data.class_sample thins one class's texts"),
+])
+def test_multi_label_keys_that_would_be_ignored_or_cannot_apply_are_one_line(tmp_path, data, message):
+    config = _write(tmp_path / "c.yaml", f"data: {data}\nmodel: {{encoder: tiny}}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(config)
+
+
+def test_a_multi_label_config_loads_with_its_label_values_as_text(tmp_path):
+    config = _write(tmp_path / "c.yaml", "data: {format: csv, train_path: t.csv, multi_label: true, "
+                                         "label_values: {2: 1}}\nmodel: {encoder: tiny}\n")
+    assert load_config(config).data.label_values == {"2": 1}

@@ -10,6 +10,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bertclf.config.label_form import check_label_form
 from bertclf.durations import parse_duration
 
 # A data path written this way is a file under the data root (bertclf.data.root), resolved when read.
@@ -93,6 +94,13 @@ class DataConfig(_Section):
     sources: Optional[dict[str, DataSource]] = None
     # `sha256:<hex>` or `md5:<hex>` of the archive at archive_url, checked when it is downloaded.
     archive_checksum: Optional[str] = None
+    # Several labels per text (bertclf.data.label_sets): 0/1 columns (named here, or every column
+    # of whole numbers mostly 0/1), one column of names split on label_separator, or JSON lists.
+    multi_label: bool = False
+    label_columns: Optional[list[str]] = Field(None, min_length=1)
+    label_separator: Optional[str] = Field(None, min_length=1)
+    # What other values of 0/1 label columns mean: `{2: 1}` reads 2 as present.
+    label_values: Optional[dict[str, int]] = None
 
     @field_validator("label_names", mode="before")
     @classmethod
@@ -165,7 +173,14 @@ class DataConfig(_Section):
         if self.text_pair_column is not None and self.truncation != "head":
             raise ValueError("data.truncation applies to single texts; sentence pairs are trimmed "
                              "longest-first to fit model.seq_length, so remove data.truncation")
+        check_label_form(self)
         return self
+
+    @field_validator("label_values", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        # YAML reads `{2: 1}` with an integer key; cells are compared as text.
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
 class TinyEncoderConfig(_Section):
