@@ -164,3 +164,44 @@ def test_a_multi_label_config_loads_with_its_label_values_as_text(tmp_path):
     config = _write(tmp_path / "c.yaml", "data: {format: csv, train_path: t.csv, multi_label: true, "
                                          "label_values: {2: 1}}\nmodel: {encoder: tiny}\n")
     assert load_config(config).data.label_values == {"2": 1}
+
+
+# --- loading a config's multi-label data ------------------------------------------------------------------
+
+from bertclf.config import DataConfig  # noqa: E402
+from bertclf.data import load_data  # noqa: E402
+
+
+def test_a_label_without_training_positives_is_left_out_named_and_counted(tmp_path, capsys):
+    rows = ["text,water,food,offer"] + [f"need water {i},1,0,0" for i in range(12)] + \
+           [f"need food {i},0,1,0" for i in range(12)] + [f"calm {i},0,0,0" for i in range(6)]
+    train = _write(tmp_path / "train.csv", "\n".join(rows) + "\n")
+    test = _write(tmp_path / "test.csv", "text,water,food,offer\nwater please,1,0,0\nwe offer food,0,1,1\n")
+    loaded = load_data(DataConfig(format="csv", train_path=str(train), test_path=str(test), multi_label=True,
+                                  validation_split=0.25), seed=3)
+    assert loaded.class_names == ["water", "food"]
+    assert "warning: offer: no positive training example" in capsys.readouterr().err
+    assert loaded.test.labels == [(0,), (1,)]
+    assert loaded.report["left_out_labels"] == {"offer": {"train": 0, "test": 1}}
+    assert len(loaded.validation) + len(loaded.train) == 30
+    for split in (loaded.train, loaded.validation):  # every label on both sides
+        assert {label for labels in split.labels for label in labels} == {0, 1}
+    assert loaded.report["splits"]["train"]["texts_without_labels"] + \
+        loaded.report["splits"]["validation"]["texts_without_labels"] == 6
+    assert any("too rare to learn well" in warning for warning in loaded.report["warnings"])
+
+
+@needs_shared_data
+def test_the_disaster_messages_load_as_the_shipped_config_will_read_them(capsys):
+    root = SHARED_DATA / "disaster_response"
+    loaded = load_data(DataConfig(format="csv", train_path=str(root / "train.csv"),
+                                  validation_path=str(root / "validation.csv"), test_path=str(root / "test.csv"),
+                                  text_column="message", multi_label=True, label_values={"2": 1}), seed=42)
+    # One message of train and one of validation are empty: skipped and counted, as in any table.
+    assert len(loaded.class_names) == 34 and (len(loaded.train), len(loaded.validation), len(loaded.test)) == \
+        (21_045, 2_572, 2_629)
+    splits = loaded.report["splits"]
+    assert [splits[name]["rows_read"] for name in ("train", "validation", "test")] == [21_046, 2_573, 2_629]
+    assert splits["train"]["skipped"] == splits["validation"]["skipped"] == {"empty_text": 1}
+    assert loaded.report["left_out_labels"]["offer"]["test"] == 119
+    assert set(loaded.report["left_out_labels"]) == {"PII", "child_alone", "offer"}

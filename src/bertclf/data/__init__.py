@@ -52,6 +52,10 @@ def load_data(data: DataConfig, seed: int) -> LabelledData:
         DataError: Missing or empty data, a single class, a label in validation
             or test that training lacks, a malformed file.
     """
+    if data.multi_label:  # label sets instead of one label: bertclf.data.multilabel
+        from bertclf.data.multilabel import load_multilabel_data
+
+        return load_multilabel_data(data, seed)
     raw = _read_raw(data)
     raw = {name: _filter(split, data.min_text_length) if split else None for name, split in raw.items()}
     raw_labels = _sorted_labels({row.label for row in raw["train"].rows})
