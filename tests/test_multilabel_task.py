@@ -1,0 +1,57 @@
+"""The multi-label task: targets, sigmoid probabilities, the weighted loss, monitors, thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bertclf.errors import ConfigError
+from bertclf.multilabel_task import MAX_POSITIVE_WEIGHT, MultiLabelTask
+
+
+def test_targets_probabilities_and_two_labels_keep_two_logits():
+    task = MultiLabelTask(2)
+    assert task.num_logits == 2 and not task.binary
+    assert task.targets([(0, 1), (), (1,)]).tolist() == [[1, 1], [0, 0], [0, 1]]
+    import tensorflow as tf
+
+    probabilities = task.probabilities(tf.constant([[0.0, 2.0], [-3.0, 3.0]])).numpy()
+    assert probabilities[0, 0] == pytest.approx(0.5) and probabilities.sum(axis=1)[1] == pytest.approx(1.0, abs=1e-6)
+    assert probabilities[0].sum() != pytest.approx(1.0)  # independent labels: rows need not sum to 1
+
+
+def test_the_loss_is_binary_cross_entropy_and_balanced_weights_weigh_rare_positives_capped():
+    import tensorflow as tf
+
+    labels = [(0,), (0, 1), (), ()] + [()] * 96  # label 0: 2 of 100; label 1: 1 of 100
+    task = MultiLabelTask(2).with_class_weight("balanced", ["a", "b"], labels)
+    assert task.positive_weights == (49.0 if 49.0 < MAX_POSITIVE_WEIGHT else MAX_POSITIVE_WEIGHT, MAX_POSITIVE_WEIGHT)
+    y_true, logits = tf.constant([[1.0, 0.0]]), tf.constant([[0.0, 0.0]])
+    plain = float(MultiLabelTask(2).compile_arguments()["loss"](y_true, logits))
+    assert plain == pytest.approx(np.log(2.0), rel=1e-6)  # both terms log 2, averaged
+    weighted = float(task.compile_arguments()["loss"](y_true, logits))
+    assert weighted == pytest.approx((task.positive_weights[0] * np.log(2.0) + np.log(2.0)) / 2, rel=1e-6)
+    with pytest.raises(ConfigError, match="train.class_weight: no label 'c'"):
+        MultiLabelTask(2).with_class_weight({"c": 2.0}, ["a", "b"], labels)
+    assert MultiLabelTask(2).with_class_weight({"b": 3.0}, ["a", "b"], labels).positive_weights == (1.0, 3.0)
+
+
+def test_monitors_and_threshold_rules_of_one_positive_class_are_refused_in_one_line():
+    task = MultiLabelTask(3)
+    task.check_monitor("val_micro_f1")
+    with pytest.raises(ConfigError, match="train.monitor: val_roc_auc is not computed for multi-label data"):
+        task.check_monitor("val_roc_auc")
+    task.check_threshold(0.4)
+    task.check_threshold("per_label")
+    with pytest.raises(ConfigError, match="train.threshold: 'auto' chooses one positive class's threshold"):
+        task.check_threshold("auto")
+
+
+def test_per_label_thresholds_are_tuned_on_validation_with_the_fallback_recorded():
+    task = MultiLabelTask(2)
+    labels = [(0,)] * 10 + [()] * 10
+    probabilities = np.array([[0.3, 0.1]] * 10 + [[0.1, 0.1]] * 10)
+    thresholds, record = task.decision_threshold("per_label", labels, probabilities)
+    assert 0.1 < thresholds[0] < 0.3 and thresholds[1] == 0.5
+    assert record["kept_default"] == {"1": "0 validation positive(s), fewer than 5: kept 0.5"}
+    assert task.decision_threshold(0.4, labels, probabilities) == ([0.4, 0.4], {"value": 0.4, "rule": "fixed"})
