@@ -169,7 +169,7 @@ def test_export_reproduces_in_memory_probabilities(tiny_encoder_dir, tmp_path, p
     model_config = ModelConfig(encoder=str(tiny_encoder_dir), pooling=pooling, seq_length=24)
     encoder = prepare_encoder(spec_from_folder(tiny_encoder_dir), model_config, [], seed=0)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
-    classifier = build_classifier(encoder, 3, model_config)
+    classifier = build_classifier(encoder, ClassificationTask(3), model_config)
     texts = ["a wonderful film", "", KOREAN, "word " * 500]
     expected = ClassificationTask(3).probabilities(
         classifier(encode_texts(preprocessor, tf.constant(texts), 24), training=False))

@@ -1,4 +1,4 @@
-"""The classifier: a pure function of (encoder, number of classes, model config).
+"""The classifier: a pure function of (encoder, task, model config).
 
 Token ids in, logits out; how many logits, and what they mean, is the task's
 rule (`bertclf.task`). The string-input SavedModel built around it lives in
@@ -10,17 +10,21 @@ from __future__ import annotations
 from bertclf.config import ModelConfig
 from bertclf.encoders import ResolvedEncoder
 from bertclf.errors import ModelError
-from bertclf.task import ClassificationTask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bertclf.multilabel_task import MultiLabelTask
+    from bertclf.task import ClassificationTask
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
-def build_classifier(encoder: ResolvedEncoder, num_classes: int, model: ModelConfig):
+def build_classifier(encoder: ResolvedEncoder, task: "ClassificationTask | MultiLabelTask", model: ModelConfig):
     """Token ids -> encoder -> pooling -> dropout -> dense logits.
 
     Args:
         encoder: The resolved encoder whose SavedModel the hub layer loads.
-        num_classes: Number of classes (>= 2).
+        task: How many logits (`task.num_logits`): one for two classes, one per class or label.
         model: Pooling, dropout, frozen embeddings (sequence length is the pipeline's business).
 
     Returns:
@@ -55,7 +59,7 @@ def build_classifier(encoder: ResolvedEncoder, num_classes: int, model: ModelCon
             outputs["sequence_output"], inputs["input_mask"])
     features = tf_keras.layers.Dropout(model.dropout, name="dropout")(features)
     logits = tf_keras.layers.Dense(  # float32 logits under any policy
-        ClassificationTask(num_classes).num_logits, name="classifier", dtype="float32",
+        task.num_logits, name="classifier", dtype="float32",
         kernel_initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))(features)
     return tf_keras.Model(inputs, logits, name="bertclf_classifier")
 

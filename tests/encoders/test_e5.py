@@ -217,12 +217,13 @@ def test_frozen_embeddings_do_not_move(tiny_e5_folder):
     from bertclf.encoders import prepare_encoder, with_native_weights
     from bertclf.encoders.registry import spec_from_folder
     from bertclf.model import build_classifier
+    from bertclf.task import ClassificationTask
 
     model = ModelConfig(encoder=str(tiny_e5_folder), seq_length=8, pooling="mean", freeze_embeddings=True)
     encoder = prepare_encoder(spec_from_folder(tiny_e5_folder), model, [], seed=0)
     with pytest.raises(RuntimeError, match="natively"):
-        build_classifier(encoder, 2, model)
-    classifier = build_classifier(with_native_weights(encoder), 2, model)
+        build_classifier(encoder, ClassificationTask(2), model)
+    classifier = build_classifier(with_native_weights(encoder), ClassificationTask(2), model)
     table = next(w for w in classifier.weights if "word_embeddings" in w.name)
     assert not any(w is table for w in classifier.trainable_weights)
     before = table.numpy().copy()

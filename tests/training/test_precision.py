@@ -90,6 +90,7 @@ def test_the_encoder_computes_in_the_precision_asked_for(tiny_encoder_dir, preci
     from bertclf.config import ModelConfig
     from bertclf.encoders import prepare_encoder, with_native_weights
     from bertclf.model import build_classifier
+    from bertclf.task import ClassificationTask
     from bertclf.encoders.registry import spec_from_folder
     from bertclf.runtime.precision import keras_policy
 
@@ -98,7 +99,7 @@ def test_the_encoder_computes_in_the_precision_asked_for(tiny_encoder_dir, preci
     if precision != "float32":
         encoder = with_native_weights(encoder)
     with keras_policy(precision):
-        classifier = build_classifier(encoder, 2, model_config)
+        classifier = build_classifier(encoder, ClassificationTask(2), model_config)
     dtypes, products = _encoder_compute_dtypes(classifier)
     assert products >= (6 if precision != "float32" else 1)
     assert dtypes == {dtype}

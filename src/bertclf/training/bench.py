@@ -173,13 +173,13 @@ class _PipelineBench:
         self.truncation = config.data.truncation
         self.distribution = distribution if pipeline == "bucketed_distributed" else None
         with self.distribution.scope() if self.distribution else contextlib.nullcontext():
-            self.classifier = build_classifier(encoder, num_classes, config.model)
+            self.classifier = build_classifier(encoder, self.task, config.model)
             model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
             model.compile(optimizer=build_optimizer(config.train, 10_000), **self.task.compile_arguments())
         self.flops_per_token = _flops_per_real_token(self.classifier)
         self.model = model
         # Scoring uses an undistributed copy, as `bertclf train` does (see ValidationMetrics).
-        self.scorer = build_classifier(encoder, num_classes, config.model) if self.distribution else self.classifier
+        self.scorer = build_classifier(encoder, self.task, config.model) if self.distribution else self.classifier
 
     def _with_tokenizer_inside(self):
         from bertclf.encoders.tokenization import encode_texts

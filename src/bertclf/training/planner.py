@@ -135,10 +135,10 @@ def measure_costs(config: Config, data: LabelledData, task: ClassificationTask, 
     distribution = runtime.distribution
     encoded = encode(data.train)
     with distribution.scope():
-        model = build_classifier(encoder, task.num_classes, config.model)
+        model = build_classifier(encoder, task, config.model)
         model.compile(optimizer=build_optimizer(train, 10_000), jit_compile=runtime.jit_compile,
                       **task.compile_arguments())
-    scorer = build_classifier(encoder, task.num_classes, config.model) if distribution.distributed else model
+    scorer = build_classifier(encoder, task, config.model) if distribution.distributed else model
     # The run's own first-epoch batches, in its order: the probe meets the lengths the fit meets first.
     order = plan_batches(encoded.lengths, batch_size, bucketing, config.experiment.seed, 0)
     widths = [batch_width(encoded, indices, bucketing) for indices in order]

@@ -248,11 +248,11 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     distribution = runtime.distribution
     steps = steps_per_epoch(len(data.train), batch_size)
     with distribution.scope():
-        classifier = build_classifier(encoder, task.num_classes, config.model)
+        classifier = build_classifier(encoder, task, config.model)
         classifier.compile(optimizer=build_optimizer(config.train, steps * epochs),
                            jit_compile=runtime.jit_compile, **task.compile_arguments())
     # Scoring and export use a twin built outside the strategy (see ValidationMetrics).
-    local = build_classifier(encoder, task.num_classes, config.model) if distribution.distributed else None
+    local = build_classifier(encoder, task, config.model) if distribution.distributed else None
     guard = StopGuard(steps)
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
                                    bucketing, config.train.early_stopping_patience, guard, scorer=local)
