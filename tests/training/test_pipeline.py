@@ -204,3 +204,26 @@ def test_class_weights_reach_every_example_as_its_sample_weight():
     # Without class weights (one device) there are no sample weights at all.
     assert len(next(iter(training_dataset(encoded, 8, ClassificationTask(3), seed=4, first_epoch=0,
                                           epochs=1).as_numpy_iterator()))) == 2
+
+
+def test_multi_label_batches_carry_each_texts_label_matrix_and_replica_weights_of_one():
+    """Label sets ride the same batches: targets are the task's 0/1 matrix of each batch's texts;
+    with two replicas, every example weighs one (times the share scale), no class weight applies."""
+    from bertclf.multilabel_task import MultiLabelTask
+    from bertclf.training.pipeline import label_array, training_dataset
+
+    base = _encoded(count=40)
+    label_sets = [tuple(j for j in range(3) if (i >> j) & 1) for i in range(40)]  # every subset of 3 labels
+    encoded = EncodedSplit(base.word_ids, base.type_ids, base.lengths, label_array(label_sets))
+    assert encoded.labels.dtype == object and encoded.labels[5] == (0, 2) and encoded.labels[8] == ()
+    task = MultiLabelTask(3)
+    seen = {}
+    for inputs, targets in training_dataset(encoded, 8, task, seed=1, first_epoch=0, epochs=1).as_numpy_iterator():
+        assert targets.shape == (len(inputs["input_word_ids"]), 3) and set(np.unique(targets)) <= {0.0, 1.0}
+        for row, target in zip(inputs["input_word_ids"], targets):
+            seen[tuple(row[:4])] = tuple(np.flatnonzero(target))
+    expected = {tuple(base.word_ids[i, :4]): label_sets[i] for i in range(40)}
+    assert seen == expected
+    shares = list(training_dataset(encoded, 8, task, seed=1, first_epoch=0, epochs=1, replicas=2,
+                                   replica_ids=(0, 1)).as_numpy_iterator())
+    assert all(len(element) == 3 and np.allclose(element[2], 1.0) for element in shares)

@@ -74,7 +74,19 @@ def encode_split(split: Split, preprocessor, seq_length: int, truncation: str = 
         empty = np.zeros((0, seq_length), np.int32)
         return EncodedSplit(empty, empty, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32))
     return EncodedSplit(np.concatenate(word_ids), np.concatenate(type_ids), np.concatenate(lengths),
-                        np.asarray(split.labels, np.int32), np.concatenate(full_lengths))
+                        label_array(split.labels), np.concatenate(full_lengths))
+
+
+def label_array(labels: Sequence) -> np.ndarray:
+    """A split's labels as an array rows can be gathered from: int32 class indices, or for
+    multi-label data an object array holding each text's tuple of label indices (the task turns a
+    batch of them into its 0/1 matrix)."""
+    if labels and isinstance(labels[0], tuple):
+        array = np.empty(len(labels), dtype=object)
+        for i, label_set in enumerate(labels):  # one by one: equal-length tuples would broadcast
+            array[i] = label_set
+        return array
+    return np.asarray(labels, np.int32)
 
 
 def _pack_chunk(pack, split: Split, start: int, arrays: tuple[list, list, list, list]) -> None:
@@ -196,11 +208,14 @@ def training_dataset(encoded: EncodedSplit, batch_size: int, task: Classificatio
     still weighs a step's replicas by share size, so on steps with unequal shares
     it is an estimate; validation scores are exact.)
     """
-    weights = None
-    if class_weight is not None or replicas > 1:
-        weights = np.ones(max([int(encoded.labels.max(initial=0)), *(class_weight or {})]) + 1, np.float32)
-        for label, weight in (class_weight or {}).items():
+    weighted = class_weight is not None or replicas > 1
+    if class_weight is not None:
+        weights = np.ones(max([int(encoded.labels.max(initial=0)), *class_weight]) + 1, np.float32)
+        for label, weight in class_weight.items():
             weights[label] = weight
+        per_example = lambda share: weights[encoded.labels[share]]  # noqa: E731
+    else:  # one weight per example (several replicas), or per label in the loss (multi-label)
+        per_example = lambda share: np.ones(len(share), np.float32)  # noqa: E731
 
     def batches() -> Iterator:
         for epoch in range(first_epoch, epochs):
@@ -211,13 +226,13 @@ def training_dataset(encoded: EncodedSplit, batch_size: int, task: Classificatio
                     share = shares[replica]
                     element = (gather_batch(encoded, share, bucketing, width),
                                task.targets(encoded.labels[share]))
-                    if weights is not None:
+                    if weighted:
                         scale = replicas * len(share) / len(indices)
-                        element += (weights[encoded.labels[share]] * np.float32(scale),)
+                        element += (per_example(share) * np.float32(scale),)
                     yield element
 
     signature = (_input_signature(), task.target_spec())
-    if weights is not None:
+    if weighted:
         signature += (tf.TensorSpec([None], tf.float32),)
     return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
 
