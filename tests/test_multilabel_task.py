@@ -55,3 +55,15 @@ def test_per_label_thresholds_are_tuned_on_validation_with_the_fallback_recorded
     assert 0.1 < thresholds[0] < 0.3 and thresholds[1] == 0.5
     assert record["kept_default"] == {"1": "0 validation positive(s), fewer than 5: kept 0.5"}
     assert task.decision_threshold(0.4, labels, probabilities) == ([0.4, 0.4], {"value": 0.4, "rule": "fixed"})
+
+
+def test_validation_scores_log_the_multi_label_monitors():
+    task = MultiLabelTask(2)
+    labels = [(0,), (0, 1), (), (1,)]
+    probabilities = np.array([[0.9, 0.2], [0.8, 0.7], [0.1, 0.3], [0.2, 0.4]])
+    scores, logs = task.validation_scores(labels, probabilities, ["a", "b"])
+    assert set(logs) == {"val_loss", "val_accuracy", "val_micro_f1", "val_macro_f1", "val_average_precision"}
+    # a: 2 right of 2; b: 1 of 2 found (0.4 < 0.5): micro 2*3 / (2*3 + 0 + 1)
+    assert logs["val_micro_f1"] == pytest.approx(6 / 7) and logs["val_accuracy"] == pytest.approx(7 / 8)
+    assert logs["val_average_precision"] == pytest.approx(1.0)  # both labels ranked perfectly
+    assert scores["examples"] == 4

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bertclf.errors import ConfigError
-from bertclf.multilabel_metrics import label_matrix, tune_thresholds
+from bertclf.multilabel_metrics import label_matrix, multilabel_metrics, tune_thresholds
 
 MONITORS = ("val_micro_f1", "val_macro_f1", "val_average_precision", "val_loss")
 DEFAULT_MONITOR = "val_micro_f1"
@@ -69,6 +69,18 @@ class MultiLabelTask:
 
         return {"loss": multilabel_loss(self.positive_weights),
                 "metrics": [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]}
+
+    def validation_scores(self, labels, probabilities, class_names: Sequence[str]) -> tuple[dict, dict]:
+        """An epoch's validation scores at 0.5 (thresholds are tuned once, after training) and the
+        `val_*` logs: loss, accuracy (right (text, label) decisions), micro and macro F1, and the
+        mean average precision over labels with a validation positive (threshold-free)."""
+        scores = multilabel_metrics(self.targets(list(labels)).astype(np.int8), probabilities, class_names)
+        precisions = [entry["average_precision"] for entry in scores["per_label"].values()
+                      if "average_precision" in entry]
+        logs = {"val_loss": scores["loss"], "val_accuracy": 1.0 - scores["hamming_loss"],
+                "val_micro_f1": scores["micro_f1"], "val_macro_f1": scores["macro_f1"],
+                "val_average_precision": float(np.mean(precisions)) if precisions else float("nan")}
+        return scores, logs
 
     def check_monitor(self, monitor: str) -> None:
         """Raises ConfigError for a monitor multi-label training does not compute."""

@@ -27,7 +27,8 @@ from bertclf.metrics import choose_threshold
 # Metrics defined only for two classes.
 _BINARY_ONLY_METRICS = ("val_roc_auc", "val_pr_auc")
 # Monitored metrics where larger is better; everything else (losses) is minimised.
-MAXIMISED_MONITORS = frozenset({"val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"})
+MAXIMISED_MONITORS = frozenset({"val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc",
+                                "val_micro_f1", "val_average_precision"})  # the last two: multi-label
 
 
 def monitor_direction(monitor: str) -> str:
@@ -85,6 +86,16 @@ class ClassificationTask:
                     "metrics": [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]}
         return {"loss": tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 "metrics": [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+    def validation_scores(self, labels, probabilities, class_names: Sequence[str]) -> tuple[dict, dict]:
+        """An epoch's validation scores, as `bertclf evaluate` computes them, and the `val_*` logs
+        (loss, accuracy, macro F1, and for two classes ROC-AUC and PR-AUC)."""
+        from bertclf.metrics import classification_metrics
+
+        scores = classification_metrics(list(labels), probabilities, class_names)
+        logs = {f"val_{key}": scores[key] for key in ("loss", "accuracy", "macro_f1", "roc_auc", "pr_auc")
+                if key in scores}
+        return scores, logs
 
     def check_monitor(self, monitor: str) -> None:
         """Refuses a `train.monitor` this task does not define.

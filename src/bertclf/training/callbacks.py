@@ -11,7 +11,6 @@ from typing import Optional, Sequence
 import numpy as np
 import tf_keras
 
-from bertclf.metrics import classification_metrics
 from bertclf.progress import Progress
 from bertclf.runtime import signals
 from bertclf.task import MAXIMISED_MONITORS as _MAXIMISED
@@ -31,7 +30,7 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
 
     def __init__(self, encoded: EncodedSplit, class_names: Sequence[str], monitor: str, batch_size: int,
                  bucketing: bool = True, patience: Optional[int] = None, guard: Optional["StopGuard"] = None,
-                 scorer=None):
+                 scorer=None, task=None):
         super().__init__()
         # Under a distribution strategy, an undistributed twin of the model scores: it gets the
         # trained weights each epoch, so scoring runs here alone, never across replicas or workers.
@@ -39,7 +38,8 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         self.guard = guard
         self.encoded = encoded
         self.class_names = list(class_names)
-        self.task = ClassificationTask(len(self.class_names))
+        # The task scores (one label per text by default; bertclf.multilabel_task for label sets).
+        self.task = task if task is not None else ClassificationTask(len(self.class_names))
         self.monitor = monitor
         self.batch_size = batch_size
         self.bucketing = bucketing
@@ -68,10 +68,9 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
                                 progress=f"Validation after epoch {epoch + 1}")
         probabilities = self.task.probabilities(logits).numpy()
         self.seconds += time.perf_counter() - started
-        scores = classification_metrics(self.encoded.labels.tolist(), probabilities, self.class_names)
-        for key in ("loss", "accuracy", "macro_f1", "roc_auc", "pr_auc"):
-            if key in scores:
-                logs[f"val_{key}"] = scores[key]
+        scores, validation_logs = self.task.validation_scores(self.encoded.labels.tolist(), probabilities,
+                                                              self.class_names)
+        logs.update(validation_logs)
         score = logs.get(self.monitor)
         if score is not None and not math.isnan(score) and (
                 self.best_score is None or (score > self.best_score if self.monitor in _MAXIMISED

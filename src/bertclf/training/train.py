@@ -255,7 +255,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     local = build_classifier(encoder, task, config.model) if distribution.distributed else None
     guard = StopGuard(steps)
     validation = ValidationMetrics(encode(data.validation), data.class_names, config.train.monitor, batch_size,
-                                   bucketing, config.train.early_stopping_patience, guard, scorer=local)
+                                   bucketing, config.train.early_stopping_patience, guard, scorer=local, task=task)
     curve = StepCurve(batch_size, points_interval(steps * epochs), guard, (state or {}).get("curve"))
     saver = checkpoints.RunCheckpoint(run_dir, validation, guard, state, writes_run_folder=distribution.is_chief,
                                       precision=runtime.precision.precision, curve=curve)
