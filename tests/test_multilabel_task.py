@@ -67,3 +67,25 @@ def test_validation_scores_log_the_multi_label_monitors():
     assert logs["val_micro_f1"] == pytest.approx(6 / 7) and logs["val_accuracy"] == pytest.approx(7 / 8)
     assert logs["val_average_precision"] == pytest.approx(1.0)  # both labels ranked perfectly
     assert scores["examples"] == 4
+
+
+def test_one_label_per_text_refuses_the_multi_label_monitors_and_per_label_thresholds():
+    from bertclf.task import ClassificationTask
+
+    with pytest.raises(ConfigError, match="train.monitor: val_micro_f1 is for multi-label data"):
+        ClassificationTask(2).check_monitor("val_micro_f1")
+    with pytest.raises(ConfigError, match="train.threshold: per_label is for multi-label data"):
+        ClassificationTask(2).check_threshold("per_label")
+
+
+def test_the_default_monitor_follows_the_task(tmp_path):
+    from bertclf.config import load_config
+
+    single = tmp_path / "s.yaml"
+    single.write_text("data: {format: csv, train_path: t.csv}\nmodel: {encoder: tiny}\n", encoding="utf-8")
+    multi = tmp_path / "m.yaml"
+    multi.write_text("data: {format: csv, train_path: t.csv, multi_label: true}\nmodel: {encoder: tiny}\n",
+                     encoding="utf-8")
+    assert load_config(single).train.monitor == "val_loss"
+    assert load_config(multi).train.monitor == "val_micro_f1"
+    assert load_config(multi, ["train.monitor=val_macro_f1"]).train.monitor == "val_macro_f1"

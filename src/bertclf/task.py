@@ -103,6 +103,9 @@ class ClassificationTask:
         Raises:
             ConfigError: ROC-AUC or PR-AUC asked of more than two classes.
         """
+        if monitor in ("val_micro_f1", "val_average_precision"):
+            raise ConfigError(f"train.monitor: {monitor} is for multi-label data (data.multi_label: true); use "
+                              f"val_macro_f1, val_accuracy or val_loss")
         if monitor in _BINARY_ONLY_METRICS and not self.binary:
             raise ConfigError(f"train.monitor: {monitor} is defined for two classes, this data has "
                               f"{self.num_classes}; use val_macro_f1, val_accuracy or val_loss")
@@ -113,6 +116,9 @@ class ClassificationTask:
         Raises:
             ConfigError: A threshold set for a multi-class task.
         """
+        if setting == "per_label":
+            raise ConfigError("train.threshold: per_label is for multi-label data (data.multi_label: true); one "
+                              "label per text takes a probability, auto, or {precision: P} / {recall: R}")
         if setting != 0.5 and not self.binary:
             raise ConfigError(f"train.threshold: a decision threshold is for two classes, this data has "
                               f"{self.num_classes} (the most probable class wins); remove train.threshold")

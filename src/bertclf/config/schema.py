@@ -271,14 +271,17 @@ class TrainConfig(_Section):
     weight_decay: float = Field(0.01, ge=0, lt=1)
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     class_weight: Union[Literal["none", "balanced"], dict[str, float]] = "none"
-    monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc"] = "val_loss"
+    # Default: val_loss, or val_micro_f1 for multi-label data (resolved with the whole config).
+    monitor: Optional[Literal["val_loss", "val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc",
+                              "val_micro_f1", "val_average_precision"]] = None
     # Stop after this many epochs without a better `monitor`; None trains every epoch.
     early_stopping_patience: Optional[int] = Field(None, ge=1, le=1000)
     # Binary tasks: predict the positive (second) class when its probability is at least this.
     # auto: the threshold that maximises the positive class's F1 on validation; a target
     # ({precision: P} or {recall: R}) picks the validation operating point that meets it.
     # The exported model stores it and applies it to `label` (probabilities are unchanged).
-    threshold: Union[Literal["auto"], float, ThresholdTarget] = 0.5
+    # Multi-label data: a probability for every label, or per_label (each label's best validation F1).
+    threshold: Union[Literal["auto", "per_label"], float, ThresholdTarget] = 0.5
     # Wall-clock bound on the fit (training steps and per-epoch validation, plus the short
     # measurement that plans it): `13m`, `90s`, `1h30m` or seconds. Before training, bertclf
     # times optimizer steps of this model on this data and machine, then trains on the largest
@@ -310,7 +313,7 @@ class TrainConfig(_Section):
     def _one_threshold(cls, value: Any) -> Any:
         # One clear message instead of one per member of the Union.
         usage = "'auto', a probability between 0 and 1 (exclusive), or {precision: P} / {recall: R}"
-        if value == "auto":
+        if value in ("auto", "per_label"):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not 0 < value < 1:
@@ -400,3 +403,10 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+
+    @model_validator(mode="after")
+    def _task_defaults(self) -> "Config":
+        # The monitor a task is best judged by, written into the resolved config.
+        if self.train.monitor is None:
+            self.train.monitor = "val_micro_f1" if self.data.multi_label else "val_loss"
+        return self
