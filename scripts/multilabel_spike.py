@@ -3,12 +3,13 @@ fine-tuned on the disaster messages with this branch's pieces (data, task, pipel
 number of steps in bfloat16; thresholds tuned on validation; micro and macro F1 on all 2,629
 test messages, to compare with scripts/disaster_baseline.py.
 
-    BERTCLF_CACHE=... PYTHONPATH=src python scripts/multilabel_spike.py STEPS SEQ_LENGTH
+    BERTCLF_CACHE=... PYTHONPATH=src python scripts/multilabel_spike.py STEPS SEQ_LENGTH [none|balanced]
 """
 import os, sys, time, json
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 1200
 SEQ = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+CLASS_WEIGHT = sys.argv[3] if len(sys.argv) > 3 else "none"  # none | balanced
 import numpy as np
 from bertclf.config import load_config
 from bertclf.data import load_data
@@ -37,7 +38,7 @@ pre = load_preprocessor(encoder.preprocess_handle)
 from bertclf.training.pipeline import encode_split, training_dataset, predict_logits
 from bertclf.model import build_classifier
 from bertclf.training.optimizer import build_optimizer
-task = MultiLabelTask(len(data.class_names))
+task = MultiLabelTask(len(data.class_names)).with_class_weight(CLASS_WEIGHT, data.class_names, data.train.labels)
 enc = {name: encode_split(getattr(data, name), pre, SEQ, "head", progress=None) for name in ("train", "validation", "test")}
 epochs = -(-STEPS * 32 // len(data.train))
 model = build_classifier(encoder, task, config.model)
@@ -49,7 +50,7 @@ fit = time.time() - t
 probs = {n: task.probabilities(predict_logits(model, enc[n], 64, True)).numpy() for n in ("validation", "test")}
 truth = {n: task.targets(getattr(data, n).labels).astype(np.int8) for n in ("validation", "test")}
 th, _ = tune_thresholds(truth["validation"], probs["validation"])
-res = {"steps": STEPS, "seq": SEQ, "fit_seconds": round(fit, 1), "examples_seen": STEPS * 32}
+res = {"steps": STEPS, "seq": SEQ, "class_weight": CLASS_WEIGHT, "fit_seconds": round(fit, 1), "examples_seen": STEPS * 32}
 for name, thresholds in (("0.5", 0.5), ("per_label", th)):
     m = multilabel_metrics(truth["test"], probs["test"], data.class_names, thresholds)
     v = multilabel_metrics(truth["validation"], probs["validation"], data.class_names, thresholds)
