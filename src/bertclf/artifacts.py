@@ -81,6 +81,11 @@ def confusion_plot_file(split: str) -> str:
     return f"confusion_matrix-{split}.png"
 
 
+def label_scores_plot_file(split: str) -> str:
+    """File name (under plots/) of a multi-label split's per-label F1, precision and recall."""
+    return f"label_scores-{split}.png"
+
+
 def is_run_of(folder_name: str, experiment: str) -> bool:
     """True when `folder_name` is what `create_run_dir` names a training run of `experiment`.
 

@@ -14,6 +14,7 @@ from bertclf.config import Config
 from bertclf.data import Split, load_data, read_eval_source
 from bertclf.errors import DataError, RunError
 from bertclf.metrics import classification_metrics
+from bertclf.task import task_for
 
 
 # What moves with the decision threshold (loss and the AUCs do not).
@@ -50,13 +51,14 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
     """
     class_names = artifacts.read_labels(run_dir)
     config = _run_config(run_dir)
+    left_out: dict[str, int] = {}
     if data_path is not None:
         examples = read_eval_source(Path(data_path), config.data, class_names)
         name = f"data-{Path(data_path).resolve().stem}"
     else:
         if full:
             config.data.max_eval_examples = None
-        examples = _config_split(run_dir, config, split, class_names)
+        examples, left_out = _config_split(run_dir, config, split, class_names)
         name = f"{split}-full" if full else split
     from bertclf.serving.predict import Predictor
 
@@ -65,7 +67,8 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
     probabilities = predictor.probabilities(examples.texts, examples.pairs, progress=f"Scoring {name}")
     seconds = time.perf_counter() - started
     source = str(data_path) if data_path is not None else f"config split {split}"
-    record = evaluation_record(examples, probabilities, class_names, predictor.threshold, source)
+    task = task_for(config.data.multi_label, len(class_names))
+    record = task.evaluation_record(examples, probabilities, class_names, predictor.threshold, source, left_out)
     record["timing"] = {"seconds": seconds, "texts_per_second": len(examples) / seconds if seconds else None}
     return write_evaluation(run_dir, name, record, class_names)
 
@@ -88,14 +91,21 @@ def evaluation_record(examples: Split, probabilities, class_names: list[str], th
 
 
 def write_evaluation(run_dir: Path, name: str, record: dict, class_names: list[str]) -> Evaluation:
-    """Writes an `evaluation_record` as `eval-<name>.json`, and its confusion-matrix plot."""
-    from bertclf.reporting.plots import plot_confusion_matrix
-
+    """Writes an evaluation record as `eval-<name>.json`, and its plot: the confusion matrix, or
+    for label sets (`multi_label_evaluation_record`) the per-label scores."""
     report_path = run_dir / artifacts.eval_file(name)
     files.write_json_atomic(report_path, record)
-    plot_path = run_dir / artifacts.PLOTS_DIR / artifacts.confusion_plot_file(name)
-    plot_confusion_matrix(record["confusion_matrix"], class_names, plot_path,
-                          title=f"{run_dir.name}: {name} ({record['examples']} examples)")
+    title = f"{run_dir.name}: {name} ({record['examples']} examples)"
+    if record.get("task") == "multi_label":
+        from bertclf.reporting.multilabel_plots import plot_label_scores
+
+        plot_path = run_dir / artifacts.PLOTS_DIR / artifacts.label_scores_plot_file(name)
+        plot_label_scores(record["per_label"], plot_path, title)
+    else:
+        from bertclf.reporting.plots import plot_confusion_matrix
+
+        plot_path = run_dir / artifacts.PLOTS_DIR / artifacts.confusion_plot_file(name)
+        plot_confusion_matrix(record["confusion_matrix"], class_names, plot_path, title=title)
     return Evaluation(name, record, class_names, report_path, plot_path)
 
 
@@ -106,11 +116,13 @@ def _run_config(run_dir: Path) -> Config:
     return Config.model_validate(yaml.safe_load(config_path.read_text(encoding="utf-8")))
 
 
-def _config_split(run_dir: Path, config: Config, split: str, class_names: list[str]) -> Split:
+def _config_split(run_dir: Path, config: Config, split: str, class_names: list[str]) -> tuple[Split, dict]:
+    """The split as training derived it, and the positives it has of labels the model left out."""
     data = load_data(config.data, config.experiment.seed)
     artifacts.require_same_classes(run_dir, data.class_names)
     chosen = data.test if split == "test" else data.validation
     if chosen is None:
         raise DataError(f"{run_dir}: the run's data has no test split; use --split validation "
                         f"or --data PATH")
-    return chosen
+    left_out = {label: counts.get(split, 0) for label, counts in data.report.get("left_out_labels", {}).items()}
+    return chosen, left_out

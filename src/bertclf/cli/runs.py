@@ -38,7 +38,8 @@ def runs_list(
         ["run", "encoder", "data", "epochs", "best validation", "test acc", "test F1", "fit s", "status"],
         [[r["run"], r["encoder"], r["data"], r["epochs"],
           f"{r['monitor']} {r['best_validation']:.4f}" if r["best_validation"] is not None else None,
-          r["test_accuracy"], r["test_macro_f1"],
+          r["test_accuracy"] if r.get("test_micro_f1") is None else f"micro F1 {r['test_micro_f1']:.4f}",
+          r["test_macro_f1"],
           f"{r['fit_seconds']:.0f}" if r["fit_seconds"] is not None else None,
           r["status"] + (" (pretraining)" if r["kind"] == "pretrain" else "")] for r in rows]))
     for group in groups:

@@ -112,6 +112,10 @@ def read_eval_source(path: Path, data: DataConfig, class_names: list[str]) -> Sp
     Raises:
         DataError: Unreadable data, or a label the model was not trained on.
     """
+    if data.multi_label:  # label sets: bertclf.data.multilabel
+        from bertclf.data.multilabel import read_multilabel_eval_source
+
+        return read_multilabel_eval_source(path, data, class_names)
     if path.is_dir():
         raw = read_folder(path, data.classes)  # the run's class folders only (IMDB's train/ has unsup/)
     elif data.format == "directory":

@@ -116,6 +116,38 @@ def multilabel_report(class_names: list[str], splits: dict[str, Optional[Split]]
     return report
 
 
+def read_multilabel_eval_source(path, data: DataConfig, class_names: list[str]) -> Split:
+    """A file of label sets in the run's format, for `bertclf evaluate --data`.
+
+    Labels the model does not have are left out of the scoring (a warning counts their
+    positives), as labels only a test split has are at training.
+
+    Raises:
+        DataError: A folder (class folders cannot hold label sets), unreadable data, a bad value.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: a folder; a multi-label run is evaluated on a file in its format "
+                        f"({data.format}) with the same label columns")
+    raw = _filter(read_label_sets(path, data.format, data.text_column, data.label_column,
+                                  label_columns=data.label_columns, separator=data.label_separator,
+                                  values=data.label_values, pair_column=data.text_pair_column),
+                  data.min_text_length)
+    if not raw.rows:
+        raise DataError(f"{path}: no usable examples")
+    names = data.label_names or {}
+    index = {label: class_names.index(names.get(label, label)) for label in raw.label_names
+             if names.get(label, label) in class_names}
+    unknown = collections.Counter(label for row in raw.rows for label in row.labels if label not in index)
+    if unknown:
+        print(f"warning: {path}: labels the model does not have, left out of the scores: "
+              + ", ".join(f"{label} ({count} positives)" for label, count in sorted(unknown.items())),
+              file=sys.stderr, flush=True)
+    return _to_split(raw, index)
+
+
 def _read(data: DataConfig) -> dict[str, Optional[RawLabelSets]]:
     paths = {"train": data.train_path, "validation": data.validation_path, "test": data.test_path}
     return {name: read_label_sets(resolve(path, f"data.{name}_path", data.sources), data.format, data.text_column,

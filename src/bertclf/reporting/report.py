@@ -70,7 +70,15 @@ def render_report(run_dir: Path, evaluation: Optional[str] = None) -> str:
     images["token_lengths"] = [
         (split, inline_png(plots.token_length_figure(entry["tokens"]["histogram"], seq_length, split)))
         for split, entry in data_report["splits"].items() if "histogram" in entry.get("tokens", {})]
-    if chosen:
+    multi_label = bool(data_report.get("multi_label"))
+    if chosen and multi_label:
+        from bertclf.reporting.multilabel_plots import co_occurrence_figure, label_scores_figure
+
+        images["label_scores"] = inline_png(label_scores_figure(
+            chosen["per_label"], f"{name} ({chosen['examples']} examples)"))
+        images["co_occurrence"] = inline_png(co_occurrence_figure(
+            analysis["co_occurrence"], f"true labels of the same text, {name}"))
+    elif chosen:
         images["confusion"] = inline_png(plots.confusion_figure(
             chosen["confusion_matrix"], class_names, f"{name} ({chosen['examples']} examples)"))
         images["calibration"] = inline_png(plots.calibration_figure(analysis["calibration"])) \
@@ -84,7 +92,8 @@ def render_report(run_dir: Path, evaluation: Optional[str] = None) -> str:
         config=config, config_text=config_text, metrics=metrics, class_names=class_names,
         data_report=data_report, history=history, history_rows=_history_rows(history),
         evaluations=evaluations, evaluation_name=name, evaluation=chosen, analysis=analysis,
-        threshold=threshold, positive=class_names[1] if len(class_names) == 2 else None,
+        threshold=threshold, positive=class_names[1] if len(class_names) == 2 and not multi_label else None,
+        multi_label=multi_label,
         timing=_timing(metrics, chosen), images=images)
 
 

@@ -16,8 +16,9 @@ from bertclf import artifacts
 from bertclf.errors import RunError
 
 FINISHED, INTERRUPTED, FAILED, PRUNED = "finished", "interrupted", "failed", "pruned"
-# The scores `compare` sets side by side, per split.
-_COMPARED = ("accuracy", "macro_f1", "loss", "roc_auc", "pr_auc")
+# The scores `compare` sets side by side, per split (those a run has: micro F1, exact label sets
+# and Hamming loss are multi-label runs').
+_COMPARED = ("accuracy", "micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "loss", "roc_auc", "pr_auc")
 
 
 def is_pretraining(run_dir: Path) -> bool:
@@ -68,6 +69,7 @@ def describe_run(run_dir: Path) -> dict[str, Any]:
         "best_validation": validation.get(monitor.removeprefix("val_")),
         "test_accuracy": test.get("accuracy"),
         "test_macro_f1": test.get("macro_f1"),
+        "test_micro_f1": test.get("micro_f1"),  # multi-label runs: their headline instead of accuracy
         "fit_seconds": (metrics.get("timing") or {}).get("fit_seconds", state.get("fit_seconds")),
         "status": run_status(run_dir),
     }

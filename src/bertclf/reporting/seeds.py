@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 from bertclf import artifacts
 
 # The scores summarised for each split, when the runs have them.
-SUMMARISED = ("accuracy", "macro_f1", "loss", "roc_auc", "pr_auc")
+SUMMARISED = ("accuracy", "micro_f1", "macro_f1", "loss", "roc_auc", "pr_auc")  # those a run has
 
 
 def interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:

@@ -30,6 +30,10 @@ def _cell(value: Any) -> str:
 
 def evaluation_text(name: str, metrics: dict, class_names: Sequence[str]) -> str:
     """The human-readable report of `bertclf evaluate`."""
+    if metrics.get("task") == "multi_label":
+        from bertclf.reporting.multilabel_tables import multilabel_evaluation_text
+
+        return multilabel_evaluation_text(name, metrics)
     lines = [f"{name}: {metrics['examples']} examples  loss {metrics['loss']:.4f}  "
              f"accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}"]
     if "threshold" in metrics:
@@ -53,6 +57,10 @@ def evaluation_text(name: str, metrics: dict, class_names: Sequence[str]) -> str
 
 def data_report_text(report: dict) -> str:
     """The human-readable form of a data report."""
+    if report.get("multi_label"):
+        from bertclf.reporting.multilabel_tables import multilabel_data_report_text
+
+        return multilabel_data_report_text(report)
     classes = report["classes"]
     rows = []
     for name, entry in report["splits"].items():
