@@ -57,12 +57,19 @@ class Classifier:
         return list(self._predictor.class_names)
 
     @property
-    def threshold(self) -> Optional[float]:
-        """A binary model's decision threshold on P(second class), if it was tuned or set."""
+    def threshold(self):
+        """A binary model's decision threshold on P(second class), if it was tuned or set; for a
+        multi-label model, one threshold per label (in `classes` order)."""
         return self._predictor.threshold
 
+    @property
+    def multi_label(self) -> bool:
+        """Whether each text gets a set of labels (one sigmoid per label) rather than one class."""
+        return self._predictor.multi_label
+
     def predict_proba(self, texts: Any, pairs: Optional[Sequence[str]] = None) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(classes)); rows sum to 1.
+        """Class probabilities, shape (len(texts), len(classes)); rows sum to 1 (a multi-label
+        model's need not: each column is its own label's probability).
 
         Args:
             texts: A list of strings, a pandas Series, or a DataFrame holding the run's text
@@ -90,12 +97,18 @@ class Classifier:
 
         return read_run_data_columns(self.path)
 
-    def predict(self, texts: Any, pairs: Optional[Sequence[str]] = None) -> list[str]:
-        """Class names, decided as `bertclf predict` decides them (the model's own threshold).
-        `texts` and `pairs` take the forms `predict_proba` takes."""
+    def predict(self, texts: Any, pairs: Optional[Sequence[str]] = None) -> list:
+        """Class names, decided as `bertclf predict` decides them (the model's own threshold); for
+        a multi-label model, a list of label names per text (those at or above their thresholds,
+        in `classes` order; maybe empty). `texts` and `pairs` take the forms `predict_proba` takes."""
+        probabilities = self.predict_proba(texts, pairs)
+        if self.multi_label:
+            from bertclf.multilabel_metrics import predicted_labels
+
+            return [[self.classes[j] for j in np.flatnonzero(row)]
+                    for row in predicted_labels(probabilities, self.threshold)]
         from bertclf.metrics import predicted_classes
 
-        probabilities = self.predict_proba(texts, pairs)
         return [self.classes[i] for i in predicted_classes(probabilities, self.threshold)]
 
 

@@ -62,3 +62,21 @@ def test_responses_in_the_request_format():
     signature = metadata_response("m", True, 3)["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert set(signature["inputs"]) == {"texts", "text_pairs"}
     assert [d["size"] for d in signature["outputs"]["probabilities"]["tensor_shape"]["dim"]] == ["-1", "3"]
+
+
+def test_a_multi_label_models_responses_carry_its_signatures_outputs():
+    probabilities = np.array([[0.9, 0.2, 0.6], [0.1, 0.05, 0.2]], np.float32)
+    labels = ["food", "water", "medical"]
+    rows = predict_response(_parse({"instances": ["a", "b"]}), probabilities, labels, threshold=[0.5, 0.5, 0.7],
+                            multi_label=True)
+    first, second = rows["predictions"]
+    assert first["predicted"] == [True, False, False] and first["labels"] == ["food", "", ""]
+    assert second["predicted"] == [False, False, False] and second["labels"] == ["", "", ""]
+    assert "label" not in first and first["probabilities"] == pytest.approx([0.9, 0.2, 0.6])
+    columns = predict_response(_parse({"inputs": ["a", "b"]}), probabilities, labels, threshold=0.15,
+                               multi_label=True)["outputs"]
+    assert columns["labels"] == [["food", "water", "medical"], ["", "", "medical"]]
+    signature = metadata_response("m", False, 3, multi_label=True)["metadata"]["signature_def"]["signature_def"][
+        "serving_default"]
+    assert {name: entry["dtype"] for name, entry in signature["outputs"].items()} == {
+        "labels": "DT_STRING", "predicted": "DT_BOOL", "probabilities": "DT_FLOAT"}

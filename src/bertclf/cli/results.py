@@ -133,6 +133,11 @@ def predict(
         for result in results:
             typer.echo(json.dumps({**result, "run": str(run_dir)}, ensure_ascii=False))
         return
+    if results and "labels" in results[0]:  # a multi-label model: each text's label set
+        rows = [[", ".join(f"{label} {r['probabilities'][label]:.3f}" for label in r["labels"]) or "(none)",
+                 shorten(r["text"])] for r in results]
+        typer.echo(format_table(["labels", "text"], rows))
+        return
     rows = [[", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"]), shorten(r["text"])]
             for r in results]
     typer.echo(format_table(["prediction", "text"], rows))
@@ -179,7 +184,8 @@ def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_co
     if output is None:
         return results
     write_records(output, records, results, predictor.class_names)
-    counts = {name: sum(r["label"] == name for r in results) for name in predictor.class_names}
+    counts = {name: sum(name in r["labels"] if "labels" in r else r["label"] == name for r in results)
+              for name in predictor.class_names}
     if as_json:
         echo_json({"run": str(run_dir), "output": str(output), "rows": len(results), "labels": counts})
     else:

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from bertclf.data import Split
 from bertclf.encoders.tokenization import BUCKET_BOUNDARIES, encode_texts
-from bertclf.metrics import predicted_classes
 from bertclf.task import ClassificationTask
 
 SERVING_SIGNATURE = "serving_default"
@@ -23,7 +22,7 @@ SERVING_SIGNATURE = "serving_default"
 
 def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
                          class_names: Sequence[str], truncation: str = "head", pairs: bool = False,
-                         threshold: Optional[float] = None) -> None:
+                         threshold=None, task=None) -> None:
     """Saves a SavedModel whose `serving_default` maps strings to probabilities.
 
     Inputs: `texts`, string [batch] (and `text_pairs`, string [batch], for a
@@ -32,14 +31,17 @@ def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
     it needs `import tensorflow_text` for the tokenizer ops). `label` is the most
     probable class, or for a binary model with a `threshold` the positive (second)
     class when its probability is at least the threshold; the loaded object's
-    `threshold` variable holds it.
+    `threshold` variable holds it. A multi-label `task` (`bertclf.multilabel_task`)
+    returns one sigmoid per label instead, with `predicted` bool [batch, labels]
+    and `labels` string [batch, labels] (the label's name where predicted, else
+    ""), against the per-label `thresholds` variable.
     """
-    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs, threshold)
+    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs, threshold, task)
     tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: module.serve})
 
 
 def serving_module(preprocessor, classifier, seq_length: int, class_names: Sequence[str],
-                   truncation: str = "head", pairs: bool = False, threshold: Optional[float] = None) -> tf.Module:
+                   truncation: str = "head", pairs: bool = False, threshold=None, task=None) -> tf.Module:
     """A module whose `serve` tf.function maps a batch of strings to probabilities and labels."""
     module = tf.Module()
     module.preprocessor = preprocessor
@@ -48,10 +50,8 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
     # cold start) take 5-6 s for MiniLM.
     module.classifier_variables = list(classifier.weights)
     module.class_names = tf.Variable(list(class_names), trainable=False, name="class_names")
-    task = ClassificationTask(len(class_names))
-    decides_by_threshold = threshold is not None and len(class_names) == 2
-    if decides_by_threshold:
-        module.threshold = tf.Variable(threshold, dtype=tf.float32, trainable=False, name="threshold")
+    task = task or ClassificationTask(len(class_names))
+    decide = task.serving_decision(module, threshold)  # adds its threshold variable(s) to module
     boundaries = tf.constant([b for b in BUCKET_BOUNDARIES if b < seq_length] + [seq_length], tf.int32)
 
     def outputs(inputs):
@@ -61,11 +61,7 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
         width = boundaries[tf.minimum(tf.searchsorted(boundaries, [longest])[0], tf.size(boundaries) - 1)]
         inputs = {name: value[:, :width] for name, value in inputs.items()}
         probs = task.probabilities(classifier(inputs, training=False))
-        if decides_by_threshold:  # same rule as bertclf.metrics.predicted_classes
-            chosen = tf.cast(probs[:, 1] >= module.threshold, tf.int64)
-        else:
-            chosen = tf.argmax(probs, axis=1)
-        return {"probabilities": probs, "label": tf.gather(module.class_names, chosen)}
+        return {"probabilities": probs, **decide(probs)}
 
     if pairs:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts"),
@@ -82,7 +78,7 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
 
 
 def check_export(model_dir: Path, expected: np.ndarray, examples: Split, tolerance: float,
-                 threshold: Optional[float], class_names: list[str]) -> dict:
+                 threshold, class_names: list[str], task=None) -> dict:
     """Reloads an exported model and checks it against the in-memory classifier's probabilities.
 
     The served probabilities must be within `tolerance` of `expected`, and the served
@@ -105,8 +101,9 @@ def check_export(model_dir: Path, expected: np.ndarray, examples: Split, toleran
         raise RuntimeError(f"exported model differs from the trained one by {difference:.2e} "
                            f"(tolerance {tolerance:.0e}); this is a bug in bertclf")
     # The served label must follow the same decision rule as evaluate, on the served probabilities.
-    labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
-    ruled = [class_names[i] for i in predicted_classes(got, threshold)]
+    task = task or ClassificationTask(len(class_names))
+    labels = task.served_labels(outputs)
+    ruled = task.decided_labels(got, threshold, class_names)
     if labels != ruled:
         raise RuntimeError(f"exported model's labels {labels[:5]} do not follow its threshold {threshold} "
                            f"({ruled[:5]}); this is a bug in bertclf")

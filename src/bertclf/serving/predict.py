@@ -36,9 +36,13 @@ class Predictor:
         try:
             loaded = _load_model(tf, run_dir / artifacts.MODEL_DIR)
             self._serve = loaded.signatures["serving_default"]
-            # Binary models exported since train.threshold existed carry their decision threshold.
+            # Binary models exported since train.threshold existed carry their decision threshold;
+            # multi-label models one threshold per label.
             threshold = getattr(loaded, "threshold", None)
-            self.threshold = float(threshold.numpy()) if threshold is not None else None
+            thresholds = getattr(loaded, "thresholds", None)
+            self.multi_label = thresholds is not None
+            self.threshold = ([float(t) for t in thresholds.numpy()] if self.multi_label
+                              else float(threshold.numpy()) if threshold is not None else None)
         except (OSError, ValueError, KeyError) as error:
             raise RunError(f"{run_dir / artifacts.MODEL_DIR}: cannot load the exported model "
                            f"({str(error).splitlines()[0]})") from None
@@ -85,12 +89,17 @@ class Predictor:
                 progress: str = "Predicting") -> list[dict]:
         """Per text: the label (at the model's threshold), its probability, the top-k and all probabilities.
 
+        A multi-label model gives `labels` instead of `label` and `probability`: the labels at
+        or above their thresholds, most probable first (maybe none); `top` and
+        `probabilities` as for one label per text, each probability its own label's.
+
         Args:
             texts: The texts. For a pair model without `pairs`, each is `first<TAB>second`.
             top_k: How many of the most probable classes `top` lists.
             pairs: The second texts of a pair model.
             batch_size: Texts per model call.
-            threshold: A two-class model's decision threshold instead of its own.
+            threshold: A two-class model's decision threshold instead of its own; for a
+                multi-label model, every label's.
             progress: The label of the progress bar or lines (long inputs only).
 
         Raises:
@@ -98,7 +107,7 @@ class Predictor:
             DataError: A pair model's input without its second text.
         """
         if threshold is not None:
-            if len(self.class_names) != 2:
+            if len(self.class_names) != 2 and not self.multi_label:
                 raise ConfigError(f"--threshold: only for two-class models; this one has "
                                   f"{len(self.class_names)} classes and predicts the most probable")
             if not 0.0 < threshold < 1.0:
@@ -113,6 +122,19 @@ class Predictor:
         results = []
         probabilities = self.probabilities(texts, pairs, batch_size=batch_size, progress=progress)
         decide_at = threshold if threshold is not None else self.threshold
+        if self.multi_label:
+            from bertclf.multilabel_metrics import predicted_labels
+
+            for text, row, chosen in zip(texts, probabilities, predicted_labels(probabilities, decide_at)):
+                order = np.argsort(-row)
+                results.append({
+                    "text": text,
+                    "labels": [self.class_names[i] for i in order if chosen[i]],
+                    "top": [{"label": self.class_names[i], "probability": float(row[i])}
+                            for i in order[: max(1, top_k)]],
+                    "probabilities": {name: float(p) for name, p in zip(self.class_names, row)},
+                })
+            return results
         for text, row, chosen in zip(texts, probabilities, predicted_classes(probabilities, decide_at)):
             order = np.argsort(-row)[: max(1, top_k)]
             results.append({

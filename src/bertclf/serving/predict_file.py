@@ -80,27 +80,41 @@ def _column(path: Path, rows: list[dict], lines: list[int], fieldnames: list[str
 
 def write_records(path: Path, records: Records, results: list[dict], class_names: list[str]) -> None:
     """Writes the rows with `label`, `probability` and one `p_<class>` column per class added
-    (JSONL: `label`, `probability` and a `probabilities` object), in `path`'s format."""
+    (JSONL: `label`, `probability` and a `probabilities` object), in `path`'s format. A
+    multi-label model's rows get `labels` instead of `label` and `probability`: the label set
+    joined by `|` (JSONL: a list)."""
     from bertclf.files import write_text_atomic
 
     fmt = file_format(path)
+    multi_label = bool(results) and "labels" in results[0]
+
+    def decision(result: dict, joined: bool = True) -> dict:
+        if multi_label:
+            return {"labels": "|".join(result["labels"]) if joined else result["labels"]}
+        return {"label": result["label"], "probability": result["probability"]}
+
     if fmt == "jsonl":
-        lines = [json.dumps({**row, "label": result["label"], "probability": result["probability"],
-                             "probabilities": result["probabilities"]}, ensure_ascii=False)
+        lines = [json.dumps({**row, **decision(result, joined=False), "probabilities": result["probabilities"]},
+                            ensure_ascii=False)
                  for row, result in zip(records.rows, results)]
         write_text_atomic(path, "".join(line + "\n" for line in lines))
         return
     if fmt == "txt":
-        write_text_atomic(path, "".join(f"{r['label']}\t{r['probability']:.6f}\t{r['text']}\n" for r in results))
+        write_text_atomic(path, "".join(
+            ("|".join(r["labels"]) if multi_label else f"{r['label']}\t{r['probability']:.6f}") + f"\t{r['text']}\n"
+            for r in results))
         return
     import io
 
-    added = ["label", "probability"] + [f"p_{name}" for name in class_names]
+    added = (["labels"] if multi_label else ["label", "probability"]) + [f"p_{name}" for name in class_names]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[f for f in records.fieldnames if f not in added] + added,
                             delimiter="," if fmt == "csv" else "\t", lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row, result in zip(records.rows, results):
         extra = {f"p_{name}": f"{result['probabilities'][name]:.6f}" for name in class_names}
-        writer.writerow({**row, "label": result["label"], "probability": f"{result['probability']:.6f}", **extra})
+        chosen = decision(result)
+        if not multi_label:
+            chosen["probability"] = f"{result['probability']:.6f}"
+        writer.writerow({**row, **chosen, **extra})
     write_text_atomic(path, buffer.getvalue())

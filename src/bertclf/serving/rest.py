@@ -10,6 +10,9 @@ Predict requests come in TF Serving's two formats:
 * columnar ("inputs"): a list of texts, or `{"texts": [...], "text_pairs": [...]}`.
   Answered with `{"outputs": {"probabilities": [[...]], "label": [...]}}`.
 
+A multi-label model's answers carry `predicted` and `labels` (per label: at or above its
+threshold, and its name there or "") instead of `label`, as its SavedModel's signature does.
+
 Errors are `{"error": "..."}` with status 400, as TF Serving answers them.
 """
 
@@ -115,14 +118,25 @@ def _text(value: Any, where: str) -> str:
 
 
 def predict_response(request: PredictRequest, probabilities: np.ndarray, class_names: Sequence[str],
-                     threshold: Optional[float] = None) -> dict:
+                     threshold=None, multi_label: bool = False) -> dict:
     """The answer to `request`, in its format: per example the probabilities and the label
-    (the model's: at its binary decision `threshold`, else the most probable class)."""
-    labels = [class_names[int(i)] for i in predicted_classes(probabilities, threshold)]
+    (the model's: at its binary decision `threshold`, else the most probable class). A
+    multi-label model answers with its SavedModel's outputs instead of `label`: `predicted`
+    (per label, at or above its threshold in `threshold`) and `labels` (the label's name where
+    predicted, else "")."""
     rows = probabilities.astype(float).tolist()
+    if multi_label:
+        from bertclf.multilabel_metrics import predicted_labels
+
+        chosen = predicted_labels(probabilities, threshold).astype(bool).tolist()
+        names = [[name if hit else "" for name, hit in zip(class_names, row)] for row in chosen]
+        outputs = {"probabilities": rows, "predicted": chosen, "labels": names}
+    else:
+        outputs = {"probabilities": rows,
+                   "label": [class_names[int(i)] for i in predicted_classes(probabilities, threshold)]}
     if request.row_format:
-        return {"predictions": [{"probabilities": row, "label": label} for row, label in zip(rows, labels)]}
-    return {"outputs": {"probabilities": rows, "label": labels}}
+        return {"predictions": [dict(zip(outputs, values)) for values in zip(*outputs.values())]}
+    return {"outputs": outputs}
 
 
 def status_response() -> dict:
@@ -131,7 +145,7 @@ def status_response() -> dict:
                                       "status": {"error_code": "OK", "error_message": ""}}]}
 
 
-def metadata_response(name: str, takes_pairs: bool, num_classes: int) -> dict:
+def metadata_response(name: str, takes_pairs: bool, num_classes: int, multi_label: bool = False) -> dict:
     """`GET /v1/models/<name>/metadata`: the serving signature, as TF Serving describes it."""
     def tensor(dtype: str, dims: Sequence[int], tensor_name: str) -> dict:
         return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(size), "name": ""} for size in dims],
@@ -141,8 +155,13 @@ def metadata_response(name: str, takes_pairs: bool, num_classes: int) -> dict:
     inputs = {"texts": tensor("DT_STRING", [-1], f"{SIGNATURE}_texts:0")}
     if takes_pairs:
         inputs["text_pairs"] = tensor("DT_STRING", [-1], f"{SIGNATURE}_text_pairs:0")
-    outputs = {"label": tensor("DT_STRING", [-1], "StatefulPartitionedCall:0"),
-               "probabilities": tensor("DT_FLOAT", [-1, num_classes], "StatefulPartitionedCall:1")}
+    if multi_label:  # outputs are numbered in the order of their names, as the SavedModel does
+        outputs = {"labels": tensor("DT_STRING", [-1, num_classes], "StatefulPartitionedCall:0"),
+                   "predicted": tensor("DT_BOOL", [-1, num_classes], "StatefulPartitionedCall:1"),
+                   "probabilities": tensor("DT_FLOAT", [-1, num_classes], "StatefulPartitionedCall:2")}
+    else:
+        outputs = {"label": tensor("DT_STRING", [-1], "StatefulPartitionedCall:0"),
+                   "probabilities": tensor("DT_FLOAT", [-1, num_classes], "StatefulPartitionedCall:1")}
     return {"model_spec": {"name": name, "signature_name": "", "version": VERSION},
             "metadata": {"signature_def": {"signature_def": {SIGNATURE: {
                 "inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}}}}}

@@ -166,7 +166,7 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
     page_html = resources.files("bertclf.serving").joinpath("page.html").read_text(encoding="utf-8").replace(
         "{{MODEL_NAME}}", json.dumps(name))
     model_info = {"name": name, "run_dir": str(run_dir), "labels": class_names,
-                  "takes_pairs": predictor.takes_pairs,
+                  "takes_pairs": predictor.takes_pairs, "multi_label": predictor.multi_label,
                   "threshold": predictor.threshold, "metrics": _training_metrics(run_dir)}
 
     def error(status: int, message: str) -> web.Response:
@@ -193,13 +193,15 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
             counters.failures += 1
             detail = (str(failure).strip().splitlines() or [""])[0][:300]
             return error(500, f"the model failed on this request ({type(failure).__name__}: {detail})")
-        return web.json_response(rest.predict_response(parsed, probabilities, class_names, predictor.threshold))
+        return web.json_response(rest.predict_response(parsed, probabilities, class_names, predictor.threshold,
+                                                       predictor.multi_label))
 
     async def status(request: web.Request) -> web.Response:
         return web.json_response(rest.status_response())
 
     async def metadata(request: web.Request) -> web.Response:
-        return web.json_response(rest.metadata_response(name, predictor.takes_pairs, len(class_names)))
+        return web.json_response(rest.metadata_response(name, predictor.takes_pairs, len(class_names),
+                                                        predictor.multi_label))
 
     async def info(request: web.Request) -> web.Response:
         return web.json_response({**model_info, "serving": dataclasses.asdict(counters)})

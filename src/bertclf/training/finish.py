@@ -41,16 +41,18 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
 
     print("Exporting the model...", file=sys.stderr, flush=True)
     staging = files.staging_dir(run_dir / artifacts.MODEL_DIR)
-    threshold = metrics.get("threshold", {}).get("value")
+    record = metrics.get("threshold", {})
+    threshold = record.get("values", record.get("value"))  # per label (multi-label), or one
     with timer.phase("export"):
         export_serving_model(staging, preprocessor, classifier, config.model.seq_length, data.class_names,
-                             config.data.truncation, pairs=data.train.pairs is not None, threshold=threshold)
+                             config.data.truncation, pairs=data.train.pairs is not None, threshold=threshold,
+                             task=task)
     with timer.phase("export_check"):
         check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
         expected = probabilities(classifier, task, encode(check), config)
         metrics["export_check"] = check_export(staging, expected, check,
                                                 EXPORT_TOLERANCES[metrics["runtime"]["precision"]],
-                                                threshold, data.class_names)
+                                                threshold, data.class_names, task)
     return staging
 
 
