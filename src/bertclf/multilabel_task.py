@@ -107,6 +107,42 @@ class MultiLabelTask:
         return thresholds, {"values": thresholds, "rule": "per_label: each label's best validation F1",
                             "kept_default": {str(j): reason for j, reason in enumerate(kept) if reason}}
 
+    def serving_decision(self, module, thresholds):
+        """The exported model's `predicted` (bool [batch, labels]: at or above the label's
+        threshold) and `labels` (string [batch, labels]: the name where predicted, else "")
+        outputs. Adds the `thresholds` variable (one per label) to `module`."""
+        import tensorflow as tf
+
+        values = np.broadcast_to(np.asarray(0.5 if thresholds is None else thresholds, np.float32),
+                                 [self.num_classes]).copy()
+        module.thresholds = tf.Variable(values, trainable=False, name="thresholds")
+
+        def decide(probs):
+            predicted = probs >= module.thresholds
+            names = tf.broadcast_to(module.class_names, tf.shape(predicted))
+            return {"predicted": predicted, "labels": tf.where(predicted, names, tf.zeros_like(names))}
+
+        return decide
+
+    def decided_labels(self, probabilities, thresholds, class_names: Sequence[str]) -> list[tuple[str, ...]]:
+        """Each row's label set as `evaluate` decides it (label order)."""
+        from bertclf.multilabel_metrics import predicted_labels
+
+        chosen = predicted_labels(probabilities, 0.5 if thresholds is None else thresholds)
+        return [tuple(class_names[j] for j in np.flatnonzero(row)) for row in chosen]
+
+    @staticmethod
+    def served_labels(outputs: dict) -> list[tuple[str, ...]]:
+        """Each row's label set as the exported model's `serving_default` returned it."""
+        return [tuple(name.decode("utf-8") for name in row if name) for row in outputs["labels"].numpy()]
+
+    def evaluation_record(self, examples, probabilities, class_names: Sequence[str], thresholds, source: str,
+                          left_out: Optional[dict[str, int]] = None) -> dict:
+        """`eval-<name>.json`'s content for one split (`bertclf.multilabel_evaluation`)."""
+        from bertclf.multilabel_evaluation import multilabel_evaluation_record
+
+        return multilabel_evaluation_record(examples, probabilities, class_names, thresholds, source, left_out)
+
     def with_class_weight(self, setting, class_names: Sequence[str],
                           train_labels: Sequence[Sequence[int]]) -> "MultiLabelTask":
         """This task with `train.class_weight` as positive weights: balanced (negatives / positives,

@@ -31,6 +31,16 @@ MAXIMISED_MONITORS = frozenset({"val_accuracy", "val_macro_f1", "val_roc_auc", "
                                 "val_micro_f1", "val_average_precision"})  # the last two: multi-label
 
 
+def task_for(multi_label: bool, num_classes: int):
+    """The task of a run: `ClassificationTask`, or for label sets (`data.multi_label`)
+    `bertclf.multilabel_task.MultiLabelTask`."""
+    if multi_label:
+        from bertclf.multilabel_task import MultiLabelTask
+
+        return MultiLabelTask(num_classes)
+    return ClassificationTask(num_classes)
+
+
 def monitor_direction(monitor: str) -> str:
     """"maximize" or "minimize": which way `train.monitor` improves (Optuna's words)."""
     return "maximize" if monitor in MAXIMISED_MONITORS else "minimize"
@@ -141,6 +151,37 @@ class ClassificationTask:
         rule = "auto: the best validation F1" if not target else "target: validation " + " ".join(
             f"{name} >= {share:g}" for name, share in target.items())
         return value, {"value": value, "rule": rule, "validation": achieved}
+
+    def serving_decision(self, module, threshold: Optional[float]):
+        """The exported model's `label` output from its probabilities, in TensorFlow: the most
+        probable class or, for two classes with a threshold, the positive class at or above it
+        (`bertclf.metrics.predicted_classes`'s rule). Adds the `threshold` variable to `module`."""
+        import tensorflow as tf
+
+        if threshold is None or not self.binary:
+            return lambda probs: {"label": tf.gather(module.class_names, tf.argmax(probs, axis=1))}
+        module.threshold = tf.Variable(threshold, dtype=tf.float32, trainable=False, name="threshold")
+        return lambda probs: {"label": tf.gather(module.class_names,
+                                                 tf.cast(probs[:, 1] >= module.threshold, tf.int64))}
+
+    def decided_labels(self, probabilities, threshold: Optional[float], class_names: Sequence[str]) -> list[str]:
+        """Each row's label as `evaluate` decides it."""
+        from bertclf.metrics import predicted_classes
+
+        return [class_names[i] for i in predicted_classes(probabilities, threshold)]
+
+    @staticmethod
+    def served_labels(outputs: dict) -> list[str]:
+        """Each row's label as the exported model's `serving_default` returned it."""
+        return [label.decode("utf-8") for label in outputs["label"].numpy()]
+
+    def evaluation_record(self, examples, probabilities, class_names: Sequence[str], threshold, source: str,
+                          left_out: Optional[dict[str, int]] = None) -> dict:
+        """`eval-<name>.json`'s content for one split (`bertclf.evaluation.evaluation_record`);
+        one label per text leaves no label out (`left_out` is for label sets)."""
+        from bertclf.evaluation import evaluation_record
+
+        return evaluation_record(examples, probabilities, list(class_names), threshold, source)
 
     def class_weight(self, setting, class_names: Sequence[str],
                      train_labels: Sequence[int]) -> Optional[dict[int, float]]:

@@ -44,14 +44,19 @@ def train(
         typer.echo("Finished this worker's part; the chief writes the run folder.")
         return
     metrics = result.metrics
-    summary = [f"validation accuracy {metrics['validation']['accuracy']:.4f} (best epoch "
+    # A multi-label run's headline is micro F1 (and macro F1 over its labels), not accuracy.
+    headline = ("micro F1", "micro_f1") if "micro_f1" in metrics["validation"] else ("accuracy", "accuracy")
+    summary = [f"validation {headline[0]} {metrics['validation'][headline[1]]:.4f} (best epoch "
                f"{metrics['best_epoch'] or metrics['epochs']} of {metrics['epochs']})"]
     if "test" in metrics:
-        summary.append(f"test accuracy {metrics['test']['accuracy']:.4f} "
+        macro = f", macro F1 {metrics['test']['macro_f1']:.4f}" if headline[1] == "micro_f1" else ""
+        summary.append(f"test {headline[0]} {metrics['test'][headline[1]]:.4f}{macro} "
                        f"({metrics['test']['examples']} examples)")
     threshold = metrics.get("threshold")
     if threshold and threshold["rule"] != "fixed":
-        summary.append(f"decision threshold {threshold['value']:.3f} ({threshold['rule']})")
+        chosen = (f"{len(threshold['values'])} thresholds" if "values" in threshold
+                  else f"decision threshold {threshold['value']:.3f}")
+        summary.append(f"{chosen} ({threshold['rule']})")
     typer.echo(f"Finished: {result.run_dir}\n  " + "; ".join(summary))
     plan = metrics.get("plan")
     if plan and plan.get("measured"):

@@ -106,3 +106,18 @@ def _percentiles(values: Sequence[int]) -> dict:
     ordered = sorted(values)
     pick = lambda p: ordered[min(len(ordered) - 1, len(ordered) * p // 100)]  # noqa: E731
     return {"p50": pick(50), "p90": pick(90), "p99": pick(99), "max": ordered[-1]}
+
+
+def describe_data(data) -> str:
+    """One line for the terminal: each split's size and its labels (per label, or per text for label sets)."""
+    parts = []
+    for name, split in (("train", data.train), ("validation", data.validation), ("test", data.test)):
+        if split is None:
+            continue
+        entry = data.report["splits"][name]
+        if data.report.get("multi_label"):  # 37 labels' counts would not fit a line
+            parts.append(f"{name} {len(split)} ({entry['labels_per_text']} labels per text)")
+        else:
+            parts.append(f"{name} {len(split)} ({', '.join(f'{k} {v}' for k, v in entry['label_counts'].items())})")
+    labels = f" over {len(data.class_names)} labels" if data.report.get("multi_label") else ""
+    return "Data: " + "; ".join(parts) + labels

@@ -24,6 +24,8 @@ from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_wei
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.task import ClassificationTask
+from bertclf.task import task_for as base_task_for
+from bertclf.data.report import describe_data
 from bertclf.training.budget import prediction_check
 from bertclf.training.finish import export, publish
 from bertclf.training.phases import PhaseTimer
@@ -153,8 +155,10 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
     """
     _say("Reading data...")
     data = load_data(config.data, config.experiment.seed)
-    _say(_describe(data))
-    task = ClassificationTask(len(data.class_names))
+    _say(describe_data(data))
+    task = base_task_for(config.data.multi_label, len(data.class_names))
+    if config.data.multi_label:  # its class weights live in the loss, as per-label positive weights
+        task = task.with_class_weight(config.train.class_weight, data.class_names, data.train.labels)
     class_weight = task.class_weight(config.train.class_weight, data.class_names, data.train.labels)
     task.check_monitor(config.train.monitor)
     task.check_threshold(config.train.threshold)
@@ -338,8 +342,6 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
     Both are scored with exactly the exported weights, at the decision threshold
     `train.threshold` resolves to on validation (binary tasks).
     """
-    from bertclf.evaluation import evaluation_record
-
     probabilities = {"validation": fitted.validation_probabilities}
     if probabilities["validation"] is None:
         with timer.phase("validation"):
@@ -353,9 +355,11 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
     if threshold_record and not threshold_record.get("validation", {}).get("met", True):
         _say(f"warning: no threshold reaches train.threshold's target on validation; using the one "
              f"with the best validation F1 ({threshold:.3f})")
+    left_out = data.report.get("left_out_labels", {})
     with timer.phase("reports"):
-        evaluations = {name: evaluation_record(getattr(data, name), scores, data.class_names, threshold,
-                                               f"config split {name}")
+        evaluations = {name: task.evaluation_record(getattr(data, name), scores, data.class_names, threshold,
+                                                    f"config split {name}",
+                                                    {label: counts.get(name, 0) for label, counts in left_out.items()})
                        for name, scores in probabilities.items()}
     metrics = {"epochs": len(fitted.history.get("loss", [])), "encoder": encoder.spec.name,
                "monitor": config.train.monitor, "best_epoch": fitted.best_epoch,
@@ -394,15 +398,6 @@ def _resume_hint(run_dir: Optional[Path], epochs_completed: int, what: str, work
 
 def _stopped_by(signum: int) -> str:
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signals.describe(signum)}"
-
-
-def _describe(data: LabelledData) -> str:
-    parts = []
-    for name, split in (("train", data.train), ("validation", data.validation), ("test", data.test)):
-        if split is not None:
-            counts = data.report["splits"][name]["label_counts"]
-            parts.append(f"{name} {len(split)} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
-    return "Data: " + "; ".join(parts)
 
 
 def _say(message: str) -> None:
