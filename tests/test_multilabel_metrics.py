@@ -51,3 +51,20 @@ def test_tuned_thresholds_take_each_labels_best_f1_and_keep_the_default_with_few
     assert 0.15 < thresholds[0] < 0.3 and reasons[0] is None  # between the two groups: F1 1.0
     assert thresholds[1] == 0.5 and reasons[1] == "3 validation positive(s), fewer than 5: kept 0.5"
     assert multilabel_metrics(truth[:, :1], scores[:, :1], ["a"], thresholds[:1])["micro_f1"] == 1.0
+
+
+def test_micro_thresholds_silence_a_label_whose_every_prediction_costs_micro_f1():
+    from bertclf.multilabel_metrics import tune_micro_thresholds
+
+    # Label 0 is easy but scores low; label 1's positives score lower than its negatives. The
+    # best shared threshold (0.15) takes all of label 1; any threshold that finds one of its
+    # positives brings more false positives, so the best micro F1 predicts it never.
+    truth = np.array([[1, 0]] * 10 + [[0, 1]] * 6 + [[0, 0]] * 14, dtype=np.int8)
+    probabilities = np.array([[0.5, 0.6]] * 10 + [[0.1, 0.2]] * 6 + [[0.1, 0.7]] * 14)
+    thresholds, record = tune_micro_thresholds(truth, probabilities)
+    assert record["shared"] == pytest.approx(0.15)
+    predicted = probabilities >= np.asarray(thresholds, dtype=np.float32)
+    assert predicted[:, 0].tolist() == [True] * 10 + [False] * 20 and not predicted[:, 1].any()
+    assert thresholds[1] > 1.0 and np.float32(1.0) < np.float32(thresholds[1])
+    assert record["validation_micro_f1"] == pytest.approx(2 * 10 / (2 * 10 + 6))
+    assert record["validation_micro_f1_shared"] == pytest.approx(2 * 16 / (2 * 16 + 24))

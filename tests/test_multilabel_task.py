@@ -26,6 +26,12 @@ def test_the_loss_is_binary_cross_entropy_and_balanced_weights_weigh_rare_positi
     labels = [(0,), (0, 1), (), ()] + [()] * 96  # label 0: 2 of 100; label 1: 1 of 100
     task = MultiLabelTask(2).with_class_weight("balanced", ["a", "b"], labels)
     assert task.positive_weights == (49.0 if 49.0 < MAX_POSITIVE_WEIGHT else MAX_POSITIVE_WEIGHT, MAX_POSITIVE_WEIGHT)
+    common = [(0,)] * 75 + [(1,)] * 25  # label 0: 3 in 4 texts, never weighed below its negatives
+    assert MultiLabelTask(2).with_class_weight("balanced", ["a", "b"], common).positive_weights == (1.0, 3.0)
+    assert MultiLabelTask(2).with_class_weight("sqrt_balanced", ["a", "b"], common).positive_weights == \
+        pytest.approx((1.0, 3.0 ** 0.5))
+    assert MultiLabelTask(2).with_class_weight("sqrt_balanced", ["a", "b"], labels).positive_weights == \
+        pytest.approx(tuple(w ** 0.5 for w in task.positive_weights))
     y_true, logits = tf.constant([[1.0, 0.0]]), tf.constant([[0.0, 0.0]])
     plain = float(MultiLabelTask(2).compile_arguments()["loss"](y_true, logits))
     assert plain == pytest.approx(np.log(2.0), rel=1e-6)  # both terms log 2, averaged
@@ -43,8 +49,11 @@ def test_monitors_and_threshold_rules_of_one_positive_class_are_refused_in_one_l
         task.check_monitor("val_roc_auc")
     task.check_threshold(0.4)
     task.check_threshold("per_label")
-    with pytest.raises(ConfigError, match="train.threshold: 'auto' chooses one positive class's threshold"):
-        task.check_threshold("auto")
+    task.check_threshold("auto")
+    from bertclf.config.schema import ThresholdTarget
+
+    with pytest.raises(ConfigError, match="train.threshold: .*chooses one positive class's threshold"):
+        task.check_threshold(ThresholdTarget(precision=0.9))
 
 
 def test_per_label_thresholds_are_tuned_on_validation_with_the_fallback_recorded():
@@ -55,6 +64,33 @@ def test_per_label_thresholds_are_tuned_on_validation_with_the_fallback_recorded
     assert 0.1 < thresholds[0] < 0.3 and thresholds[1] == 0.5
     assert record["kept_default"] == {"1": "0 validation positive(s), fewer than 5: kept 0.5"}
     assert task.decision_threshold(0.4, labels, probabilities) == ([0.4, 0.4], {"value": 0.4, "rule": "fixed"})
+
+
+def test_auto_thresholds_give_the_best_validation_micro_f1_no_single_label_move_improves():
+    from bertclf.multilabel_metrics import multilabel_metrics
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((80, 4)) < [0.5, 0.2, 0.1, 0.03]  # the last label: 2-3 positives, too few to tune
+    probabilities = np.clip(0.35 * truth + rng.random((80, 4)) * 0.6, 0, 1).astype(np.float32)
+    labels = [tuple(np.flatnonzero(row)) for row in truth]
+    task = MultiLabelTask(4)
+    thresholds, record = task.decision_threshold("auto", labels, probabilities)
+    assert record["values"] == thresholds and record["rule"].startswith("auto")
+    assert thresholds[3] == record["shared"]
+
+    def micro(t):
+        return multilabel_metrics(truth.astype(np.int8), probabilities, list("abcd"), t)["micro_f1"]
+
+    assert micro(thresholds) == pytest.approx(record["validation_micro_f1"], abs=1e-12)
+    # Better than any one threshold for all labels, and than 0.5; no move of one tuned label's
+    # threshold on a fine grid does better.
+    grid = np.linspace(0.005, 0.995, 199)
+    assert micro(thresholds) >= max(micro(float(t)) for t in grid) - 1e-12 and micro(thresholds) > micro(0.5)
+    for j in range(3):
+        for t in grid:
+            moved = list(thresholds)
+            moved[j] = float(t)
+            assert micro(moved) <= micro(thresholds) + 1e-12, (j, t)
 
 
 def test_validation_scores_log_the_multi_label_monitors():

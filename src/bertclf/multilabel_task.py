@@ -4,8 +4,9 @@ Beside `bertclf.task.ClassificationTask` (one label per text), with the same que
 answered for texts that carry any number of labels: K labels get K logits (even K = 2), each
 through its own sigmoid, so probabilities are [batch, K] and their rows need not sum to 1;
 targets are a 0/1 matrix. `train.class_weight: balanced` weighs each label's positives by its
-negatives-to-positives ratio (capped at `MAX_POSITIVE_WEIGHT`) inside the loss, since Keras's
-per-example weights cannot weigh one label of a text and not another.
+negatives-to-positives ratio (capped at `MAX_POSITIVE_WEIGHT`), `sqrt_balanced` by its square
+root, inside the loss, since Keras's per-example weights cannot weigh one label of a text and
+not another.
 
 TensorFlow is imported inside the methods that need it.
 """
@@ -89,20 +90,27 @@ class MultiLabelTask:
                               f"{', '.join(MONITORS)}")
 
     def check_threshold(self, setting) -> None:
-        """0.5 (the default), any probability for all labels, or `per_label`.
+        """0.5 (the default), any probability for all labels, `auto` (the best validation micro F1)
+        or `per_label` (each label's best validation F1).
 
         Raises:
-            ConfigError: A rule for one positive class (auto, a precision or recall target).
+            ConfigError: A precision or recall target (a rule for one positive class).
         """
-        if not (isinstance(setting, float) or setting == "per_label"):
+        if not (isinstance(setting, float) or setting in ("auto", "per_label")):
             raise ConfigError(f"train.threshold: {setting!r} chooses one positive class's threshold; with several "
-                              f"labels per text use a probability for all of them, or per_label (each label's "
-                              f"best validation F1)")
+                              f"labels per text use a probability for all of them, auto (the best validation micro "
+                              f"F1) or per_label (each label's best validation F1)")
 
     def decision_threshold(self, setting, labels: Sequence[Sequence[int]], probabilities) -> tuple[list[float], dict]:
         """`train.threshold` resolved on the validation split: one threshold per label, and its record."""
         if isinstance(setting, float):
             return [setting] * self.num_classes, {"value": setting, "rule": "fixed"}
+        if setting == "auto":
+            from bertclf.multilabel_metrics import tune_micro_thresholds
+
+            thresholds, record = tune_micro_thresholds(self.targets(labels), probabilities)
+            return thresholds, {"values": thresholds,
+                                "rule": "auto: per-label thresholds for the best validation micro F1", **record}
         thresholds, kept = tune_thresholds(self.targets(labels), probabilities)
         return thresholds, {"values": thresholds, "rule": "per_label: each label's best validation F1",
                             "kept_default": {str(j): reason for j, reason in enumerate(kept) if reason}}
@@ -146,19 +154,24 @@ class MultiLabelTask:
     def with_class_weight(self, setting, class_names: Sequence[str],
                           train_labels: Sequence[Sequence[int]]) -> "MultiLabelTask":
         """This task with `train.class_weight` as positive weights: balanced (negatives / positives,
-        capped), a mapping by label name (missing labels weigh 1), or none.
+        capped), sqrt_balanced (the square root of that, capped at the cap's root), a mapping by
+        label name (missing labels weigh 1), or none.
 
         Raises:
             ConfigError: A label named in the mapping does not exist.
         """
         if setting == "none":
             return dataclasses.replace(self, positive_weights=None)
-        if setting == "balanced":
+        if setting in ("balanced", "sqrt_balanced"):
             positives = self.targets(train_labels).sum(axis=0)
             negatives = len(train_labels) - positives
             weights = np.minimum(np.divide(negatives, positives, out=np.ones_like(positives), where=positives > 0),
                                  MAX_POSITIVE_WEIGHT)
-            return dataclasses.replace(self, positive_weights=tuple(float(w) for w in np.maximum(weights, 1.0)))
+            # A label's positives never weigh less than its negatives (related: 3 in 4 messages).
+            weights = np.maximum(weights, 1.0)
+            if setting == "sqrt_balanced":
+                weights = np.sqrt(weights)
+            return dataclasses.replace(self, positive_weights=tuple(float(w) for w in weights))
         unknown = [name for name in setting if name not in class_names]
         if unknown:
             raise ConfigError(f"train.class_weight: no label {unknown[0]!r}; labels are {', '.join(class_names)}")
