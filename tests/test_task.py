@@ -62,6 +62,8 @@ def test_balanced_weights_even_out_class_totals():
     weights = ClassificationTask(2).class_weight("balanced", ["neg", "pos"], [0] * 90 + [1] * 10)
     assert weights == pytest.approx({0: 100 / 180, 1: 100 / 20})
     assert 90 * weights[0] == pytest.approx(10 * weights[1])
+    root = ClassificationTask(2).class_weight("sqrt_balanced", ["neg", "pos"], [0] * 90 + [1] * 10)
+    assert root == pytest.approx({0: (100 / 180) ** 0.5, 1: (100 / 20) ** 0.5})
 
 
 def test_explicit_weights_by_class_name():

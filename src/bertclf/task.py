@@ -188,17 +188,20 @@ class ClassificationTask:
         """`train.class_weight` as Keras wants it: class index -> loss weight, or None.
 
         `balanced` weighs each class by n / (classes * count), so every class carries
-        the same total weight; a mapping names classes (missing ones weigh 1).
+        the same total weight; `sqrt_balanced` by its square root, halfway (in log terms)
+        between none and balanced; a mapping names classes (missing ones weigh 1).
 
         Raises:
             ConfigError: A class named in the mapping does not exist.
         """
         if setting == "none":
             return None
-        if setting == "balanced":
+        if setting in ("balanced", "sqrt_balanced"):
             counts = collections.Counter(train_labels)
             total = len(train_labels)
-            return {i: total / (self.num_classes * counts[i]) for i in range(self.num_classes) if counts[i]}
+            power = 1.0 if setting == "balanced" else 0.5
+            return {i: (total / (self.num_classes * counts[i])) ** power
+                    for i in range(self.num_classes) if counts[i]}
         unknown = [name for name in setting if name not in class_names]
         if unknown:
             raise ConfigError(f"train.class_weight: no class {unknown[0]!r}; classes are "

@@ -270,7 +270,9 @@ class TrainConfig(_Section):
     learning_rate: float = Field(5e-5, gt=0, le=1)
     weight_decay: float = Field(0.01, ge=0, lt=1)
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
-    class_weight: Union[Literal["none", "balanced"], dict[str, float]] = "none"
+    # balanced: each class (label sets: each label's positives) weighs by its rarity; sqrt_balanced:
+    # by the square root of that; a mapping names classes or labels (missing ones weigh 1).
+    class_weight: Union[Literal["none", "balanced", "sqrt_balanced"], dict[str, float]] = "none"
     # Default: val_loss, or val_micro_f1 for multi-label data (resolved with the whole config).
     monitor: Optional[Literal["val_loss", "val_accuracy", "val_macro_f1", "val_roc_auc", "val_pr_auc",
                               "val_micro_f1", "val_average_precision"]] = None
@@ -280,7 +282,8 @@ class TrainConfig(_Section):
     # auto: the threshold that maximises the positive class's F1 on validation; a target
     # ({precision: P} or {recall: R}) picks the validation operating point that meets it.
     # The exported model stores it and applies it to `label` (probabilities are unchanged).
-    # Multi-label data: a probability for every label, or per_label (each label's best validation F1).
+    # Multi-label data: a probability for every label, auto (per-label thresholds for the best
+    # validation micro F1), or per_label (each label's best validation F1).
     threshold: Union[Literal["auto", "per_label"], float, ThresholdTarget] = 0.5
     # Wall-clock bound on the fit (training steps and per-epoch validation, plus the short
     # measurement that plans it): `13m`, `90s`, `1h30m` or seconds. Before training, bertclf
