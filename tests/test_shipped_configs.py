@@ -40,6 +40,13 @@ PRETRAIN_SMALL = ["--set", "pretrain.train_texts=labelled", "--set", "pretrain.s
                   "--set", "pretrain.batch_size=8", "--set", "pretrain.held_out=2", "--set", "pretrain.max_minutes=null"]
 
 
+DISASTER_LABELS = [
+    "related", "request", "aid_related", "medical_help", "medical_products", "search_and_rescue", "security",
+    "military", "water", "food", "shelter", "clothing", "money", "missing_people", "refugees", "death",
+    "other_aid", "infrastructure_related", "transport", "buildings", "electricity", "tools", "hospitals",
+    "shops", "aid_centers", "other_infrastructure", "weather_related", "floods", "storm", "fire",
+    "earthquake", "cold", "other_weather", "direct_report"]
+
 # What each config's data must look like after the caps: labels in order, rows read per split
 # (whole files: caps apply after reading), rows skipped by reason.
 EXPECTED_DATA = {
@@ -57,6 +64,11 @@ EXPECTED_DATA = {
                   "skipped": {"train": {"empty_text": 5}, "test": {"empty_text": 3}}},
     "nsmc_pretrain.yaml": {"labels": ["negative", "positive"], "rows_read": {"train": 150_000, "test": 50_000},
                            "skipped": {"train": {"empty_text": 5}, "test": {"empty_text": 3}}},
+    # Multi-label: the labels learnable from the 40 sampled messages, in the file's column order,
+    # among these 34 (PII and child_alone have no positive anywhere, offer only in test).
+    "disaster.yaml": {"labels": DISASTER_LABELS, "left_out": {"PII", "offer", "child_alone"},
+                      "rows_read": {"train": 21_046, "validation": 2_573, "test": 2_629},
+                      "skipped": {"train": {"empty_text": 1}, "validation": {"empty_text": 1}}},
 }
 
 
@@ -127,8 +139,14 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     assert resolved["runtime"]["precision"] == _precision(config)
     expected = EXPECTED_DATA[config.name]
     class_names = _json(run / artifacts.LABELS_FILE)
-    assert class_names == expected["labels"]
-    splits = _json(run / artifacts.DATA_REPORT_FILE)["splits"]
+    data_report = _json(run / artifacts.DATA_REPORT_FILE)
+    if shipped["data"].get("multi_label"):
+        assert class_names == [name for name in expected["labels"] if name in class_names] and len(class_names) >= 2
+        assert expected["left_out"] <= set(data_report["left_out_labels"])
+        assert set(class_names) | set(data_report["left_out_labels"]) == set(expected["labels"]) | expected["left_out"]
+    else:
+        assert class_names == expected["labels"]
+    splits = data_report["splits"]
     for split, rows in expected["rows_read"].items():
         assert splits[split]["rows_read"] == rows, split
     for split, skipped in expected.get("skipped", {}).items():
@@ -143,7 +161,7 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     assert metrics["runtime"]["precision"] == resolve_precision(_precision(config), probe_hardware(tf)).precision
     # (check_export's own failures are tested in tests/serving/test_export_check.py)
     assert metrics["export_check"]["texts"] > 0
-    if len(class_names) == 2:
+    if len(class_names) == 2 and not shipped["data"].get("multi_label"):
         assert {"roc_auc", "pr_auc"} <= set(metrics["test"])
     assert set(_json(run / artifacts.HISTORY_JSON_FILE)) >= {"loss", "val_loss", "val_accuracy", "val_macro_f1"}
     if shipped["train"].get("time_budget"):  # planned on this machine; the capped data fits any budget
@@ -158,6 +176,9 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     from bertclf.cli import main
 
     capsys.readouterr()
+    if shipped["data"].get("multi_label"):
+        _check_multilabel_run(run, class_names, metrics, capsys)
+        return
     assert main(["evaluate", str(run)]) == 0
     assert "  ".join(class_names) in capsys.readouterr().out  # the confusion matrix's header row, by name
     scores = _json(run / artifacts.eval_file("test"))
@@ -185,6 +206,36 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
     assert main(["report", str(run)]) == 0
     page = (run / artifacts.REPORT_FILE).read_text(encoding="utf-8")
     assert "<h2>Results: test</h2>" in page and page.count("data:image/png;base64,") >= 4
+
+
+def _check_multilabel_run(run: Path, class_names: list, metrics: dict, capsys) -> None:
+    """evaluate, predict and report on a multi-label run: label sets, not one class per text."""
+    from bertclf.cli import main
+
+    assert main(["evaluate", str(run)]) == 0
+    assert "micro F1" in capsys.readouterr().out
+    scores = _json(run / artifacts.eval_file("test"))
+    assert scores["task"] == "multi_label" and scores["examples"] == metrics["test"]["examples"] == 16
+    assert scores["micro_f1"] == pytest.approx(metrics["test"]["micro_f1"], abs=1e-6)
+    assert set(scores["per_label"]) == set(class_names)
+    thresholds = metrics["threshold"]["values"]
+    assert len(thresholds) == len(class_names)  # train.threshold: auto, one per label
+
+    texts = ["We need water and food in Leogane", "The earthquake destroyed the hospital"]
+    assert main(["predict", str(run), "--json", *texts]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in rows] == texts
+    for row in rows:
+        assert list(row["probabilities"]) == class_names
+        # The labels at or above their thresholds, the most probable first.
+        assert set(row["labels"]) == {name for name, threshold in zip(class_names, thresholds)
+                                      if np.float32(row["probabilities"][name]) >= np.float32(threshold)}
+        shown = [row["probabilities"][name] for name in row["labels"]]
+        assert shown == sorted(shown, reverse=True)
+
+    assert main(["report", str(run)]) == 0
+    page = (run / artifacts.REPORT_FILE).read_text(encoding="utf-8")
+    assert "<h2>Results: test</h2>" in page and page.count("data:image/png;base64,") >= 3
 
 
 def _json(path: Path):
