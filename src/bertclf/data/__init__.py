@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from bertclf.config import DataConfig
-from bertclf.data.readers import RawSplit, Row, read_folder, read_table
+from bertclf.data.readers import RawSplit, Row, drop_short_texts, read_folder, read_table
 from bertclf.data.report import build_report
 from bertclf.data.root import resolve, shown
 from bertclf.data.splits import Split, partition, sample, stratified_sample
@@ -195,15 +195,7 @@ def _read_raw(data: DataConfig) -> dict[str, Optional[RawSplit]]:
 
 
 def _filter(split: RawSplit, min_length: int) -> RawSplit:
-    kept, skipped = [], split.skipped.copy()
-    for row in split.rows:
-        length = len(row.text.strip())
-        if length == 0:
-            skipped["empty_text"] += 1
-        elif length < min_length:
-            skipped["too_short"] += 1
-        else:
-            kept.append(row)
+    kept, skipped = drop_short_texts(split.rows, split.skipped, min_length)
     return RawSplit(kept, split.read, skipped)
 
 

@@ -17,6 +17,7 @@ from typing import Optional
 
 from bertclf.config import DataConfig
 from bertclf.data.label_sets import RawLabelSets, iterative_partition, read_label_sets
+from bertclf.data.readers import drop_short_texts
 from bertclf.data.root import resolve, shown
 from bertclf.data.splits import Split
 from bertclf.errors import DataError
@@ -158,15 +159,7 @@ def _read(data: DataConfig) -> dict[str, Optional[RawLabelSets]]:
 
 
 def _filter(split: RawLabelSets, min_length: int) -> RawLabelSets:
-    kept, skipped = [], split.skipped.copy()
-    for row in split.rows:
-        length = len(row.text.strip())
-        if length == 0:
-            skipped["empty_text"] += 1
-        elif length < min_length:
-            skipped["too_short"] += 1
-        else:
-            kept.append(row)
+    kept, skipped = drop_short_texts(split.rows, split.skipped, min_length)
     return RawLabelSets(kept, split.label_names, split.read, skipped)
 
 

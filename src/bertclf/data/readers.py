@@ -41,6 +41,21 @@ class RawSplit:
     skipped: collections.Counter
 
 
+def drop_short_texts(rows: list, skipped: collections.Counter, min_length: int) -> tuple[list, collections.Counter]:
+    """The rows (anything with a `text`) whose stripped text has at least `min_length`
+    characters, and `skipped` plus the others counted as empty_text or too_short."""
+    kept, skipped = [], skipped.copy()
+    for row in rows:
+        length = len(row.text.strip())
+        if length == 0:
+            skipped["empty_text"] += 1
+        elif length < min_length:
+            skipped["too_short"] += 1
+        else:
+            kept.append(row)
+    return kept, skipped
+
+
 def class_folders(folder: Path) -> list[str]:
     """Sorted names of the class subfolders (hidden folders ignored)."""
     if not folder.is_dir():
