@@ -72,6 +72,22 @@ def csv_without_text_column(tmp):
     return ["train", str(_config(tmp, "data:\n  format: csv\n  train_path: t.csv\n"))]
 
 
+def label_value_neither_0_nor_1(tmp):
+    (tmp / "m.csv").write_text("text,related,food\nwe need food,1,1\nthe storm,2,0\n", encoding="utf-8")
+    return ["train", str(_config(tmp, "data:\n  format: csv\n  train_path: m.csv\n  multi_label: true\n"))]
+
+
+def multi_label_class_folders(tmp):
+    return ["train", str(_config(tmp, "data:\n  path: data\n  multi_label: true\n"))]
+
+
+def multi_label_one_class_threshold(tmp):
+    rows = "".join(f"message {i},{i % 2},{(i // 2) % 2}\n" for i in range(20))
+    (tmp / "m.csv").write_text("text,water,food\n" + rows, encoding="utf-8")
+    return ["train", str(_config(tmp, "data:\n  format: csv\n  train_path: m.csv\n  multi_label: true\n"
+                                      "train:\n  threshold: {precision: 0.9}\n"))]
+
+
 def encoder_unreachable(tmp):
     # .invalid never resolves (RFC 2606), online or not, and no TF Hub cache can hold it.
     return ["train", str(_config(tmp, "data:\n  path: data\nmodel:\n  encoder: remote\n"
@@ -119,6 +135,10 @@ TABLE = [
     (empty_data, 1, "train: no usable examples (0 read"),
     (one_class_only, 1, "only one class ('pos'); a classifier needs at least two labels"),
     (csv_without_text_column, 1, "t.csv: no column 'text' in the header (review, label); set data.text_column"),
+    (label_value_neither_0_nor_1, 2, "m.csv:3: column 'related' holds '2', neither 0 nor 1; say what it means "
+                                     "with data.label_values"),
+    (multi_label_class_folders, 2, "data.multi_label: class folders give each text one label"),
+    (multi_label_one_class_threshold, 2, "train.threshold: "),
     (encoder_unreachable, 1, "this machine may be offline: use a local encoder folder in model.encoder"),
     (not_a_bert_encoder, 2, "notbert has no encoder/saved_model.pb; an encoder folder holds encoder/ and preprocessor/"),
     (run_without_model, 1, "run: has no exported model/; the run did not finish"),

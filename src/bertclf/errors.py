@@ -23,6 +23,14 @@ class DataError(BertclfError):
     """The data a config points at is missing, empty or malformed."""
 
 
+class LabelValueError(DataError):
+    """A label column holds a value the config gives no meaning (neither 0 nor 1, and not in
+    `data.label_values`): fixed in the config as often as in the file, so exit code 2, as a
+    config error's."""
+
+    exit_code = 2
+
+
 class ModelError(BertclfError):
     """An encoder cannot be resolved, loaded or built."""
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from bertclf.data.readers import delimited_records, json_records
-from bertclf.errors import DataError
+from bertclf.errors import DataError, LabelValueError
 
 _DELIMITERS = {"csv": ",", "tsv": "\t"}
 _BINARY = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
@@ -107,7 +107,7 @@ def read_label_sets(path: Path, fmt: str, text_column: str, label_column: str, *
             continue
         for column, cell in cells.items():
             if cell not in meaning:
-                raise DataError(f"{path}:{number}: column {column!r} holds {cell!r}, neither 0 nor 1; say what it "
+                raise LabelValueError(f"{path}:{number}: column {column!r} holds {cell!r}, neither 0 nor 1; say what it "
                                 f"means with data.label_values (e.g. {{'{cell}': 1}}) or fix the file")
         rows.append(LabelSetRow(_text(record.get(text_column)),
                                 tuple(column for column, cell in cells.items() if meaning[cell] == 1),
