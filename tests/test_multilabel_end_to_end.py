@@ -155,3 +155,31 @@ def test_the_savedmodel_serves_probabilities_and_label_sets_without_bertclf(mult
     names = outputs["labels"].numpy()
     assert all(name.decode() == (["food", "water", "medical"][j] if predicted[i, j] else "")
                for i in range(2) for j, name in enumerate(names[i]))
+
+
+def test_seeds_and_a_sweep_train_label_sets_as_they_train_one_label(tmp_path, tiny_encoder_dir, capsys,
+                                                                    monkeypatch):
+    """Issue 37: seeds and sweeps work unchanged; their summaries use the multi-label metrics."""
+    from bertclf.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = _config(tmp_path, tiny_encoder_dir, "").read_text(encoding="utf-8").replace("epochs: 8", "epochs: 3")
+    (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["train", "config.yaml", "--seeds", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    metrics = [_json(Path(run) / artifacts.METRICS_FILE) for run in result["runs"]]
+    stats = result["summary"]["test_micro_f1"]
+    assert stats["values"] == pytest.approx([m["test"]["micro_f1"] for m in metrics]) and len(stats["values"]) == 2
+
+    space = tmp_path / "space.yaml"
+    space.write_text("train.learning_rate: {choice: [5.0e-3, 1.0e-3]}\n", encoding="utf-8")
+    assert main(["sweep", "config.yaml", "--space", str(space), "--sampler", "grid", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # The objective is the multi-label default monitor, maximised; each trial is a multi-label run.
+    assert summary["monitor"] == "val_micro_f1" and summary["direction"] == "maximize"
+    assert [row["state"] for row in summary["trials"]] == ["complete", "complete"]
+    for row in summary["trials"]:
+        history = _json(Path(row["run_dir"]) / artifacts.HISTORY_JSON_FILE)
+        assert row["value"] == pytest.approx(max(history["val_micro_f1"]))
+        assert _json(Path(row["run_dir"]) / artifacts.METRICS_FILE)["test"]["task"] == "multi_label"

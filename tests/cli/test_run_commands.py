@@ -180,6 +180,7 @@ def test_predict_threshold_is_refused_for_many_classes():
 
     three = Predictor.__new__(Predictor)  # the check comes before the model is used
     three.class_names = ["a", "b", "c"]
+    three.multi_label = False
     with pytest.raises(ConfigError, match="only for two-class models; this one has 3 classes"):
         three.predict(["x"], threshold=0.3)
 

@@ -22,6 +22,7 @@ class StandInModel:
     class_names = ["neg", "pos"]
     takes_pairs = False
     threshold = None
+    multi_label = False
 
     def __init__(self):
         self.calls = 0

@@ -41,7 +41,7 @@ def test_threshold_targets_xla_and_tensorboard_settings(tmp_path, tiny_encoder_d
     predictor = Predictor(run)
     from bertclf.evaluation import _config_split, _run_config
 
-    validation = _config_split(run, _run_config(run), "validation", predictor.class_names)
+    validation, _ = _config_split(run, _run_config(run), "validation", predictor.class_names)
     probabilities = predictor.probabilities(validation.texts)
     value, achieved = choose_threshold(np.asarray(validation.labels) == 1, probabilities[:, 1],
                                        **{name: float(share)})
