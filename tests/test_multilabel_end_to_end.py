@@ -183,3 +183,28 @@ def test_seeds_and_a_sweep_train_label_sets_as_they_train_one_label(tmp_path, ti
         history = _json(Path(row["run_dir"]) / artifacts.HISTORY_JSON_FILE)
         assert row["value"] == pytest.approx(max(history["val_micro_f1"]))
         assert _json(Path(row["run_dir"]) / artifacts.METRICS_FILE)["test"]["task"] == "multi_label"
+
+
+def test_in_memory_training_data_carries_a_list_of_labels_per_row(tmp_path, tiny_encoder_dir, monkeypatch):
+    import pandas as pd
+
+    import bertclf
+    from bertclf.errors import ConfigError, DataError
+
+    monkeypatch.chdir(tmp_path)
+    rows = _rows(48, seed=1)
+    as_lists = [(row["message"], [label for label in LABELS if row[label]]) for row in rows]
+    config = {"experiment": {"name": "memory", "seed": 3, "output_dir": "runs"},
+              "data": {"multi_label": True}, "model": {"encoder": str(tiny_encoder_dir), "seq_length": 32},
+              "train": {"epochs": 2, "batch_size": 8, "learning_rate": 5.0e-3}, "runtime": {"progress": False}}
+    frame = pd.DataFrame({"text": [text for text, _ in as_lists[32:]], "label": [labels for _, labels in as_lists[32:]]})
+    run = bertclf.train(config, train_data=as_lists[:32], validation_data=frame, run_dir=tmp_path / "run")
+    assert sorted(_json(run.path / artifacts.LABELS_FILE)) == sorted(LABELS)
+    counts = _json(run.path / artifacts.DATA_REPORT_FILE)["splits"]["train"]["label_counts"]
+    assert counts == {label: sum(label in labels for _, labels in as_lists[:32]) for label in LABELS}
+    assert all(isinstance(row, list) for row in bertclf.load(run.path).predict(["we need bread"]))
+
+    with pytest.raises(DataError, match=r"train_data: example 1: label 'food' is not a list of labels"):
+        bertclf.train(config, train_data=[("we need bread", "food")] * 8)
+    with pytest.raises(ConfigError, match="remove data.label_columns"):
+        bertclf.train({**config, "data": {"multi_label": True, "label_columns": ["food"]}}, train_data=as_lists)

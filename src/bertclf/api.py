@@ -124,7 +124,8 @@ def train(config: Union[str, os.PathLike, Mapping[str, Any], Config],
         train_data: In-memory training examples instead of the config's files: a
             pandas DataFrame with the columns `data.text_column` and
             `data.label_column` (default `text`, `label`), or a list of (text, label)
-            pairs. The config then needs no data paths.
+            pairs; with `data.multi_label`, each label is a list of names
+            (`("we need water", ["water"])`). The config then needs no data paths.
         validation_data: Likewise; default: `data.validation_split` of `train_data`.
         test_data: Likewise; default: no test split.
         run_dir: Write the run here instead of `<output_dir>/<name>-<time>/`.
@@ -264,17 +265,24 @@ def _resolve_config(config: Any, overrides: Optional[Mapping[str, Any]], data: d
                 "classes", "train_dir", "validation_dir", "test_dir"):
         section.pop(key, None)
     section["format"] = "jsonl"
+    multi_label = bool(section.get("multi_label") or dict(overrides or {}).get("data.multi_label"))
+    if multi_label:  # in memory, each row's labels are a list of names: JSON lists in the file
+        if section.get("label_columns") is not None:
+            raise ConfigError("train_data: in memory, each row's labels are a list of names; remove "
+                              "data.label_columns (it names 0/1 columns of files)")
+        section.pop("label_separator", None)
+        section.pop("label_values", None)
     for split, examples in data.items():
         if examples is not None:
             section[f"{split}_path"] = str(_write_examples(examples, split, text_column, label_column, pair_column,
-                                                           folder))
+                                                           folder, multi_label))
     return config_from_mapping({**raw, "data": section}, source, base, dict(overrides or {}))
 
 
 def _write_examples(examples: Any, split: str, text_column: str, label_column: str, pair_column: Optional[str],
-                    folder: Path) -> Path:
+                    folder: Path, multi_label: bool = False) -> Path:
     """Writes in-memory examples as JSON lines named by their content; returns the file."""
-    rows = _rows(examples, split, text_column, label_column, pair_column)
+    rows = _rows(examples, split, text_column, label_column, pair_column, multi_label)
     columns = (text_column, pair_column, label_column) if pair_column else (text_column, label_column)
     text = "".join(json.dumps(dict(zip(columns, row)), ensure_ascii=False) + "\n" for row in rows)
     path = folder / f"{split}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}.jsonl"
@@ -287,8 +295,9 @@ def _write_examples(examples: Any, split: str, text_column: str, label_column: s
 
 
 def _rows(examples: Any, split: str, text_column: str, label_column: str,
-          pair_column: Optional[str] = None) -> list[tuple]:
-    """(text, label) rows, or (text, second text, label) when the config reads sentence pairs."""
+          pair_column: Optional[str] = None, multi_label: bool = False) -> list[tuple]:
+    """(text, label) rows, or (text, second text, label) when the config reads sentence pairs;
+    with `multi_label`, each label is a list of label names (an empty list: no label)."""
     name = f"{split}_data"
     shape = "(text, second text, label)" if pair_column else "(text, label)"
     if hasattr(examples, "columns") and hasattr(examples, "__getitem__"):  # a pandas DataFrame
@@ -309,6 +318,10 @@ def _rows(examples: Any, split: str, text_column: str, label_column: str,
         if not isinstance(example, (list, tuple)) or len(example) != size:
             raise DataError(f"{name}: example {number} is not a {shape} tuple: {example!r}"[:200])
         *texts, label = example
+        if multi_label:
+            rows.append((*("" if _missing(text) else str(text) for text in texts),
+                         _label_list(label, f"{name}: example {number}")))
+            continue
         label = label.item() if isinstance(label, np.generic) else label
         # As a CSV file is read: a missing label skips the row (data_report counts it), and
         # integers that pandas turned into floats (1.0, beside a NaN) are the integers.
@@ -322,6 +335,19 @@ def _rows(examples: Any, split: str, text_column: str, label_column: str,
     if not rows:
         raise DataError(f"{name}: no examples")
     return rows
+
+
+def _label_list(labels: Any, where: str) -> list[str]:
+    """One in-memory row's label set as names (a list, tuple or array of strings or integers)."""
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    if not isinstance(labels, (list, tuple)):
+        raise DataError(f"{where}: label {labels!r} is not a list of labels; with data.multi_label each row "
+                        f"carries a list, e.g. ['food', 'water'] (or [] for none)"[:300])
+    names = [label.item() if isinstance(label, np.generic) else label for label in labels]
+    if any(not isinstance(label, (str, int)) or isinstance(label, bool) for label in names):
+        raise DataError(f"{where}: labels {labels!r} are not all strings or integers"[:300])
+    return [str(label) for label in names]
 
 
 def _strings(values: Any, name: str) -> list[str]:
