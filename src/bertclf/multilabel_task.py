@@ -19,7 +19,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bertclf.errors import ConfigError
-from bertclf.multilabel_metrics import label_matrix, multilabel_metrics, tune_thresholds
+from bertclf.multilabel_metrics import (label_matrix, multilabel_metrics, predicted_labels, tune_micro_thresholds,
+                                        tune_thresholds)
 
 MONITORS = ("val_micro_f1", "val_macro_f1", "val_average_precision", "val_loss")
 DEFAULT_MONITOR = "val_micro_f1"
@@ -106,8 +107,6 @@ class MultiLabelTask:
         if isinstance(setting, float):
             return [setting] * self.num_classes, {"value": setting, "rule": "fixed"}
         if setting == "auto":
-            from bertclf.multilabel_metrics import tune_micro_thresholds
-
             thresholds, record = tune_micro_thresholds(self.targets(labels), probabilities)
             return thresholds, {"values": thresholds,
                                 "rule": "auto: per-label thresholds for the best validation micro F1", **record}
@@ -134,8 +133,6 @@ class MultiLabelTask:
 
     def decided_labels(self, probabilities, thresholds, class_names: Sequence[str]) -> list[tuple[str, ...]]:
         """Each row's label set as `evaluate` decides it (label order)."""
-        from bertclf.multilabel_metrics import predicted_labels
-
         chosen = predicted_labels(probabilities, 0.5 if thresholds is None else thresholds)
         return [tuple(class_names[j] for j in np.flatnonzero(row)) for row in chosen]
 
