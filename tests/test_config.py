@@ -52,6 +52,16 @@ def test_encoder_folder_resolves_but_registry_name_does_not(tmp_path):
     assert as_name.model.encoder == "electra_small"
 
 
+def test_an_unknown_key_inside_a_map_of_sections_gets_a_suggestion(tmp_path):
+    # data.sources maps root paths to sections: the suggestion looks inside the section's type.
+    path = write_config(tmp_path / "s.yaml", "data:\n  format: tsv\n  train_path: ${BERTCLF_DATA}/a.tsv\n"
+                                             "  sources:\n    a.tsv: {url: 'https://x/a.zip', membr: A/a.tsv}\n"
+                                             "model:\n  encoder: tiny\n")
+    with pytest.raises(ConfigError, match=r"data.sources.a.tsv.membr: unknown key; did you mean "
+                                          r"data.sources.a.tsv.member\?$"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("yaml_text, expected", [
     ("train:\n  lerning_rate: 0.1\n", "train.lerning_rate: unknown key; did you mean train.learning_rate?"),
     ("model:\n  learning_rate: 0.1\n", "model.learning_rate: unknown key; did you mean train.learning_rate?"),

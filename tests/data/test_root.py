@@ -111,3 +111,60 @@ def test_an_archive_in_the_data_root_is_used_without_the_network(tmp_path, monke
     # Port 9 of 127.0.0.1 answers nothing: the archive can only have come from the root.
     unpacked = fetch_archive("http://127.0.0.1:9/rooted_v1.tar.gz")
     assert (unpacked / "r" / "train" / "pos" / "0.txt").read_text() == "good"
+
+
+def _zip_bytes(members: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, text in members.items():
+            bundle.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_files_of_a_zip_archive_are_extracted_and_the_archive_downloaded_once(served, tmp_path, monkeypatch):
+    # As configs/sst2.yaml takes GLUE's train.tsv and dev.tsv from its SST-2.zip.
+    base, folder, requests = served
+    dev = "text\tlabel\n" + "".join(f"{word} one\t{label}\n" for word, label in [("nice", 1), ("poor", 0)] * 2)
+    payload = _zip_bytes({"TOY/train.tsv": ROWS, "TOY/dev.tsv": dev, "TOY/test.tsv": "text\n"})
+    (folder / "TOY.zip").write_bytes(payload)
+    monkeypatch.setenv("BERTCLF_DATA", str(tmp_path / "root"))
+    source = {"url": f"{base}/TOY.zip", "checksum": "md5:" + hashlib.md5(payload).hexdigest()}
+    config = DataConfig(format="tsv", train_path="${BERTCLF_DATA}/toy/train.tsv",
+                        validation_path="${BERTCLF_DATA}/toy/dev.tsv",
+                        sources={"toy/train.tsv": {**source, "member": "TOY/train.tsv"},
+                                 "toy/dev.tsv": {**source, "member": "TOY/dev.tsv"}})
+    data = load_data(config, seed=0)
+    assert (len(data.train), len(data.validation)) == (12, 4)
+    assert (tmp_path / "root" / "toy" / "train.tsv").read_text(encoding="utf-8") == ROWS
+    assert (tmp_path / "root" / "toy" / "dev.tsv").read_text(encoding="utf-8") == dev
+    assert requests == ["/TOY.zip"]  # one download for both members
+    assert sorted(path.name for path in (tmp_path / "root" / "toy").iterdir()) == ["TOY.zip", "dev.tsv", "train.tsv"]
+
+
+def test_a_zip_without_the_member_or_not_a_zip_is_one_line_and_leaves_no_file(served, tmp_path, monkeypatch):
+    from bertclf.config import load_config
+    from bertclf.errors import ConfigError
+
+    base, folder, _ = served
+    (folder / "TOY.zip").write_bytes(_zip_bytes({"TOY/train.tsv": ROWS}))
+    (folder / "NOT.zip").write_bytes(b"this is not a zip archive")
+    monkeypatch.setenv("BERTCLF_DATA", str(tmp_path / "root"))
+
+    def config(archive: str, member: str) -> DataConfig:
+        return DataConfig(format="tsv", train_path="${BERTCLF_DATA}/toy/train.tsv", validation_split=0.25,
+                          sources={"toy/train.tsv": {"url": f"{base}/{archive}", "member": member}})
+
+    with pytest.raises(DataError, match=rf"^data.train_path: {tmp_path}/root/toy/TOY.zip has no member "
+                                        r"TOY/dev.tsv \(it has TOY/train.tsv\); fix the member in data.sources$"):
+        load_data(config("TOY.zip", "TOY/dev.tsv"), seed=0)
+    with pytest.raises(DataError, match=rf"^data.train_path: {tmp_path}/root/toy/NOT.zip is not a zip file; "
+                                        r"delete it and run again"):
+        load_data(config("NOT.zip", "TOY/train.tsv"), seed=0)
+    assert not list((tmp_path / "root").rglob("*train.tsv*"))
+    with pytest.raises(ConfigError, match=r"'\.\./x.tsv' is not a path inside the archive"):
+        load_config(write_config(tmp_path / "m.yaml", "data: {format: tsv, train_path: '${BERTCLF_DATA}/a.tsv', "
+                                                      "sources: {a.tsv: {url: 'https://x/a.zip', member: ../x.tsv}}}\n"
+                                                      "model: {encoder: tiny}\n"))

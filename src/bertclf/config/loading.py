@@ -6,6 +6,8 @@ No TensorFlow here: `bertclf config check` and every config error answer in well
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from pathlib import Path
 from typing import Any, Optional
 
@@ -276,8 +278,21 @@ def suggest_key(loc: tuple[Any, ...]) -> str:
 def _field_names(loc: tuple[Any, ...]) -> list[str]:
     model: Any = Config
     for part in loc:
+        model = _section_type(model)
+        if typing.get_origin(model) is dict:  # a map of sections (data.sources): `part` is its key
+            model = typing.get_args(model)[1]
+            continue
         field = getattr(model, "model_fields", {}).get(str(part))
         if field is None:
             return []
         model = field.annotation
-    return list(getattr(model, "model_fields", {}))
+    return list(getattr(_section_type(model), "model_fields", {}))
+
+
+def _section_type(annotation: Any) -> Any:
+    """`Optional[X]` (and unions of X with None) as X: the type a key's value is validated as."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [kind for kind in typing.get_args(annotation) if kind is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    return annotation

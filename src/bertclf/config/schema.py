@@ -35,12 +35,22 @@ class DataSource(_Section):
     url: str
     # `sha256:<hex>` or `md5:<hex>` of the file at `url`, checked on download.
     checksum: Optional[str] = None
+    # A file inside the zip archive at `url` (`SST-2/train.tsv`): the archive is downloaded once
+    # into the file's folder, checked against `checksum`, and the member is extracted from it.
+    member: Optional[str] = None
 
     @field_validator("checksum")
     @classmethod
     def _a_checksum(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not _is_checksum(value):
             raise ValueError(f"{value!r} is not sha256:<64 hex digits> or md5:<32 hex digits>")
+        return value
+
+    @field_validator("member")
+    @classmethod
+    def _a_relative_member(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (not value or value.startswith("/") or ".." in value.split("/")):
+            raise ValueError(f"{value!r} is not a path inside the archive (like SST-2/train.tsv)")
         return value
 
 

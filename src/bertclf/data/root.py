@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Optional
@@ -75,10 +76,47 @@ def resolve(value: str, key: str, sources: Optional[dict] = None) -> Path:
     if source is None:
         raise DataError(f"{key}: {path} not found ({PREFIX} is {data_root()}); set {DATA_ENV} to the folder "
                         f"holding {relative}, or put the file there")
-    url, checksum = (source["url"], source.get("checksum")) if isinstance(source, dict) else \
-        (source.url, source.checksum)
-    download(url, path, checksum, key)
+    if isinstance(source, dict):
+        url, checksum, member = source["url"], source.get("checksum"), source.get("member")
+    else:
+        url, checksum, member = source.url, source.checksum, source.member
+    if member is None:
+        download(url, path, checksum, key)
+        return path
+    # The archive stays beside the file: its other members (SST-2's dev split) need no second download.
+    archive = path.parent / Path(urllib.parse.urlparse(url).path).name
+    if not archive.is_file():
+        download(url, archive, checksum, key)
+    extract_member(archive, member, path, key)
     return path
+
+
+def extract_member(archive: Path, member: str, path: Path, key: str) -> None:
+    """Writes `member` of the zip `archive` to `path`, whole or not at all.
+
+    Raises:
+        DataError: The archive is not a zip file or lacks the member.
+    """
+    import shutil
+    import zipfile
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out, zipfile.ZipFile(archive) as bundle:
+            try:
+                info = bundle.getinfo(member)
+            except KeyError:
+                names = [name for name in bundle.namelist() if not name.endswith("/")]
+                raise DataError(f"{key}: {archive} has no member {member} (it has {', '.join(names[:6])}"
+                                f"{', ...' if len(names) > 6 else ''}); fix the member in data.sources") from None
+            with bundle.open(info) as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+        os.replace(temporary, path)
+    except zipfile.BadZipFile:
+        raise DataError(f"{key}: {archive} is not a zip file; delete it and run again to download it anew") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    print(f"Extracted {member} from {archive.name} into {path}", file=sys.stderr, flush=True)
 
 
 def download(url: str, path: Path, checksum: Optional[str], key: str) -> None:
