@@ -157,6 +157,32 @@ def test_the_savedmodel_serves_probabilities_and_label_sets_without_bertclf(mult
                for i in range(2) for j, name in enumerate(names[i]))
 
 
+def test_a_label_set_run_exports_to_onnx_and_predicts_the_same_sets(multilabel_run, tmp_path, capsys):
+    """ONNX and int8 export of a multi-label run: one sigmoid per label, its thresholds per label."""
+    from bertclf.cli import main
+    from conftest import own_copy
+
+    run = own_copy(multilabel_run, tmp_path)
+    assert main(["export", str(run), "--quantize", "int8", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["task"] == "multi_label" and record["labels"] == ["food", "water", "medical"]
+    assert record["threshold"] == _json(run / artifacts.METRICS_FILE)["threshold"]["values"]
+    assert record["checks"]["onnx"]["max_abs_difference_float32"] <= 1e-4
+    assert record["checks"]["int8"]["texts"] == 16
+    texts = ["we need bread and a doctor", "thirsty people need a drink", "the people are here now"]
+    rows = {}
+    for runtime in ("onnx", "tensorflow"):
+        assert main(["predict", str(run), "--json", "--runtime", runtime, *texts]) == 0
+        rows[runtime] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # The SavedModel computes in the run's precision (bfloat16 here): its export tolerance.
+    tolerance = record["checks"]["onnx"]["tolerance_saved_model"]
+    thresholds = dict(zip(record["labels"], record["threshold"]))
+    for onnx_row, tf_row in zip(rows["onnx"], rows["tensorflow"]):
+        assert max(abs(onnx_row["probabilities"][k] - tf_row["probabilities"][k]) for k in thresholds) <= tolerance
+        clear = {k for k, p in onnx_row["probabilities"].items() if abs(p - thresholds[k]) > tolerance}
+        assert set(onnx_row["labels"]) & clear == set(tf_row["labels"]) & clear
+
+
 def test_seeds_and_a_sweep_train_label_sets_as_they_train_one_label(tmp_path, tiny_encoder_dir, capsys,
                                                                     monkeypatch):
     """Issue 37: seeds and sweeps work unchanged; their summaries use the multi-label metrics."""

@@ -8,8 +8,8 @@ Importing it changes nothing in the process: the environment TensorFlow needs (K
 __version__ = "0.1.0"
 
 # The Python API (bertclf/api.py), imported on first use so that `import bertclf` and
-# `bertclf --help` stay instant: train, load, evaluate, sweep, and the types they return.
-_API = ("train", "load", "evaluate", "sweep", "sweep_report", "Run", "Classifier")
+# `bertclf --help` stay instant: train, load, evaluate, export, sweep, and the types they return.
+_API = ("train", "load", "evaluate", "export", "sweep", "sweep_report", "Run", "Classifier")
 __all__ = ["__version__", *_API, "BertclfError"]
 
 

@@ -45,11 +45,16 @@ class Run:
 class Classifier:
     """A run's exported model, loaded once (`bertclf.load`)."""
 
-    def __init__(self, run_dir: Path):
-        from bertclf.serving.predict import Predictor
+    def __init__(self, run_dir: Path, runtime: str = "auto"):
+        from bertclf.serving.predictions import open_predictor
 
-        self._predictor = Predictor(Path(run_dir))
+        self._predictor = open_predictor(Path(run_dir), runtime)
         self.path = Path(run_dir)
+
+    @property
+    def runtime(self) -> str:
+        """What computes the predictions: `onnx`, `int8` (ONNX Runtime) or `tensorflow`."""
+        return self._predictor.runtime
 
     @property
     def classes(self) -> list[str]:
@@ -101,15 +106,10 @@ class Classifier:
         """Class names, decided as `bertclf predict` decides them (the model's own threshold); for
         a multi-label model, a list of label names per text (those at or above their thresholds,
         in `classes` order; maybe empty). `texts` and `pairs` take the forms `predict_proba` takes."""
-        probabilities = self.predict_proba(texts, pairs)
+        decided = self._predictor.decide(self.predict_proba(texts, pairs))
         if self.multi_label:
-            from bertclf.multilabel_metrics import predicted_labels
-
-            return [[self.classes[j] for j in np.flatnonzero(row)]
-                    for row in predicted_labels(probabilities, self.threshold)]
-        from bertclf.metrics import predicted_classes
-
-        return [self.classes[i] for i in predicted_classes(probabilities, self.threshold)]
+            return [[self.classes[j] for j in np.flatnonzero(row)] for row in decided]
+        return [self.classes[i] for i in decided]
 
 
 def train(config: Union[str, os.PathLike, Mapping[str, Any], Config],
@@ -147,20 +147,46 @@ def train(config: Union[str, os.PathLike, Mapping[str, Any], Config],
     return Run(result.run_dir, result.metrics)
 
 
-def load(run: Union[str, os.PathLike, Run]) -> Classifier:
+def load(run: Union[str, os.PathLike, Run], runtime: str = "auto") -> Classifier:
     """Loads a finished run's exported model for prediction.
 
+    Args:
+        run: A finished run folder (or a `Run`).
+        runtime: auto (the run's ONNX export when it has one, else its SavedModel), onnx,
+            int8 (the export's int8 model) or tensorflow. ONNX imports no TensorFlow.
+
     Raises:
-        RunError: The folder is not a finished run.
+        RunError: The folder is not a finished run, or has no export for `runtime`.
     """
-    _check_keras()
+    _check_keras()  # sets what TensorFlow will need; imports nothing (the ONNX runtime needs none)
     from bertclf.artifacts import resolve_run
 
-    return Classifier(resolve_run(Path(run)))
+    return Classifier(resolve_run(Path(run)), runtime)
+
+
+def export(run: Union[str, os.PathLike, Run], format: str = "onnx", quantize: Optional[str] = None) -> dict:
+    """Exports a finished run as `bertclf export` does: ONNX with its tokenizer, checked against the run.
+
+    Args:
+        run: A finished run folder (or a `Run`).
+        format: `onnx`, the one format there is.
+        quantize: None, or `int8` to add the int8 model.
+
+    Returns:
+        The export's record (`RUN/export/onnx/bertclf.json`: labels, tokens, checks, file sizes).
+
+    Raises:
+        BertclfError: The run is unfinished, or a check fails (nothing is written then).
+    """
+    from bertclf.artifacts import resolve_run
+    from bertclf.serving.export_command import export_run
+
+    _check_keras()
+    return export_run(resolve_run(Path(run)), format, quantize)
 
 
 def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool = False,
-             data: Optional[Union[str, os.PathLike]] = None) -> dict:
+             data: Optional[Union[str, os.PathLike]] = None, runtime: str = "auto") -> dict:
     """Scores a run as `bertclf evaluate` does and returns its metrics (also written to the run).
 
     Args:
@@ -168,6 +194,7 @@ def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool 
         split: `test` or `validation`, re-derived from the run's config.
         full: Every example of the split, ignoring `data.max_eval_examples`.
         data: Instead, a folder of class subfolders or a file in the run's format.
+        runtime: What scores (`load`'s choices); the result records it.
 
     Raises:
         BertclfError: The run or the data is missing or does not match.
@@ -176,9 +203,11 @@ def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool 
     from bertclf.artifacts import resolve_run
     from bertclf.evaluation import evaluate_run
 
+    run_dir = resolve_run(Path(run))
+
     if split not in ("test", "validation"):
         raise ConfigError(f"split: {split!r} is not one of test, validation")
-    return evaluate_run(resolve_run(Path(run)), split, Path(data) if data is not None else None, full).metrics
+    return evaluate_run(run_dir, split, Path(data) if data is not None else None, full, runtime).metrics
 
 
 def sweep(config: Union[str, os.PathLike], space: Union[str, os.PathLike], *, trials: Optional[int] = None,

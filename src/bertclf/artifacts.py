@@ -35,6 +35,13 @@ REPORT_FILE = "report.html"  # `bertclf report`: one self-contained page
 TENSORBOARD_DIR = "tensorboard"  # train/ and validation/ event files
 PLAN_FILE = "plan.json"  # a budgeted run's plan, as measured before training (`train.time_budget`)
 SEEDS_FILE = "seeds.json"  # `train --seeds N`: in a group folder beside the runs, their summary
+# `bertclf export RUN --format onnx` (or export.onnx in the config): the model without TensorFlow.
+EXPORT_DIR = "export"
+ONNX_SUBDIR = "onnx"  # inside EXPORT_DIR
+ONNX_MODEL_FILE = "model.onnx"  # token ids -> probabilities, float32
+ONNX_INT8_FILE = "model.int8.onnx"  # the same, weights dynamically quantised to int8
+TOKENIZER_FILE = "tokenizer.json"  # Hugging Face tokenizers: text -> the run's token ids
+ONNX_META_FILE = "bertclf.json"  # labels, thresholds, task, truncation, seq_length, the export's checks
 # Written after every completed epoch so an interrupted run can resume; removed
 # once the run has finished and exported its model.
 CHECKPOINT_DIR = "checkpoints"
@@ -68,7 +75,7 @@ RUN_MARKER_FILE = ".bertclf-run"
 _RUN_ENTRIES = (RUN_MARKER_FILE, CONFIG_FILE, LABELS_FILE, DATA_REPORT_FILE, HISTORY_JSON_FILE,
                 HISTORY_CSV_FILE, STEP_HISTORY_FILE, METRICS_FILE, PLOTS_DIR, MODEL_DIR, REPORT_FILE,
                 TENSORBOARD_DIR, PLAN_FILE, SEEDS_FILE, CHECKPOINT_DIR, PRETRAIN_DATA_FILE, PRETRAIN_HISTORY_FILE,
-                PRETRAIN_METRICS_FILE, PRETRAINED_ENCODER_DIR, TRIAL_FILE, "eval-*.json")
+                PRETRAIN_METRICS_FILE, PRETRAINED_ENCODER_DIR, TRIAL_FILE, EXPORT_DIR, "eval-*.json")
 
 
 def eval_file(split: str) -> str:

@@ -57,3 +57,8 @@ class Interrupted(BertclfError):
 
 class WorkerLost(BertclfError):
     """A multi-worker run lost a worker; restarting every worker with --resume continues it."""
+
+
+class ExportCheckFailed(BertclfError):
+    """An export (ONNX) that does not reproduce the run: a token id or probability differs beyond
+    its tolerance, or int8 changes too many labels. Nothing is written in its place."""

@@ -33,8 +33,8 @@ class Evaluation:
 
 
 def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] = None,
-                 full: bool = False) -> Evaluation:
-    """Scores the run's SavedModel on its config's `split`, or on a class-folder tree.
+                 full: bool = False, runtime: str = "auto") -> Evaluation:
+    """Scores the run's model on its config's `split`, or on a class-folder tree.
 
     Args:
         run_dir: A finished run folder.
@@ -45,6 +45,9 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
             named `data-<folder or file name>`.
         full: Score every example of the split, ignoring `data.max_eval_examples`
             (the result is named `<split>-full`).
+        runtime: `serving.predictions.open_predictor`'s choice: auto (the ONNX export when the
+            run has one, else the SavedModel), onnx, int8 (its result's name ends in `-int8`)
+            or tensorflow. The record says which one scored.
 
     Raises:
         BertclfError: The run or the data is missing or does not match.
@@ -60,9 +63,11 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
             config.data.max_eval_examples = None
         examples, left_out = _config_split(run_dir, config, split, class_names)
         name = f"{split}-full" if full else split
-    from bertclf.serving.predict import Predictor
+    from bertclf.serving.predictions import open_predictor
 
-    predictor = Predictor(run_dir)
+    predictor = open_predictor(run_dir, runtime)
+    if predictor.runtime == "int8":  # never in place of the float32 model's scores
+        name += "-int8"
     started = time.perf_counter()
     probabilities = predictor.probabilities(examples.texts, examples.pairs, progress=f"Scoring {name}")
     seconds = time.perf_counter() - started
@@ -70,6 +75,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
     task = task_for(config.data.multi_label, len(class_names))
     record = task.evaluation_record(examples, probabilities, class_names, predictor.threshold, source, left_out)
     record["timing"] = {"seconds": seconds, "texts_per_second": len(examples) / seconds if seconds else None}
+    record["runtime"] = predictor.runtime
     return write_evaluation(run_dir, name, record, class_names)
 
 

@@ -81,7 +81,7 @@ def expected(binary_run) -> dict[str, list[float]]:
 
 
 def test_predict_rows_and_columns_equal_bertclf_predict(server, expected):
-    assert server.ready_line.startswith(f"Serving {server.process.args[2]} as 'e2e' on http://127.0.0.1:")
+    assert server.ready_line.startswith(f"Serving {server.process.args[2]} (tensorflow) as 'e2e' on http://127.0.0.1:")
     status, answer = server.request("POST", "/v1/models/e2e:predict", {"instances": TEXTS})
     assert status == 200
     for text, prediction in zip(TEXTS, answer["predictions"]):
@@ -236,6 +236,7 @@ def test_serve_options_name_host_and_micro_batching(threshold_run):
     try:
         started = json.loads(running.ready_line)  # --json: the start line is one object, for scripts
         assert started == {"url": f"http://127.0.0.1:{running.port}", "model": "reviews", "run": str(threshold_run),
+                           "runtime": "tensorflow",
                            "predict": f"http://127.0.0.1:{running.port}/v1/models/reviews:predict"}
         assert running.request("GET", "/v1/models/thresholded")[0] == 404
         requests = [{"instances": TEXTS[i:i + 2]} for i in range(0, 6, 2)]

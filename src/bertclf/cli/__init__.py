@@ -4,7 +4,7 @@
 this package registers every command on it.
 """
 
-from bertclf.cli import checks, models, results, runs, serve, sweep, training  # noqa: F401  (register commands)
+from bertclf.cli import checks, export, models, results, runs, serve, sweep, training  # noqa: F401  (register commands)
 from bertclf.cli.app import app, main, run
 
 __all__ = ["app", "main", "run"]

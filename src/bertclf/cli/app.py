@@ -58,6 +58,13 @@ def runs_dir_option() -> Path:
     return typer.Option(Path("runs"), "--runs-dir", help=RUNS_HELP)
 
 
+def runtime_option() -> str:
+    """The `--runtime` option of the commands that use a run's model (predict, evaluate, serve)."""
+    return typer.Option("auto", "--runtime",
+                        help="auto: the run's ONNX export when it has one (bertclf export), else TensorFlow; "
+                             "onnx; int8 (the export's int8 model, only when asked); tensorflow.")
+
+
 def echo_json(value) -> None:
     """One JSON document on stdout (non-ASCII text as is: Korean reviews stay readable)."""
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))

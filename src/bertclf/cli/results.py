@@ -10,7 +10,8 @@ from typing import List, Optional
 
 import typer
 
-from bertclf.cli.app import JSON_HELP, RUN_HELP, SplitName, app, echo_json, read_lines, runs_dir_option
+from bertclf.cli.app import (JSON_HELP, RUN_HELP, SplitName, app, echo_json, read_lines, runs_dir_option,
+                             runtime_option)
 from bertclf.errors import ConfigError
 
 
@@ -25,6 +26,7 @@ def evaluate(
                                                        "curves and example texts; see --full-json)."),
     full_json: bool = typer.Option(False, "--full-json", help="Print everything eval-NAME.json holds, curves "
                                                               "and example texts included."),
+    runtime: str = runtime_option(),
     runs_dir: Path = runs_dir_option(),
 ) -> None:
     """Score a run's exported model: loss, accuracy, per-class F1, confusion matrix."""
@@ -34,7 +36,8 @@ def evaluate(
 
     if as_json and full_json:
         raise ConfigError("evaluate: --json prints the summary and --full-json everything; choose one")
-    result = evaluate_run(resolve_run(run, runs_dir), split=split.value, data_path=data, full=full)
+    result = evaluate_run(resolve_run(run, runs_dir), split=split.value, data_path=data, full=full,
+                          runtime=runtime)
     if full_json:
         echo_json(result.metrics)
     elif as_json:
@@ -90,14 +93,14 @@ def predict(
                                                                         "(default: the run's threshold)."),
     top_k: int = typer.Option(1, "--top-k", min=1, help="Show the k most probable classes."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines, one per text."),
+    runtime: str = runtime_option(),
     runs_dir: Path = runs_dir_option(),
 ) -> None:
     """Classify texts with a run's exported model."""
     from bertclf.artifacts import resolve_run
     from bertclf.reporting.tables import format_table, shorten
-    from bertclf.serving.predict import Predictor
-
     from bertclf.serving.predict_file import file_format
+    from bertclf.serving.predictions import RUNTIMES
 
     texts = list(arguments or [])
     if model is None and texts and _is_run_folder(Path(texts[0])):
@@ -113,14 +116,14 @@ def predict(
             file_format(path)
     if file is not None:
         read_lines(file)  # missing or not UTF-8: one line now, not after loading the model
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
     run_dir = resolve_run(model, runs_dir)
-    # Which run answered, always: the newest run of a folder is not always the one meant.
-    print(f"Predicting with {run_dir}", file=sys.stderr, flush=True)
     if file is not None:
         if texts:
             raise ConfigError("predict: give texts as arguments or with --file, not both")
         results = _predict_file(run_dir, file, text_column, pair_column, output, batch_size, threshold, top_k,
-                                as_json)
+                                as_json, runtime)
         if results is None:
             return
     else:
@@ -128,7 +131,8 @@ def predict(
             if sys.stdin.isatty():
                 raise ConfigError("predict: give texts as arguments, with --file F, or on standard input")
             texts = [line.rstrip("\n") for line in sys.stdin]
-        results = Predictor(run_dir).predict(texts, top_k=top_k, batch_size=batch_size, threshold=threshold)
+        predictor = _loaded(run_dir, runtime)
+        results = predictor.predict(texts, top_k=top_k, batch_size=batch_size, threshold=threshold)
     if as_json:
         for result in results:
             typer.echo(json.dumps({**result, "run": str(run_dir)}, ensure_ascii=False))
@@ -141,6 +145,16 @@ def predict(
     rows = [[", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"]), shorten(r["text"])]
             for r in results]
     typer.echo(format_table(["prediction", "text"], rows))
+
+
+def _loaded(run_dir: Path, runtime: str):
+    """The run's predictor, and a line saying which run and runtime answer (the newest run of a
+    folder is not always the one meant, nor the runtime the one expected)."""
+    from bertclf.serving.predictions import open_predictor
+
+    predictor = open_predictor(run_dir, runtime)
+    print(f"Predicting with {run_dir} ({predictor.runtime})", file=sys.stderr, flush=True)
+    return predictor
 
 
 def _looks_like_a_path(argument: str) -> bool:
@@ -158,11 +172,10 @@ def _is_run_folder(path: Path) -> bool:
 
 def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_column: Optional[str],
                   output: Optional[Path], batch_size: int, threshold: Optional[float], top_k: int,
-                  as_json: bool = False):
+                  as_json: bool = False, runtime: str = "auto"):
     """Predicts the rows of `file`; writes them to `output` (and returns None: what was written is
     said, as JSON with `as_json`) or returns the results."""
     from bertclf import artifacts
-    from bertclf.serving.predict import Predictor
     from bertclf.serving.predict_file import file_format, read_records, write_records
 
     # The rows are read, and their columns checked, before the model loads (seconds, for MiniLM).
@@ -178,7 +191,7 @@ def _predict_file(run_dir: Path, file: Path, text_column: Optional[str], pair_co
     if text_column is None and file_format(file) != "txt":
         text_column = saved["text_column"]
     records = read_records(file, text_column or "text", pair_column)
-    predictor = Predictor(run_dir)
+    predictor = _loaded(run_dir, runtime)
     results = predictor.predict(records.texts, top_k=top_k, pairs=records.pairs, batch_size=batch_size,
                                 threshold=threshold, progress=f"Predicting {file.name}")
     if output is None:

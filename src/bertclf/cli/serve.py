@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bertclf.cli.app import RUN_HELP, app, runs_dir_option
+from bertclf.cli.app import RUN_HELP, app, runs_dir_option, runtime_option
 from bertclf.errors import ConfigError
 
 
@@ -26,6 +26,7 @@ def serve(
                                   help="Texts waiting for the model; beyond it requests get 503 and Retry-After."),
     as_json: bool = typer.Option(False, "--json", help="Print the start line as one JSON object (url, model, run) "
                                                        "once the server listens."),
+    runtime: str = runtime_option(),
     runs_dir: Path = runs_dir_option(),
 ) -> None:
     """Serve a run's model over HTTP with TensorFlow Serving's REST API (and a page to try it)."""
@@ -37,4 +38,5 @@ def serve(
     run_server(resolve_run(run or model, runs_dir), ServeOptions(host=host, port=port, name=name,
                                                          batch_wait_ms=batch_wait_ms, max_batch=max_batch,
                                                          max_instances=max_instances,
-                                                         max_queued_texts=max_queue, json_start=as_json))
+                                                         max_queued_texts=max_queue, json_start=as_json),
+               runtime)

@@ -407,6 +407,21 @@ class PretrainConfig(_Section):
     checkpoint_steps: int = Field(200, ge=1, le=10_000_000)
 
 
+class ExportConfig(_Section):
+    """Exports written at the end of training (`bertclf export RUN` writes them later)."""
+
+    # RUN/export/onnx/: model.onnx, tokenizer.json, bertclf.json, checked against the run.
+    onnx: bool = False
+    # int8: also model.int8.onnx (dynamic, per-channel weights); needs onnx.
+    quantize: Optional[Literal["int8"]] = None
+
+    @model_validator(mode="after")
+    def _quantize_needs_onnx(self) -> "ExportConfig":
+        if self.quantize is not None and not self.onnx:
+            raise ValueError("export.quantize quantises the ONNX export; set export.onnx: true too")
+        return self
+
+
 class Config(_Section):
     """The whole experiment."""
 
@@ -416,6 +431,7 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @model_validator(mode="after")
     def _task_defaults(self) -> "Config":

@@ -8,11 +8,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bertclf import artifacts
-from bertclf.errors import ConfigError, DataError, RunError
-from bertclf.metrics import predicted_classes
-
-# Texts per model call: enough to vectorise well, small enough for any machine's memory.
-BATCH_SIZE = 64
+from bertclf.errors import DataError, RunError
+from bertclf.serving.predictions import BATCH_SIZE, BasePredictor
 # The last exported model loaded in this process, by its folder and saved_model.pb's identity:
 # `evaluate` then `predict` from a notebook (or a test) load a run's model once instead of twice
 # (MiniLM's takes about 3 s). One only, so a process that walks through many runs holds one
@@ -21,8 +18,8 @@ BATCH_SIZE = 64
 _LAST_LOADED: dict[tuple, object] = {}
 
 
-class Predictor:
-    """A run's exported model and class names, loaded once."""
+class Predictor(BasePredictor):
+    """A run's exported SavedModel and class names, loaded once (TensorFlow)."""
 
     def __init__(self, run_dir: Path):
         from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
@@ -83,69 +80,6 @@ class Predictor:
                 result[chosen] = self._serve(**inputs)["probabilities"].numpy()
                 shown.advance(len(chosen))
         return result
-
-    def predict(self, texts: Sequence[str], top_k: int = 1, pairs: Optional[Sequence[str]] = None,
-                batch_size: int = BATCH_SIZE, threshold: Optional[float] = None,
-                progress: str = "Predicting") -> list[dict]:
-        """Per text: the label (at the model's threshold), its probability, the top-k and all probabilities.
-
-        A multi-label model gives `labels` instead of `label` and `probability`: the labels at
-        or above their thresholds, most probable first (maybe none); `top` and
-        `probabilities` as for one label per text, each probability its own label's.
-
-        Args:
-            texts: The texts. For a pair model without `pairs`, each is `first<TAB>second`.
-            top_k: How many of the most probable classes `top` lists.
-            pairs: The second texts of a pair model.
-            batch_size: Texts per model call.
-            threshold: A two-class model's decision threshold instead of its own; for a
-                multi-label model, every label's.
-            progress: The label of the progress bar or lines (long inputs only).
-
-        Raises:
-            ConfigError: A threshold for a model of more than two classes, or outside (0, 1).
-            DataError: A pair model's input without its second text.
-        """
-        if threshold is not None:
-            if len(self.class_names) != 2 and not self.multi_label:
-                raise ConfigError(f"--threshold: only for two-class models; this one has "
-                                  f"{len(self.class_names)} classes and predicts the most probable")
-            if not 0.0 < threshold < 1.0:
-                raise ConfigError(f"--threshold {threshold}: give a probability between 0 and 1")
-        if self.takes_pairs and pairs is None:
-            split = [text.split("\t", 1) for text in texts]
-            for number, parts in enumerate(split, start=1):
-                if len(parts) != 2:
-                    raise DataError(f"input {number}: this model classifies text pairs; separate the two "
-                                    f"texts with a tab")
-            texts, pairs = [parts[0] for parts in split], [parts[1] for parts in split]
-        results = []
-        probabilities = self.probabilities(texts, pairs, batch_size=batch_size, progress=progress)
-        decide_at = threshold if threshold is not None else self.threshold
-        if self.multi_label:
-            from bertclf.multilabel_metrics import predicted_labels
-
-            for text, row, chosen in zip(texts, probabilities, predicted_labels(probabilities, decide_at)):
-                order = np.argsort(-row)
-                results.append({
-                    "text": text,
-                    "labels": [self.class_names[i] for i in order if chosen[i]],
-                    "top": [{"label": self.class_names[i], "probability": float(row[i])}
-                            for i in order[: max(1, top_k)]],
-                    "probabilities": {name: float(p) for name, p in zip(self.class_names, row)},
-                })
-            return results
-        for text, row, chosen in zip(texts, probabilities, predicted_classes(probabilities, decide_at)):
-            order = np.argsort(-row)[: max(1, top_k)]
-            results.append({
-                "text": text,
-                "label": self.class_names[chosen],
-                "probability": float(row[chosen]),
-                "top": [{"label": self.class_names[i], "probability": float(row[i])} for i in order],
-                "probabilities": {name: float(p) for name, p in zip(self.class_names, row)},
-            })
-        return results
-
 
 def _load_model(tf, model_dir: Path):
     """`tf.saved_model.load(model_dir)`, reusing the last model this process loaded if it is this one."""

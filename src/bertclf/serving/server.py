@@ -249,20 +249,21 @@ def build_app(predictor, run_dir: Path, options: ServeOptions) -> web.Applicatio
     return app
 
 
-def serve(run_dir: Path, options: ServeOptions) -> None:
+def serve(run_dir: Path, options: ServeOptions, runtime: str = "auto") -> None:
     """Loads the run's model and serves it until SIGTERM or Ctrl-C.
 
     Args:
         run_dir: A finished run folder (`artifacts.resolve_run`'s answer).
         options: Where to listen, and how to batch.
+        runtime: `serving.predictions.open_predictor`'s choice (auto: ONNX when exported).
 
     Raises:
         RunError: The exported model cannot be loaded.
     """
-    from bertclf.serving.predict import Predictor
+    from bertclf.serving.predictions import open_predictor
 
     _require_free_address(options.host, options.port)  # before the model load, not after it
-    predictor = Predictor(run_dir)
+    predictor = open_predictor(run_dir, runtime)
     # The first call traces the tokenizer and kernels: done before the first client waits on it.
     predictor.probabilities(["warm up"], ["warm up"] if predictor.takes_pairs else None)
     app = build_app(predictor, run_dir, options)
@@ -271,11 +272,11 @@ def serve(run_dir: Path, options: ServeOptions) -> None:
 
     def ready(*_: object) -> None:
         if options.json_start:
-            print(json.dumps({"url": url, "model": name, "run": str(run_dir),
+            print(json.dumps({"url": url, "model": name, "run": str(run_dir), "runtime": predictor.runtime,
                               "predict": f"{url}/v1/models/{name}:predict"}), flush=True)
             return
-        print(f"Serving {run_dir} as {name!r} on {url} (POST {url}/v1/models/{name}:predict; "
-              f"Ctrl-C stops)", flush=True)
+        print(f"Serving {run_dir} ({predictor.runtime}) as {name!r} on {url} (POST "
+              f"{url}/v1/models/{name}:predict; Ctrl-C stops)", flush=True)
 
     web.run_app(app, host=options.host, port=options.port, print=ready, access_log=None,
                 shutdown_timeout=30)

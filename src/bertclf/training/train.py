@@ -143,7 +143,21 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     staged_model = export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics, timer,
                           _probabilities)
     publish(run_dir, staged_model, metrics, fitted.history, evaluations, data.class_names, timer, fitted.curve)
+    if config.export.onnx:
+        export_after_training(run_dir, config, data, encoder)
     return TrainResult(run_dir, metrics)
+
+
+def export_after_training(run_dir: Path, config: Config, data: LabelledData, encoder) -> None:
+    """`export.onnx`: the finished run's ONNX export; a failure leaves the run finished and says so."""
+    from bertclf.errors import BertclfError
+    from bertclf.serving.export_command import export_run
+
+    try:
+        export_run(run_dir, "onnx", config.export.quantize, data=data, encoder=encoder)
+    except BertclfError as error:
+        raise type(error)(f"the run is finished ({run_dir}), but its ONNX export failed: {error} (again: "
+                          f"bertclf export {run_dir} --format onnx)") from None
 
 
 def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optional[dict[int, float]]]:

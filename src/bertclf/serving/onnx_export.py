@@ -1,0 +1,205 @@
+"""`bertclf export RUN --format onnx`: the run's classifier as ONNX, its tokenizer as tokenizers JSON.
+
+Writes `RUN/export/onnx/` (artifacts.ONNX_*): `model.onnx`, the classifier from
+token ids to probabilities in float32 whatever precision the run trained in
+(encoder, pooling, head; inputs `input_word_ids`, `input_mask`, `input_type_ids`
+int32 [batch, length], output `probabilities` [batch, classes]); `tokenizer.json`,
+a Hugging Face tokenizers file giving the run's token ids (`serving.onnx_tokenizer`);
+`bertclf.json`, what a tokenizer file cannot say (labels, thresholds, task,
+truncation, sequence length, special ids) with the export's checks; and with
+`quantize="int8"`, `model.int8.onnx`. The folder is written beside and renamed into
+place, so a failed export leaves the previous one (or none), never half of one.
+
+The float32 classifier is rebuilt from the run's config and given the weights of its
+SavedModel (`model/`), so a run exports the same way at the end of training
+(`export.onnx: true`) and any time later.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from bertclf import artifacts, files
+from bertclf.config import Config, load_config
+from bertclf.errors import ModelError, RunError
+
+EXPORT_FORMAT_VERSION = 1
+# ONNX opset: 17 has LayerNormalization-era ops every ONNX Runtime of the last years runs.
+_OPSET = 17
+INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+def export_onnx(run_dir: Path, quantize: Optional[str] = None, data=None, encoder=None) -> dict:
+    """Exports a finished run to `RUN/export/onnx/` and checks it; returns `bertclf.json`'s record.
+
+    Args:
+        run_dir: A finished run folder.
+        quantize: None, or "int8" to add `model.int8.onnx` (dynamic, per-channel weights).
+        data: The run's `LabelledData` when the caller has it (training); else read again.
+        encoder: The run's `ResolvedEncoder` when the caller has it; else resolved again.
+
+    Raises:
+        RunError: The run is not finished.
+        ModelError: The encoder's tokenizer cannot be written as a tokenizers file.
+        ExportCheckFailed: A token id or a probability differs beyond its tolerance, or int8
+            changes too many labels (`serving.onnx_checks`).
+    """
+    from bertclf.serving.onnx_checks import check_export, check_int8
+
+    started = time.perf_counter()
+    if not artifacts.is_finished(run_dir):
+        raise RunError(f"{run_dir}: not a finished run (no {artifacts.MODEL_DIR}/); train it first")
+    config = load_config(run_dir / artifacts.CONFIG_FILE)
+    class_names = artifacts.read_labels(run_dir)
+    metrics = json.loads((run_dir / artifacts.METRICS_FILE).read_text(encoding="utf-8"))
+    precision = metrics.get("runtime", {}).get("precision", "float32")
+    _say(f"Exporting {run_dir} to ONNX (float32{', and int8' if quantize else ''})...")
+    if data is None:
+        from bertclf.data import load_data
+
+        data = load_data(config.data, config.experiment.seed)
+        artifacts.require_same_classes(run_dir, data.class_names)
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
+
+    loaded = tf.saved_model.load(str(run_dir / artifacts.MODEL_DIR))
+    classifier, task = _float32_classifier(config, data, class_names, precision, loaded, encoder)
+    target = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = files.staging_dir(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        probabilities_fn = _probabilities_function(tf, classifier, task)
+        convert_to_onnx(probabilities_fn, staging / artifacts.ONNX_MODEL_FILE)
+        tokens = write_tokenizer(loaded, run_dir, config, staging, pairs=data.train.pairs is not None)
+        record = {"format_version": EXPORT_FORMAT_VERSION, "task": _task_name(config),
+                  "labels": class_names, "threshold": _threshold(metrics), "tokens": tokens,
+                  "inputs": list(INPUT_NAMES), "output": "probabilities", "trained_precision": precision}
+        _write_record(staging, record)  # the checks read it (the packer's settings)
+        record["checks"] = {"onnx": check_export(staging, loaded, probabilities_fn, data.validation, precision,
+                                                 class_names, record["threshold"], task)}
+        if quantize == "int8":
+            from bertclf.serving.onnx_checks import quantize_int8
+
+            quantize_int8(staging / artifacts.ONNX_MODEL_FILE, staging / artifacts.ONNX_INT8_FILE)
+            record["checks"]["int8"] = check_int8(staging, data.validation, class_names, record["threshold"])
+        elif quantize is not None:
+            raise ModelError(f"--quantize {quantize}: only int8 is supported")
+        record["files"] = {path.name: path.stat().st_size for path in sorted(staging.iterdir())}
+        record["export_seconds"] = round(time.perf_counter() - started, 1)
+        _write_record(staging, record)
+        files.publish_dir(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _say(f"Exported: {target}")
+    return record
+
+
+def _float32_classifier(config: Config, data, class_names: list[str], precision: str, loaded, encoder):
+    """The run's classifier built in float32, holding the SavedModel's weights."""
+    from bertclf.encoders import prepare_encoder, with_native_weights
+    from bertclf.encoders.registry import resolve_spec
+    from bertclf.model import build_classifier
+    from bertclf.runtime.precision import keras_policy
+    from bertclf.task import task_for
+
+    task = task_for(config.data.multi_label, len(class_names))
+    if encoder is None:
+        encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, config.experiment.seed)
+    # Built as training built it (natively for reduced precision or frozen embeddings), so its
+    # weights line up with the SavedModel's, one for one.
+    if (precision != "float32" or config.model.freeze_embeddings) and encoder.native is None:
+        encoder = with_native_weights(encoder)
+    with keras_policy("float32"):
+        classifier = build_classifier(encoder, task, config.model)
+    values = [variable.numpy() for variable in loaded.classifier_variables]
+    shapes = [tuple(weight.shape) for weight in classifier.weights]
+    if shapes != [value.shape for value in values]:
+        raise RuntimeError(f"the rebuilt classifier's weights ({len(shapes)}) do not match the SavedModel's "
+                           f"({len(values)}); this is a bug in bertclf")
+    classifier.set_weights(values)
+    return classifier, task
+
+
+def _probabilities_function(tf, classifier, task):
+    spec = [tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES]
+
+    @tf.function(input_signature=spec)
+    def probabilities(input_word_ids, input_mask, input_type_ids):
+        inputs = {"input_word_ids": input_word_ids, "input_mask": input_mask, "input_type_ids": input_type_ids}
+        return tf.identity(task.probabilities(classifier(inputs, training=False)), name="probabilities")
+
+    return probabilities
+
+
+def convert_to_onnx(function, path: Path) -> None:
+    """tf2onnx on a traced function, with TensorFlow's `Erfc` (the exact GELU) as 1 - Erf."""
+    import tf2onnx
+
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=_OPSET,
+                                             custom_op_handlers={"Erfc": (_erfc, [])})
+    # The output keeps its TensorFlow name; the contract's name is `probabilities`.
+    (output,) = proto.graph.output
+    for node in proto.graph.node:
+        node.output[:] = ["probabilities" if name == output.name else name for name in node.output]
+    output.name = "probabilities"
+    path.write_bytes(proto.SerializeToString())
+
+
+def _erfc(ctx, node, name, args):
+    """tf2onnx has no converter for `Erfc`; erfc(x) = 1 - erf(x), exact to float32 rounding
+    where GELU uses it (erfc(-x/sqrt(2)) for x of ordinary size)."""
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+    node.type = "Erf"
+    one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype))
+    ctx.insert_new_node_on_output("Sub", node.output[0], name=utils.make_name(f"{node.name}_erfc"),
+                                  inputs=[one.output[0], node.output[0]])
+
+
+def write_tokenizer(loaded, run_dir: Path, config: Config, folder: Path, pairs: bool) -> dict:
+    """Writes `tokenizer.json` for the run's preprocessor; returns bertclf.json's `tokens` record."""
+    import tensorflow as tf
+
+    from bertclf.encoders.tokenization import token_ids
+    from bertclf.serving.onnx_tokenizer import read_vocab, wordpiece_tokenizer
+
+    vocab_file = run_dir / artifacts.MODEL_DIR / "assets" / "vocab.txt"
+    if not vocab_file.is_file():
+        raise ModelError(f"{run_dir}: its encoder's tokenizer is SentencePiece; exporting it to ONNX is "
+                         f"not supported yet (WordPiece encoders are: minilm_l6_uncased, tiny, TF Hub BERTs)")
+    vocab = read_vocab(vocab_file)
+    # Whether the preprocessor folds case, asked of the preprocessor itself.
+    upper, lower = token_ids(loaded.preprocessor, tf.constant(["HELLO WORLD", "hello world"])).to_list()
+    lower_case = upper == lower
+    wordpiece_tokenizer(vocab, lower_case).save(str(folder / artifacts.TOKENIZER_FILE))
+    ids = {token: vocab.index(token) for token in ("[CLS]", "[SEP]", "[PAD]")}
+    return {"kind": "wordpiece", "lower_case": lower_case, "seq_length": config.model.seq_length,
+            "truncation": config.data.truncation, "pairs": pairs, "text_prefix": "",
+            "cls_id": ids["[CLS]"], "sep_id": ids["[SEP]"], "pad_id": ids["[PAD]"]}
+
+
+def _task_name(config: Config) -> str:
+    return "multi_label" if config.data.multi_label else "single_label"
+
+
+def _threshold(metrics: dict):
+    record = metrics.get("threshold", {})
+    return record.get("values", record.get("value"))
+
+
+def _write_record(folder: Path, record: dict) -> None:
+    files.write_json_atomic(folder / artifacts.ONNX_META_FILE, record)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

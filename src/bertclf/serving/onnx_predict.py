@@ -1,0 +1,86 @@
+"""Predictions from a run's ONNX export with ONNX Runtime: no TensorFlow in the process.
+
+The export's `tokenizer.json` gives the run's token ids (Hugging Face tokenizers), the
+packing rules of `bertclf.json` make the model's inputs (`serving.onnx_tokenizer`),
+and ONNX Runtime computes the probabilities. Neither this module nor anything it
+imports imports TensorFlow or tensorflow_text (tests/serving/test_onnx.py checks
+`sys.modules`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from bertclf import artifacts
+from bertclf.errors import DataError, RunError
+from bertclf.serving.predictions import BATCH_SIZE, BasePredictor
+
+
+class OnnxPredictor(BasePredictor):
+    """A run's ONNX export (float32, or int8 with `int8`), loaded once."""
+
+    def __init__(self, run_dir: Path, int8: bool = False):
+        folder = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR
+        self._load(folder, artifacts.read_labels(run_dir), int8)
+        self.run_dir = run_dir
+
+    @classmethod
+    def from_folder(cls, folder: Path, class_names: list[str], int8: bool = False) -> "OnnxPredictor":
+        """A predictor over an export folder that is not (yet) in a run folder (the export's checks)."""
+        predictor = cls.__new__(cls)
+        predictor._load(folder, class_names, int8)
+        predictor.run_dir = folder
+        return predictor
+
+    def _load(self, folder: Path, class_names: list[str], int8: bool) -> None:
+        import onnxruntime
+
+        from bertclf.serving.onnx_tokenizer import load_packer
+
+        try:
+            meta = json.loads((folder / artifacts.ONNX_META_FILE).read_text(encoding="utf-8"))
+            self._packer = load_packer(folder)
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3  # warnings about unused initializers are not the user's
+            model = folder / (artifacts.ONNX_INT8_FILE if int8 else artifacts.ONNX_MODEL_FILE)
+            self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise RunError(f"{folder}: cannot load the ONNX export ({str(error).splitlines()[0]}); "
+                           f"export it again with `bertclf export RUN --format onnx`") from None
+        self.class_names = class_names
+        self.multi_label = meta["task"] == "multi_label"
+        self.threshold = meta.get("threshold")
+        self.runtime = "int8" if int8 else "onnx"
+        self._pairs = bool(meta["tokens"].get("pairs"))
+
+    @property
+    def takes_pairs(self) -> bool:
+        return self._pairs
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The model on packed inputs (`Packer.pack`'s dict): probabilities [batch, classes]."""
+        (probabilities,) = self._session.run(["probabilities"], inputs)
+        return probabilities
+
+    def probabilities(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None,
+                      batch_size: int = BATCH_SIZE, progress: Optional[str] = "Scoring") -> np.ndarray:
+        """Class probabilities, shape [len(texts), num_classes] (see `Predictor.probabilities`)."""
+        from bertclf.progress import Progress
+
+        if self.takes_pairs and pairs is None:
+            raise DataError("this model classifies text pairs; give each input as first<TAB>second")
+        # Texts of similar length share a batch, so little of a batch is padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+        result = np.zeros((len(texts), len(self.class_names)), np.float32)
+        with Progress(progress, len(texts), "texts") as shown:
+            for start in range(0, len(order), batch_size):
+                chosen = order[start:start + batch_size]
+                inputs = self._packer.pack([texts[i] for i in chosen],
+                                           [pairs[i] for i in chosen] if self.takes_pairs else None)
+                result[chosen] = self.run(inputs)
+                shown.advance(len(chosen))
+        return result
