@@ -207,6 +207,12 @@ runtime: {{progress: false, precision: mixed_bfloat16}}
     capsys.readouterr()
     assert main(["predict", "정말 최고 재밌어요 추천", "--model", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0])["label"] == "positive"
+    # No tokenizer outside TensorFlow gives SentencePiece's ids exactly: its ONNX export is refused,
+    # in one line, before any conversion, and nothing is written.
+    assert main(["export", str(run)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {run}: its encoder's tokenizer is SentencePiece") and "not supported yet" in last
+    assert not (run / "export" / "onnx").exists()
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ At export, on the run's validation texts:
   export fails;
 - probabilities: ONNX Runtime against the run's classifier rebuilt in float32, on the
   same token ids, within `FLOAT32_TOLERANCE`; and the whole path (text in, tokenizer,
-  ONNX) against the run's SavedModel, within the tolerance of the precision the run
-  trained in (`training.finish.EXPORT_TOLERANCES`'s values), both recorded;
+  ONNX) against the run's SavedModel, within what the precision the run trained in
+  rounds away (`SAVED_MODEL_TOLERANCES`), both recorded;
 - int8: the share of validation texts whose label is unchanged and the accuracy change,
   refused below `INT8_MIN_AGREEMENT` or beyond `INT8_MAX_ACCURACY_DROP`.
 """
@@ -25,8 +25,11 @@ from bertclf.errors import ExportCheckFailed
 TOKEN_CHECK_TEXTS = 5000
 PROBABILITY_CHECK_TEXTS = 128
 FLOAT32_TOLERANCE = 1e-4
-# The SavedModel computes in the run's precision (training/finish.py's EXPORT_TOLERANCES).
-SAVED_MODEL_TOLERANCES = {"float32": 1e-4, "mixed_float16": 2e-3, "mixed_bfloat16": 5e-3}
+# The SavedModel computes in the run's precision, the ONNX model in float32: between the two, the
+# rounding of the reduced precision itself, far more than between two bfloat16 computations that
+# only pad differently (training/finish.py's EXPORT_TOLERANCES, 5e-3): MiniLM at 256 tokens, an
+# imdb_small run trained in bfloat16, differed by up to 1.3e-2 on 128 validation reviews.
+SAVED_MODEL_TOLERANCES = {"float32": 1e-4, "mixed_float16": 1e-2, "mixed_bfloat16": 5e-2}
 # int8 is refused when more than 2% of validation labels change or accuracy falls by more than
 # one point: dynamic per-channel int8 changed 0.5-1% of IMDB labels at 256 tokens here.
 INT8_CHECK_TEXTS = 512

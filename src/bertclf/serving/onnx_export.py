@@ -28,6 +28,7 @@ import numpy as np
 
 from bertclf import artifacts, files
 from bertclf.config import Config, load_config
+from bertclf.encoders.export import SP_MODEL_FILE
 from bertclf.errors import ModelError, RunError
 
 EXPORT_FORMAT_VERSION = 1
@@ -70,16 +71,16 @@ def export_onnx(run_dir: Path, quantize: Optional[str] = None, data=None, encode
     import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
 
     loaded = tf.saved_model.load(str(run_dir / artifacts.MODEL_DIR))
-    classifier, task = _float32_classifier(config, data, class_names, precision, loaded, encoder)
+    classifier, task, encoder = _float32_classifier(config, data, class_names, precision, loaded, encoder)
     target = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = files.staging_dir(target)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
+        tokens = write_tokenizer(loaded, run_dir, config, staging, data.train.pairs is not None, encoder)
         probabilities_fn = _probabilities_function(tf, classifier, task)
         convert_to_onnx(probabilities_fn, staging / artifacts.ONNX_MODEL_FILE)
-        tokens = write_tokenizer(loaded, run_dir, config, staging, pairs=data.train.pairs is not None)
         record = {"format_version": EXPORT_FORMAT_VERSION, "task": _task_name(config),
                   "labels": class_names, "threshold": _threshold(metrics), "tokens": tokens,
                   "inputs": list(INPUT_NAMES), "output": "probabilities", "trained_precision": precision}
@@ -126,7 +127,7 @@ def _float32_classifier(config: Config, data, class_names: list[str], precision:
         raise RuntimeError(f"the rebuilt classifier's weights ({len(shapes)}) do not match the SavedModel's "
                            f"({len(values)}); this is a bug in bertclf")
     classifier.set_weights(values)
-    return classifier, task
+    return classifier, task, encoder
 
 
 def _probabilities_function(tf, classifier, task):
@@ -166,26 +167,36 @@ def _erfc(ctx, node, name, args):
                                   inputs=[one.output[0], node.output[0]])
 
 
-def write_tokenizer(loaded, run_dir: Path, config: Config, folder: Path, pairs: bool) -> dict:
+def write_tokenizer(loaded, run_dir: Path, config: Config, folder: Path, pairs: bool, encoder) -> dict:
     """Writes `tokenizer.json` for the run's preprocessor; returns bertclf.json's `tokens` record."""
     import tensorflow as tf
 
     from bertclf.encoders.tokenization import token_ids
     from bertclf.serving.onnx_tokenizer import read_vocab, wordpiece_tokenizer
 
+    record = {"seq_length": config.model.seq_length, "truncation": config.data.truncation, "pairs": pairs,
+              "text_prefix": ""}
     vocab_file = run_dir / artifacts.MODEL_DIR / "assets" / "vocab.txt"
-    if not vocab_file.is_file():
-        raise ModelError(f"{run_dir}: its encoder's tokenizer is SentencePiece; exporting it to ONNX is "
-                         f"not supported yet (WordPiece encoders are: minilm_l6_uncased, tiny, TF Hub BERTs)")
-    vocab = read_vocab(vocab_file)
-    # Whether the preprocessor folds case, asked of the preprocessor itself.
-    upper, lower = token_ids(loaded.preprocessor, tf.constant(["HELLO WORLD", "hello world"])).to_list()
-    lower_case = upper == lower
-    wordpiece_tokenizer(vocab, lower_case).save(str(folder / artifacts.TOKENIZER_FILE))
-    ids = {token: vocab.index(token) for token in ("[CLS]", "[SEP]", "[PAD]")}
-    return {"kind": "wordpiece", "lower_case": lower_case, "seq_length": config.model.seq_length,
-            "truncation": config.data.truncation, "pairs": pairs, "text_prefix": "",
-            "cls_id": ids["[CLS]"], "sep_id": ids["[SEP]"], "pad_id": ids["[PAD]"]}
+    # A SentencePiece preprocessor holds its model inside its graph; the encoder folder has the file.
+    sp_file = Path(encoder.preprocess_handle).parent / SP_MODEL_FILE
+    if vocab_file.is_file():
+        vocab = read_vocab(vocab_file)
+        # Whether the preprocessor folds case, asked of the preprocessor itself.
+        upper, lower = token_ids(loaded.preprocessor, tf.constant(["HELLO WORLD", "hello world"])).to_list()
+        lower_case = upper == lower
+        wordpiece_tokenizer(vocab, lower_case).save(str(folder / artifacts.TOKENIZER_FILE))
+        ids = {f"{role}_id": vocab.index(f"[{role.upper()}]") for role in ("cls", "sep", "pad")}
+        return {"kind": "wordpiece", "lower_case": lower_case, **record, **ids}
+    if sp_file.is_file():
+        # Measured on 3,508 NSMC and SST-2 texts with multilingual e5's model: Hugging Face's Unigram
+        # and the sentencepiece package each break ties between equal-score segmentations
+        # ("ㅋㅋㅋㅋㅋ" as ㅋㅋ+ㅋㅋㅋ or ㅋㅋㅋ+ㅋㅋ) unlike tensorflow_text's SentencePiece on 35 and 24
+        # of them: no exact tokenizer file can be written, and an inexact one is not exported.
+        raise ModelError(f"{run_dir}: its encoder's tokenizer is SentencePiece ({encoder.spec.name}); its ONNX "
+                         f"export is not supported yet: no tokenizer outside TensorFlow reproduces its token ids "
+                         f"exactly (WordPiece encoders export: minilm_l6_uncased, tiny, TF Hub BERTs)")
+    raise ModelError(f"{run_dir}: no WordPiece vocabulary in {artifacts.MODEL_DIR}/assets; its tokenizer cannot "
+                     f"be exported")
 
 
 def _task_name(config: Config) -> str:
