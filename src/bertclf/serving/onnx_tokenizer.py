@@ -121,21 +121,29 @@ class Packer:
 
     def pack(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> dict[str, np.ndarray]:
         """`input_word_ids`, `input_mask`, `input_type_ids`: int32 [batch, longest packed length]."""
-        cls, sep, pad = self.meta["cls_id"], self.meta["sep_id"], self.meta["pad_id"]
-        rows, types = [], []
+        return self.pack_ids(self.rows(texts, pairs))
+
+    def rows(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> list[tuple[list, list]]:
+        """Each text (or pair) packed and truncated: (word ids, type ids), unpadded."""
+        cls, sep = self.meta["cls_id"], self.meta["sep_id"]
+        rows = []
         if pairs is None:
             budget = self.seq_length - 2
             keep_head = {"head": budget, "tail": 0, "head_tail": int(budget * HEAD_SHARE)}[self.meta["truncation"]]
             for ids in self.token_ids(texts):
                 if len(ids) > budget:
                     ids = ids[:keep_head] + ids[len(ids) - (budget - keep_head):]
-                rows.append([cls, *ids, sep])
-                types.append([0] * (len(ids) + 2))
+                rows.append(([cls, *ids, sep], [0] * (len(ids) + 2)))
         else:
             for first, second in zip(self.token_ids(texts), self.token_ids(pairs)):
                 first, second = round_robin(first, second, self.seq_length - 3)
-                rows.append([cls, *first, sep, *second, sep])
-                types.append([0] * (len(first) + 2) + [1] * (len(second) + 1))
+                rows.append(([cls, *first, sep, *second, sep], [0] * (len(first) + 2) + [1] * (len(second) + 1)))
+        return rows
+
+    def pack_ids(self, packed: Sequence[tuple[list, list]]) -> dict[str, np.ndarray]:
+        """`rows`' output padded to its longest row: the model's three inputs."""
+        pad = self.meta["pad_id"]
+        rows, types = [row for row, _ in packed], [kinds for _, kinds in packed]
         width = max((len(row) for row in rows), default=0)
         word_ids = np.full((len(rows), width), pad, np.int32)
         mask = np.zeros((len(rows), width), np.int32)
