@@ -32,9 +32,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(run: str, wait_ms: float) -> tuple[subprocess.Popen, int, str]:
+def _start(run: str, wait_ms: float, runtime: str = "auto") -> tuple[subprocess.Popen, int, str]:
     port = _free_port()
-    process = subprocess.Popen([str(BERTCLF), "serve", run, "--port", str(port), "--batch-wait-ms", str(wait_ms)],
+    process = subprocess.Popen([str(BERTCLF), "serve", run, "--port", str(port), "--batch-wait-ms", str(wait_ms),
+                                "--runtime", runtime],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in process.stdout:
         if line.startswith("Serving "):
@@ -77,24 +78,28 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--output")
+    parser.add_argument("--runtime", default="auto", help="serve's --runtime: auto, onnx, int8, tensorflow")
+    parser.add_argument("--batch-wait-ms", default="5,0", help="micro-batching windows to measure, in ms")
     args = parser.parse_args()
     texts = [line.rstrip("\n") for line in Path(args.texts).read_text(encoding="utf-8").splitlines() if line.strip()]
     levels = [int(c) for c in args.clients.split(",")]
 
     # What `bertclf predict --file` does once its model is loaded: batches of 64, grouped by length.
     # Measured in a child process, so this one never holds TensorFlow beside the server.
-    code = ("import sys, time; from pathlib import Path; from bertclf.serving.predict import Predictor; "
+    code = ("import sys, time; from pathlib import Path; from bertclf.serving.predictions import open_predictor; "
             "texts = Path(sys.argv[2]).read_text(encoding='utf-8').splitlines(); "
-            "texts = [t for t in texts if t.strip()]; p = Predictor(Path(sys.argv[1])); p.probabilities(texts[:8]); "
+            "texts = [t for t in texts if t.strip()]; p = open_predictor(Path(sys.argv[1]), sys.argv[3]); "
+            "p.probabilities(texts[:8]); "
             "s = time.perf_counter(); p.probabilities(texts); print(time.perf_counter() - s)")
-    done = subprocess.run([sys.executable, "-c", code, args.run, args.texts], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, args.run, args.texts, args.runtime], capture_output=True,
+                          text=True)
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])
     predict_seconds = float(done.stdout.strip().splitlines()[-1])
 
-    results = {"texts": len(texts), "predict_file_seconds": predict_seconds, "runs": []}
-    for wait_ms in (5.0, 0.0):
-        process, port, name = _start(args.run, wait_ms)
+    results = {"texts": len(texts), "runtime": args.runtime, "predict_file_seconds": predict_seconds, "runs": []}
+    for wait_ms in [float(value) for value in args.batch_wait_ms.split(",")]:
+        process, port, name = _start(args.run, wait_ms, args.runtime)
         try:
             for clients in levels:
                 row = _level(port, name, texts, clients, args.requests)

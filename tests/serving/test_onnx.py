@@ -147,6 +147,9 @@ def test_int8_is_scored_apart_and_a_missing_export_is_one_line(onnx_run, binary_
     assert summary["evaluation"] == "test-int8" and summary["runtime"] == "int8"
     assert (run / artifacts.eval_file("test-int8")).is_file()
     assert (run / artifacts.eval_file("test")).read_bytes() == trained  # never in place of float32's scores
+    assert main(["report", str(run)]) == 0  # the export's checks are in the report
+    page = (run / artifacts.REPORT_FILE).read_text(encoding="utf-8")
+    assert "<h2>ONNX export</h2>" in page and "validation labels unchanged" in page and "model.int8.onnx" in page
 
     assert main(["predict", str(binary_run), "--runtime", "onnx", "a film"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]

@@ -94,7 +94,7 @@ def render_report(run_dir: Path, evaluation: Optional[str] = None) -> str:
         evaluations=evaluations, evaluation_name=name, evaluation=chosen, analysis=analysis,
         threshold=threshold, positive=class_names[1] if len(class_names) == 2 and not multi_label else None,
         multi_label=multi_label,
-        timing=_timing(metrics, chosen), images=images)
+        timing=_timing(metrics, chosen), images=images, onnx=_onnx_export(run_dir))
 
 
 def template_environment() -> jinja2.Environment:
@@ -127,6 +127,15 @@ def _evaluations(run_dir: Path) -> dict[str, dict]:
         except (OSError, ValueError):
             continue  # a foreign or damaged file: the report shows what it can
     return found
+
+
+def _onnx_export(run_dir: Path) -> Optional[dict]:
+    """The ONNX export's record (`bertclf export`), if the run has one."""
+    path = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR / artifacts.ONNX_META_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _history_rows(history: dict) -> list[dict]:
