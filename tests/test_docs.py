@@ -43,7 +43,7 @@ DOC_FILES = [PROJECT_ROOT / "README.md", PROJECT_ROOT / "CONTRIBUTING.md",
              *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
 # Commands that only read a run or the registry, or answer in seconds: run for real.
 RUN_COMMANDS = {("evaluate",), ("predict",), ("report",), ("runs", "list"), ("runs", "compare"),
-                ("models", "list"), ("models", "show"), ("config", "check"), ("env",)}
+                ("models", "list"), ("models", "show"), ("config", "check"), ("env",), ("export",)}
 # Placeholders the docs use for a run folder.
 RUN_PLACEHOLDER = re.compile(r"^(RUN(_[AB])?|runs/[\w.-]*-(\d{8}-\d{6}|<time>))$")
 
@@ -280,7 +280,7 @@ def _runnable(words: list[str]) -> bool:
 
 
 def test_the_commands_that_read_a_run_run_as_written(docs_run, tmp_path, monkeypatch, capsys):
-    """Every `evaluate`, `predict`, `report`, `runs`, `models`, `config check` and `env` line of the docs,
+    """Every `evaluate`, `predict`, `report`, `runs`, `models`, `config check`, `env` and `export` line of the docs,
     run in a folder whose ./runs holds a tiny run (RUN, and a second for RUN_B)."""
     from bertclf.cli import main
 
@@ -316,7 +316,8 @@ def test_the_commands_that_read_a_run_run_as_written(docs_run, tmp_path, monkeyp
             ran.append(" ".join(words))
     # What the README promises its readers can run, among them:
     for expected in ("bertclf evaluate", "bertclf evaluate RUN --full", "bertclf report", "bertclf runs list",
-                     "bertclf predict RUN great film awful film --json", "bertclf runs compare RUN_A RUN_B"):
+                     "bertclf predict RUN great film awful film --json", "bertclf runs compare RUN_A RUN_B",
+                     "bertclf export RUN --format onnx --quantize int8"):
         assert expected in ran, f"{expected!r} was not run: {ran}"
 
 
