@@ -176,6 +176,24 @@ def test_export_command_on_a_pair_run_and_predicting_pairs_agrees(pair_run, tmp_
                            atol=tolerance)
 
 
+def test_a_three_class_run_exports_its_softmax(tmp_path, tiny_encoder_dir, capsys):
+    """More than two classes: one softmax over them, the most probable class as the label."""
+    from bertclf.cli import main
+    from conftest import e2e_config
+
+    config = e2e_config(tmp_path, tiny_encoder_dir, classes=("neg", "neutral", "pos"), name="three",
+                        extra="export: {onnx: true}\n")
+    assert main(["train", str(config), "--set", "runtime.precision=float32", "--run-dir", str(tmp_path / "run")]) == 0
+    record = _record(tmp_path / "run")
+    assert record["labels"] == ["neg", "neutral", "pos"] and record["threshold"] is None
+    assert record["checks"]["onnx"]["max_abs_difference_float32"] <= 1e-4
+    rows, said = _predict_json(tmp_path / "run", *TEXTS, capsys=capsys)
+    assert "(onnx)" in said
+    for row in rows:
+        assert abs(sum(row["probabilities"].values()) - 1) < 1e-5
+        assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+
+
 def test_a_tokenizer_that_differs_fails_the_export_and_keeps_the_previous_one(onnx_run, tmp_path, monkeypatch,
                                                                                 capsys):
     from bertclf.cli import main
