@@ -216,6 +216,39 @@ def test_a_tokenizer_that_differs_fails_the_export_and_keeps_the_previous_one(on
     assert sorted(p.name for p in (run / artifacts.EXPORT_DIR).iterdir()) == [artifacts.ONNX_SUBDIR]
 
 
+def test_export_never_replaces_a_folder_bertclf_did_not_write(onnx_run, tmp_path, capsys):
+    """A file of the user's in export/onnx/, or a folder there that is not an export: refused in one
+    line, nothing deleted; an earlier export of bertclf's own is replaced."""
+    from bertclf.cli import main
+
+    run = own_copy(onnx_run, tmp_path)
+    mine = _export_folder(run) / "notes.txt"
+    mine.write_text("my notes", encoding="utf-8")
+    assert main(["export", str(run)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {_export_folder(run)}: it holds notes.txt; bertclf replaces only its own ONNX export there. "
+        f"Move it away and export again")
+    assert mine.read_text(encoding="utf-8") == "my notes" and (_export_folder(run) / artifacts.ONNX_MODEL_FILE).is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / artifacts.ONNX_MODEL_FILE).write_text("someone else's model", encoding="utf-8")
+    import shutil
+
+    shutil.rmtree(_export_folder(run))
+    shutil.copytree(other, _export_folder(run))  # no bertclf.json: not bertclf's
+    assert main(["export", str(run)]) == 1
+    assert "it is not a bertclf export" in capsys.readouterr().err
+    assert (_export_folder(run) / artifacts.ONNX_MODEL_FILE).read_text(encoding="utf-8") == "someone else's model"
+
+
+def test_truncation_has_one_rule_for_both_runtimes():
+    from bertclf.encoders import tokenization, truncation
+    from bertclf.serving import onnx_tokenizer
+
+    assert tokenization.head_count is truncation.head_count is onnx_tokenizer.head_count
+    assert truncation.head_count(254, "head_tail") == 63 and truncation.head_count(254, "tail") == 0
+
+
 def test_the_tokenizer_file_folds_and_splits_as_tensorflow_text(tiny_encoder_dir):
     """Case folding (ß, ﬁ, final sigma, Turkish İ), accents, control and zero-width characters,
     no-break spaces, CJK and punctuation, a word over 100 bytes: the same ids both ways."""

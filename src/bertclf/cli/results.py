@@ -100,7 +100,7 @@ def predict(
     from bertclf.artifacts import resolve_run
     from bertclf.reporting.tables import format_table, shorten
     from bertclf.serving.predict_file import file_format
-    from bertclf.serving.predictions import RUNTIMES
+    from bertclf.serving.predictions import check_runtime
 
     texts = list(arguments or [])
     if model is None and texts and _is_run_folder(Path(texts[0])):
@@ -116,8 +116,7 @@ def predict(
             file_format(path)
     if file is not None:
         read_lines(file)  # missing or not UTF-8: one line now, not after loading the model
-    if runtime not in RUNTIMES:
-        raise ConfigError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
+    check_runtime(runtime)  # before the files are read and the model loads
     run_dir = resolve_run(model, runs_dir)
     if file is not None:
         if texts:

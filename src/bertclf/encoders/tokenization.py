@@ -11,9 +11,8 @@ import weakref
 
 import tensorflow as tf
 
-# head_tail keeps this share of the token budget from the start, the rest from the end
-# (long reviews state their verdict at the end; Sun et al. 2019 found head+tail best on IMDB).
-HEAD_SHARE = 0.25
+from bertclf.encoders.truncation import HEAD_SHARE, head_count  # noqa: F401  (HEAD_SHARE: callers' name)
+
 # Padded lengths a packed batch can have (plus the sequence length itself), in training's
 # buckets and in the serving model alike: a small fixed set, so each shape's kernels are
 # prepared once rather than per batch.
@@ -28,11 +27,6 @@ def padded_length(longest: int, seq_length: int, bucketing: bool = True) -> int:
         if boundary >= longest:
             return min(boundary, seq_length)
     return seq_length
-
-
-def head_count(budget: int, truncation: str) -> int:
-    """How many leading tokens a long text keeps; the rest of the budget comes from its end."""
-    return {"head": budget, "tail": 0, "head_tail": int(budget * HEAD_SHARE)}[truncation]
 
 
 def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head", pairs=None) -> dict:

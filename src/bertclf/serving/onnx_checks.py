@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bertclf import artifacts
 from bertclf.errors import ExportCheckFailed
 
 TOKEN_CHECK_TEXTS = 5000
@@ -31,7 +30,8 @@ FLOAT32_TOLERANCE = 1e-4
 # imdb_small run trained in bfloat16, differed by up to 1.3e-2 on 128 validation reviews.
 SAVED_MODEL_TOLERANCES = {"float32": 1e-4, "mixed_float16": 1e-2, "mixed_bfloat16": 5e-2}
 # int8 is refused when more than 2% of validation labels change or accuracy falls by more than
-# one point: dynamic per-channel int8 changed 0.5-1% of IMDB labels at 256 tokens here.
+# one point: dynamic per-channel int8 changed 1.4% and 1.2% of 512 imdb_small validation labels
+# at 256 tokens in two exports here (docs/BENCHMARKS.md, "ONNX").
 INT8_CHECK_TEXTS = 512
 INT8_MIN_AGREEMENT = 0.98
 INT8_MAX_ACCURACY_DROP = 0.01
@@ -121,8 +121,7 @@ def check_int8(folder: Path, validation, class_names: list[str], threshold) -> d
     record = {"texts": count, "labels_unchanged": agreement, "accuracy_float32": accuracy["onnx"],
               "accuracy_int8": accuracy["int8"], "accuracy_change": change,
               "min_labels_unchanged": INT8_MIN_AGREEMENT, "max_accuracy_drop": INT8_MAX_ACCURACY_DROP}
-    if agreement < INT8_MIN_AGREEMENT or -change > INT8_MAX_ACCURACY_DROP:
-        (folder / artifacts.ONNX_INT8_FILE).unlink(missing_ok=True)
+    if agreement < INT8_MIN_AGREEMENT or -change > INT8_MAX_ACCURACY_DROP:  # the staged export is dropped
         raise ExportCheckFailed(f"int8 changes {1 - agreement:.1%} of {count} validation labels and accuracy by "
                                 f"{change * 100:+.2f} points (allowed: {1 - INT8_MIN_AGREEMENT:.0%} and "
                                 f"-{INT8_MAX_ACCURACY_DROP * 100:.0f}); export without --quantize")

@@ -73,10 +73,8 @@ def export_onnx(run_dir: Path, quantize: Optional[str] = None, data=None, encode
     loaded = tf.saved_model.load(str(run_dir / artifacts.MODEL_DIR))
     classifier, task, encoder = _float32_classifier(config, data, class_names, precision, loaded, encoder)
     target = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _require_replaceable(target)
     staging = files.staging_dir(target)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
         tokens = write_tokenizer(loaded, run_dir, config, staging, data.train.pairs is not None, encoder)
         probabilities_fn = _probabilities_function(tf, classifier, task)
@@ -102,6 +100,22 @@ def export_onnx(run_dir: Path, quantize: Optional[str] = None, data=None, encode
         shutil.rmtree(staging, ignore_errors=True)
     _say(f"Exported: {target}")
     return record
+
+
+# What an export folder holds: the only files a new export may replace.
+_EXPORT_FILES = {artifacts.ONNX_MODEL_FILE, artifacts.ONNX_INT8_FILE, artifacts.TOKENIZER_FILE,
+                 artifacts.ONNX_META_FILE}
+
+
+def _require_replaceable(target: Path) -> None:
+    """Refuses, in one line, to replace an export folder holding anything bertclf did not write there."""
+    if not target.exists():
+        return
+    foreign = sorted(path.name for path in target.iterdir() if path.name not in _EXPORT_FILES)
+    if not target.is_dir() or not (target / artifacts.ONNX_META_FILE).is_file() or foreign:
+        what = f"it holds {', '.join(foreign[:3])}" if foreign else "it is not a bertclf export"
+        raise RunError(f"{target}: {what}; bertclf replaces only its own ONNX export there. Move it away "
+                       f"and export again")
 
 
 def _float32_classifier(config: Config, data, class_names: list[str], precision: str, loaded, encoder):

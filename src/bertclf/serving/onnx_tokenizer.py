@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-HEAD_SHARE = 0.25  # as encoders.tokenization.HEAD_SHARE (a test keeps them equal)
+from bertclf.encoders.truncation import head_count
+
 _MAX_BYTES_PER_WORD = 100
 # Supplementary Private Use Area-B: where folding_normalizer parks characters for a moment.
 _PLACEHOLDERS = 0x100000
@@ -129,7 +130,7 @@ class Packer:
         rows = []
         if pairs is None:
             budget = self.seq_length - 2
-            keep_head = {"head": budget, "tail": 0, "head_tail": int(budget * HEAD_SHARE)}[self.meta["truncation"]]
+            keep_head = head_count(budget, self.meta["truncation"])
             for ids in self.token_ids(texts):
                 if len(ids) > budget:
                     ids = ids[:keep_head] + ids[len(ids) - (budget - keep_head):]

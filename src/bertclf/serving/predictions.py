@@ -24,6 +24,12 @@ BATCH_SIZE = 64
 RUNTIMES = ("auto", "onnx", "int8", "tensorflow")
 
 
+def check_runtime(runtime: str) -> None:
+    """Raises ConfigError for a runtime `open_predictor` does not know (before any file is read)."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
+
+
 def open_predictor(run_dir: Path, runtime: str = "auto") -> "BasePredictor":
     """The run's predictor for `runtime`: auto (ONNX float32 when exported, else TensorFlow),
     onnx, int8 (the ONNX export's int8 model) or tensorflow.
@@ -32,8 +38,7 @@ def open_predictor(run_dir: Path, runtime: str = "auto") -> "BasePredictor":
         ConfigError: An unknown runtime.
         RunError: onnx or int8 asked of a run without that export.
     """
-    if runtime not in RUNTIMES:
-        raise ConfigError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
+    check_runtime(runtime)
     folder = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR
     exported = (folder / artifacts.ONNX_MODEL_FILE).is_file() and (folder / artifacts.ONNX_META_FILE).is_file()
     if runtime == "auto":
