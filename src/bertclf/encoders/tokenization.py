@@ -11,7 +11,7 @@ import weakref
 
 import tensorflow as tf
 
-from bertclf.encoders.truncation import HEAD_SHARE, head_count  # noqa: F401  (HEAD_SHARE: callers' name)
+from bertclf.encoders.truncation import head_count
 
 # Padded lengths a packed batch can have (plus the sequence length itself), in training's
 # buckets and in the serving model alike: a small fixed set, so each shape's kernels are
