@@ -12,6 +12,7 @@ import weakref
 import tensorflow as tf
 
 from bertclf.encoders.truncation import head_count
+from bertclf.encoders.windows import AGGREGATIONS
 
 # Padded lengths a packed batch can have (plus the sequence length itself), in training's
 # buckets and in the serving model alike: a small fixed set, so each shape's kernels are
@@ -48,6 +49,13 @@ def encode_texts(preprocessor, texts, seq_length: int, truncation: str = "head",
     return _pack(preprocessor, texts, seq_length, truncation, pairs)[0]
 
 
+def packed_with_lengths(preprocessor, texts, seq_length: int, truncation: str = "head", pairs=None) -> dict:
+    """`encode_texts`' inputs plus `full_lengths`, int32 [batch]: each example's packed length had it not
+    been cut (the data report's and `evaluate`'s token lengths)."""
+    packed, full = _pack(preprocessor, texts, seq_length, truncation, pairs)
+    return {**packed, "full_lengths": full}
+
+
 def token_ids(preprocessor, texts) -> tf.RaggedTensor:
     """Each text's token ids, [batch, (tokens)], no special tokens.
 
@@ -77,6 +85,64 @@ def _pack(preprocessor, texts, seq_length: int, truncation: str = "head", pairs=
     return preprocessor.bert_pack_inputs([kept], seq_length=length), tf.cast(lengths + 2, tf.int32)
 
 
+def encode_windows(preprocessor, texts, seq_length: int, stride: int, max_windows: int, leading: int = 0) -> dict:
+    """Tokenizes a batch of whole texts and packs each text's windows (`encoders.windows`' rule).
+
+    Args:
+        preprocessor: A loaded TF Hub BERT preprocessor.
+        texts: A string tensor of shape [batch].
+        seq_length: Tokens per window, [CLS] and [SEP] included.
+        stride: Tokens between the starts of two windows of a text.
+        max_windows: Most windows per text (evenly spaced, first and last kept).
+        leading: Tokens of a text's start every window repeats (an encoder's text prefix).
+
+    Returns:
+        The three BERT inputs, int32 [windows, seq_length]; `documents`, int32 [windows], the
+        text of each window (0 .. batch - 1, in order); `full_lengths`, int32 [batch], each
+        text's packed length had it not been cut.
+    """
+    tokens = token_ids(preprocessor, texts)
+    lengths = tokens.row_lengths()
+    size = seq_length - 2
+    lead = tf.minimum(tf.constant(leading, lengths.dtype), lengths)
+    body, content = lengths - lead, tf.constant(size - leading, lengths.dtype)
+    count = tf.where(body <= content, tf.ones_like(body), (body - content + stride - 1) // stride + 1)
+    picks = tf.ragged.range(tf.minimum(count, max_windows))
+    documents = picks.value_rowids()
+    j, total = picks.flat_values, tf.gather(count, documents)
+    if max_windows > 1:  # evenly spaced, in the integers of `windows.picked_windows`
+        spaced = (2 * j * (total - 1) + max_windows - 1) // (2 * (max_windows - 1))
+        index = tf.where(total <= max_windows, j, spaced)
+    else:
+        index = j
+    body_of, lead_of = tf.gather(body, documents), tf.gather(lead, documents)
+    start = tf.minimum(index * stride, tf.maximum(body_of - content, 0))
+    first = tf.gather(tokens.row_starts(), documents)
+    window = tf.gather(tokens.flat_values, tf.ragged.range(first + lead_of + start,
+                                                           first + lead_of + start + tf.minimum(content, body_of)))
+    if leading:
+        window = tf.concat([tf.gather(tokens.flat_values, tf.ragged.range(first, first + lead_of)), window], axis=1)
+    packed = preprocessor.bert_pack_inputs([window], seq_length=tf.constant(seq_length, tf.int32))
+    return {**packed, "documents": tf.cast(documents, tf.int32), "full_lengths": tf.cast(lengths + 2, tf.int32)}
+
+
+def aggregate_windows(probabilities, documents, count, how: str = "mean", tokens=None, multi_label: bool = False):
+    """`encoders.windows.aggregate` in the graph: [windows, classes] -> [count, classes]."""
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {how!r}; one of {AGGREGATIONS}")
+    if how == "max":
+        if multi_label:
+            return tf.math.unsorted_segment_max(probabilities, documents, count)
+        confidence = tf.reduce_max(probabilities, axis=1)
+        best = tf.math.unsorted_segment_max(confidence, documents, count)
+        windows = tf.size(documents)
+        position = tf.where(confidence == tf.gather(best, documents), tf.range(windows), windows)
+        return tf.gather(probabilities, tf.math.unsorted_segment_min(position, documents, count))
+    weights = tf.cast(tokens, probabilities.dtype) if how == "weighted" else tf.ones_like(probabilities[:, 0])
+    total = tf.math.unsorted_segment_sum(probabilities * weights[:, None], documents, count)
+    return total / tf.math.unsorted_segment_sum(weights, documents, count)[:, None]
+
+
 # Per loaded preprocessor, its packing functions by (seq_length, truncation, pairs). Kept
 # beside the preprocessor, not on it: attributes on it would be saved into the export.
 _PACKERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -94,10 +160,31 @@ def packing_function(preprocessor, seq_length: int, truncation: str = "head", pa
     packers = _PACKERS.setdefault(preprocessor, {})
     key = (seq_length, truncation, pairs)
     if key not in packers:
-        def packed_with_lengths(texts, second=None):
-            packed, full = _pack(preprocessor, texts, seq_length, truncation, second)
-            return {**packed, "full_lengths": full}
+        def pack(texts, second=None):
+            return packed_with_lengths(preprocessor, texts, seq_length, truncation, second)
 
         strings = tf.TensorSpec([None], tf.string)
-        packers[key] = tf.function(packed_with_lengths, input_signature=[strings, strings] if pairs else [strings])
+        packers[key] = tf.function(pack, input_signature=[strings, strings] if pairs else [strings])
     return packers[key]
+
+
+def windows_packing_function(preprocessor, seq_length: int, stride: int, max_windows: int, leading: int = 0):
+    """`encode_windows` as a `tf.function` traced once per preprocessor and settings
+    (see `packing_function`): strings [batch] in, `encode_windows`' dict out."""
+    packers = _PACKERS.setdefault(preprocessor, {})
+    key = ("windows", seq_length, stride, max_windows, leading)
+    if key not in packers:
+        packers[key] = tf.function(lambda texts: encode_windows(preprocessor, texts, seq_length, stride,
+                                                                max_windows, leading),
+                                   input_signature=[tf.TensorSpec([None], tf.string)])
+    return packers[key]
+
+
+def leading_tokens(preprocessor) -> int:
+    """How many tokens every text starts with whatever it says: an encoder's text prefix (e5's
+    "query: "), which each window of a long text repeats. 0 for plain WordPiece encoders."""
+    probes = token_ids(preprocessor, tf.constant(["a", "z", "7", "영화", "The end."])).to_list()
+    shared = 0
+    while all(len(ids) > shared for ids in probes) and len({ids[shared] for ids in probes}) == 1:
+        shared += 1
+    return shared
