@@ -186,7 +186,8 @@ def export(run: Union[str, os.PathLike, Run], format: str = "onnx", quantize: Op
 
 
 def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool = False,
-             data: Optional[Union[str, os.PathLike]] = None, runtime: str = "auto") -> dict:
+             data: Optional[Union[str, os.PathLike]] = None, runtime: str = "auto",
+             long_text: Optional[str] = None, aggregation: Optional[str] = None) -> dict:
     """Scores a run as `bertclf evaluate` does and returns its metrics (also written to the run).
 
     Args:
@@ -195,6 +196,8 @@ def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool 
         full: Every example of the split, ignoring `data.max_eval_examples`.
         data: Instead, a folder of class subfolders or a file in the run's format.
         runtime: What scores (`load`'s choices); the result records it.
+        long_text: `truncate` or `windows` to read long texts otherwise than the run does
+            (None: as it does); `aggregation` (mean, max, weighted) to aggregate windows otherwise.
 
     Raises:
         BertclfError: The run or the data is missing or does not match.
@@ -207,7 +210,8 @@ def evaluate(run: Union[str, os.PathLike, Run], split: str = "test", full: bool 
 
     if split not in ("test", "validation"):
         raise ConfigError(f"split: {split!r} is not one of test, validation")
-    return evaluate_run(run_dir, split, Path(data) if data is not None else None, full, runtime).metrics
+    return evaluate_run(run_dir, split, Path(data) if data is not None else None, full, runtime, long_text,
+                        aggregation).metrics
 
 
 def sweep(config: Union[str, os.PathLike], space: Union[str, os.PathLike], *, trials: Optional[int] = None,

@@ -13,6 +13,7 @@ from bertclf import artifacts, files
 from bertclf.config import Config
 from bertclf.data import Split, load_data, read_eval_source
 from bertclf.errors import DataError, RunError
+from bertclf.length_metrics import by_length, headline_scores, reading_record
 from bertclf.metrics import classification_metrics
 from bertclf.task import task_for
 
@@ -33,7 +34,8 @@ class Evaluation:
 
 
 def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] = None,
-                 full: bool = False, runtime: str = "auto") -> Evaluation:
+                 full: bool = False, runtime: str = "auto", long_text: Optional[str] = None,
+                 aggregation: Optional[str] = None) -> Evaluation:
     """Scores the run's model on its config's `split`, or on a class-folder tree.
 
     Args:
@@ -48,6 +50,12 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
         runtime: `serving.predictions.open_predictor`'s choice: auto (the ONNX export when the
             run has one, else the SavedModel), onnx, int8 (its result's name ends in `-int8`)
             or tensorflow. The record says which one scored.
+        long_text: Read texts longer than the sequence length otherwise than the run does:
+            `truncate` or `windows` (None: as the run does). The result's name ends in
+            `-windows` or `-truncate` when it differs from the run's.
+        aggregation: With windows, aggregate them otherwise than the run does (mean, max,
+            weighted; the name then ends in `-<aggregation>`). A windowed score also records
+            what the other aggregations would have given (`long_text.aggregations`).
 
     Raises:
         BertclfError: The run or the data is missing or does not match.
@@ -63,11 +71,16 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
             config.data.max_eval_examples = None
         examples, left_out = _config_split(run_dir, config, split, class_names)
         name = f"{split}-full" if full else split
-    from bertclf.serving.predictions import open_predictor
+    from bertclf.serving.predictions import open_predictor, run_long_text
 
-    predictor = open_predictor(run_dir, runtime)
+    own = run_long_text(run_dir)
+    predictor = open_predictor(run_dir, runtime, long_text, aggregation, keep_windows=True)
     if predictor.runtime == "int8":  # never in place of the float32 model's scores
         name += "-int8"
+    if predictor.long_text != own["long_text"]:  # never in place of the run's own reading
+        name += f"-{predictor.long_text}"
+    if predictor.long_text == "windows" and predictor.aggregation != own["window_aggregation"]:
+        name += f"-{predictor.aggregation}"
     started = time.perf_counter()
     probabilities = predictor.probabilities(examples.texts, examples.pairs, progress=f"Scoring {name}")
     seconds = time.perf_counter() - started
@@ -76,7 +89,30 @@ def evaluate_run(run_dir: Path, split: str = "test", data_path: Optional[Path] =
     record = task.evaluation_record(examples, probabilities, class_names, predictor.threshold, source, left_out)
     record["timing"] = {"seconds": seconds, "texts_per_second": len(examples) / seconds if seconds else None}
     record["runtime"] = predictor.runtime
+    record["long_text"] = _long_text_record(predictor, config, task, examples, class_names)
+    if predictor.text_tokens is not None:
+        record["by_length"] = by_length(predictor.text_tokens, examples.labels, probabilities, class_names,
+                                        predictor.threshold, config.model.seq_length, task.multi_label)
     return write_evaluation(run_dir, name, record, class_names)
+
+
+def _long_text_record(predictor, config: Config, task, examples: Split, class_names: list[str]) -> dict:
+    """How long texts were read; with windows, how many, and every aggregation's headline score."""
+    if predictor.long_text != "windows" or not predictor.window_outputs:
+        return reading_record(config, predictor.long_text, predictor.aggregation, None)
+    import numpy as np
+
+    from bertclf.encoders.windows import AGGREGATIONS, aggregate
+
+    window_probabilities, documents, tokens = (np.concatenate(part) for part in zip(*predictor.window_outputs))
+    headline = "micro_f1" if task.multi_label else "accuracy"
+    record = {**reading_record(config, "windows", predictor.aggregation, int(len(documents))), "aggregations": {}}
+    for how in AGGREGATIONS:
+        probabilities = aggregate(window_probabilities, documents, len(examples), how, tokens, task.multi_label)
+        scores = headline_scores(list(examples.labels), probabilities, class_names, predictor.threshold,
+                                 task.multi_label)
+        record["aggregations"][how] = scores[headline]
+    return record
 
 
 def evaluation_record(examples: Split, probabilities, class_names: list[str], threshold: Optional[float],

@@ -51,6 +51,7 @@ class ClassificationTask:
     """Single-label classification over `num_classes` (>= 2) classes."""
 
     num_classes: int
+    multi_label = False  # one class per text (bertclf.multilabel_task: label sets)
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:

@@ -178,7 +178,7 @@ def test_a_run_packs_each_split_once_however_often_it_asks(monkeypatch):
     from bertclf.training import pipeline
 
     calls = []
-    monkeypatch.setattr(pipeline, "encode_split", lambda split, *args: calls.append(split) or object())
+    monkeypatch.setattr(pipeline, "encode_split", lambda split, *args, **kwargs: calls.append(split) or object())
     encode = pipeline.SplitEncoder(preprocessor=None, seq_length=16)
     train, validation = Split(["a"], [0]), Split(["a"], [0])  # equal contents, different splits
     assert encode(train) is encode(train)
@@ -227,3 +227,48 @@ def test_multi_label_batches_carry_each_texts_label_matrix_and_replica_weights_o
     shares = list(training_dataset(encoded, 8, task, seed=1, first_epoch=0, epochs=1, replicas=2,
                                    replica_ids=(0, 1)).as_numpy_iterator())
     assert all(len(element) == 3 and np.allclose(element[2], 1.0) for element in shares)
+
+
+def _windowed(random_window: bool) -> EncodedSplit:
+    """Ten texts of 1-4 windows each; a window's first id names its text and its window."""
+    import dataclasses
+
+    windows_per_text = [1, 2, 4, 1, 3, 1, 2, 1, 4, 1]
+    documents = np.repeat(np.arange(10, dtype=np.int32), windows_per_text)
+    rows = len(documents)
+    word_ids = np.zeros((rows, 8), np.int32)
+    word_ids[:, 0] = 100 + np.arange(rows)
+    labels = (documents % 2).astype(np.int32)
+    encoded = EncodedSplit(word_ids, np.zeros_like(word_ids), np.full(rows, 8, np.int32), labels,
+                           np.full(10, 20, np.int32), documents)
+    return dataclasses.replace(encoded, random_window=random_window)
+
+
+def test_random_windows_read_one_window_per_text_drawn_anew_each_epoch():
+    from bertclf.task import ClassificationTask
+    from bertclf.training.pipeline import training_dataset
+
+    encoded = _windowed(random_window=True)
+    assert encoded.training_examples == 10 and _windowed(False).training_examples == len(encoded)
+    epochs = []
+    for epoch in range(4):
+        stream = training_dataset(encoded, 4, ClassificationTask(2), seed=3, first_epoch=epoch, epochs=epoch + 1)
+        rows = sorted(int(i) - 100 for inputs, _ in stream.as_numpy_iterator() for i in inputs["input_word_ids"][:, 0])
+        assert sorted(encoded.documents[rows]) == list(range(10))  # each text once, by one of its windows
+        epochs.append(rows)
+    assert len({tuple(rows) for rows in epochs}) > 1  # another draw in another epoch
+    again = training_dataset(encoded, 4, ClassificationTask(2), seed=3, first_epoch=2, epochs=3)
+    assert sorted(int(i) - 100 for inputs, _ in again.as_numpy_iterator()
+                  for i in inputs["input_word_ids"][:, 0]) == epochs[2]  # seeded: a resumed epoch draws alike
+
+
+def test_windowed_splits_score_per_text_and_keep_texts_together():
+    encoded = _windowed(random_window=False)
+    assert encoded.text_count == 10 and encoded.text_labels.tolist() == [i % 2 for i in range(10)]
+    probabilities = np.tile([[0.2, 0.8]], (len(encoded), 1)).astype(np.float32)
+    probabilities[1] = [0.6, 0.4]  # text 1's first window
+    per_text = encoded.text_probabilities(probabilities)
+    assert per_text.shape == (10, 2) and per_text[1] == pytest.approx([0.4, 0.6])
+    part = encoded.take([8, 1])
+    assert part.documents.tolist() == [0, 0, 0, 0, 1, 1] and part.text_count == 2
+    assert part.word_ids[:, 0].tolist() == [100 + i for i in (15, 16, 17, 18, 1, 2)]

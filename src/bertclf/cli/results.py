@@ -27,9 +27,15 @@ def evaluate(
     full_json: bool = typer.Option(False, "--full-json", help="Print everything eval-NAME.json holds, curves "
                                                               "and example texts included."),
     runtime: str = runtime_option(),
+    long_text: Optional[str] = typer.Option(
+        None, "--long-text", help="Read texts longer than the sequence length otherwise than the run does: "
+                                  "truncate or windows (model.long_text), to compare both on one model."),
+    aggregation: Optional[str] = typer.Option(
+        None, "--aggregation", help="With windows: mean, max or weighted instead of the run's "
+                                    "model.window_aggregation."),
     runs_dir: Path = runs_dir_option(),
 ) -> None:
-    """Score a run's exported model: loss, accuracy, per-class F1, confusion matrix."""
+    """Score a run's exported model: loss, accuracy, per-class F1, confusion matrix, scores by length."""
     from bertclf.artifacts import resolve_run
     from bertclf.evaluation import evaluate_run
     from bertclf.reporting.tables import evaluation_text
@@ -37,7 +43,7 @@ def evaluate(
     if as_json and full_json:
         raise ConfigError("evaluate: --json prints the summary and --full-json everything; choose one")
     result = evaluate_run(resolve_run(run, runs_dir), split=split.value, data_path=data, full=full,
-                          runtime=runtime)
+                          runtime=runtime, long_text=long_text, aggregation=aggregation)
     if full_json:
         echo_json(result.metrics)
     elif as_json:

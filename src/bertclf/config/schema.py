@@ -230,6 +230,15 @@ class ModelConfig(_Section):
     # train). For large multilingual vocabularies the table is most of the model: freezing it
     # saves its optimizer state and its per-step update (see docs/RESULTS.md, NSMC).
     freeze_embeddings: bool = False
+    # Texts longer than seq_length: `truncate` reads data.truncation's part of each; `windows`
+    # reads the whole text as windows of seq_length tokens, window_stride apart (default: half
+    # a window), at most max_windows of them (evenly spaced, first and last kept), and gives the
+    # text the windows' window_aggregation (encoders/windows.py). Scoring during training, the
+    # exported model and every runtime do the same. Single texts only.
+    long_text: Literal["truncate", "windows"] = "truncate"
+    window_stride: Optional[int] = Field(None, ge=1)
+    max_windows: int = Field(16, ge=1, le=256)
+    window_aggregation: Literal["mean", "max", "weighted"] = "mean"
     tiny: TinyEncoderConfig = Field(default_factory=TinyEncoderConfig)
 
     @model_validator(mode="after")
@@ -238,7 +247,16 @@ class ModelConfig(_Section):
             raise ValueError(
                 "model.encoder_handle and model.preprocess_handle go together: "
                 "an encoder needs the preprocessor that matches its vocabulary")
+        if self.window_stride is not None and self.window_stride > self.seq_length - 2:
+            raise ValueError(f"model.window_stride {self.window_stride} is longer than a window's "
+                             f"{self.seq_length - 2} tokens (seq_length - 2): text between windows "
+                             f"would never be read")
         return self
+
+    @property
+    def stride(self) -> int:
+        """Tokens between two windows' starts: window_stride, or half a window."""
+        return self.window_stride or max(1, (self.seq_length - 2) // 2)
 
 
 class ThresholdTarget(_Section):
@@ -295,6 +313,10 @@ class TrainConfig(_Section):
     # Multi-label data: a probability for every label, auto (per-label thresholds for the best
     # validation micro F1), or per_label (each label's best validation F1).
     threshold: Union[Literal["auto", "per_label"], float, ThresholdTarget] = 0.5
+    # Texts longer than model.seq_length in training: `truncate` (data.truncation's part), `random`
+    # (each epoch one of the text's windows, drawn anew) or `all` (every window, each with the
+    # text's label: more examples per text; a time budget plans windows).
+    windows: Literal["truncate", "random", "all"] = "truncate"
     # Wall-clock bound on the fit (training steps and per-epoch validation, plus the short
     # measurement that plans it): `13m`, `90s`, `1h30m` or seconds. Before training, bertclf
     # times optimizer steps of this model on this data and machine, then trains on the largest
@@ -435,6 +457,15 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _task_defaults(self) -> "Config":
+        windowed = self.model.long_text == "windows" or self.train.windows != "truncate"
+        if windowed and self.data.text_pair_column is not None:
+            raise ValueError("model.long_text and train.windows read single texts as windows; sentence "
+                             "pairs are trimmed to model.seq_length: remove them")
+        stray = [f"model.{key}" for key in ("window_stride", "max_windows", "window_aggregation")
+                 if getattr(self.model, key) != ModelConfig.model_fields[key].default]
+        if stray and not windowed:
+            raise ValueError(f"{', '.join(stray)}: only read with model.long_text: windows or "
+                             f"train.windows: random or all; set one, or remove them")
         # The monitor a task is best judged by, written into the resolved config.
         if self.train.monitor is None:
             self.train.monitor = "val_micro_f1" if self.data.multi_label else "val_loss"

@@ -44,7 +44,8 @@ def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_leng
     """Adds wordpiece-length percentiles and the share of texts longer than `seq_length`.
 
     The warning about long texts suggests head+tail truncation only to runs that do not use
-    it, and never for sentence pairs (`truncation` None: trimmed longest-first, not by it).
+    it, and never for sentence pairs (`truncation` None: trimmed longest-first, not by it);
+    texts read as windows (`truncation` "windows") are read whole, without a warning.
     """
     if split not in report["splits"] or not lengths:
         return
@@ -53,8 +54,9 @@ def add_token_lengths(report: dict, split: str, lengths: Sequence[int], seq_leng
                                          "truncated_share": round(truncated, 4),
                                          "measured_on": len(lengths),
                                          "histogram": _histogram(lengths, seq_length)}
-    if truncated > 0.5:
-        fix = "a longer seq_length" + ("" if truncation in ("head_tail", None) else " or data.truncation: head_tail")
+    if truncated > 0.5 and truncation != "windows":  # windows read every text whole
+        fix = "a longer seq_length" + ("" if truncation in ("head_tail", None) else ", data.truncation: head_tail")
+        fix += "" if truncation is None else " or model.long_text: windows"
         kept = f"{truncation} kept" if truncation else "pairs trimmed longest-first"
         report["warnings"].append(
             f"{split}: {truncated:.0%} of texts are longer than model.seq_length={seq_length} tokens and "

@@ -33,7 +33,7 @@ def evaluation_text(name: str, metrics: dict, class_names: Sequence[str]) -> str
     if metrics.get("task") == "multi_label":
         from bertclf.reporting.multilabel_tables import multilabel_evaluation_text
 
-        return multilabel_evaluation_text(name, metrics)
+        return multilabel_evaluation_text(name, metrics) + long_text_text(metrics)
     lines = [f"{name}: {metrics['examples']} examples  loss {metrics['loss']:.4f}  "
              f"accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}"]
     if "threshold" in metrics:
@@ -52,7 +52,28 @@ def evaluation_text(name: str, metrics: dict, class_names: Sequence[str]) -> str
     lines += ["", "confusion matrix (rows: true, columns: predicted)"]
     lines.append(format_table(["", *class_names],
                               [[c, *row] for c, row in zip(class_names, metrics["confusion_matrix"])]))
-    return "\n".join(lines)
+    return "\n".join(lines) + long_text_text(metrics)
+
+
+def long_text_text(metrics: dict) -> str:
+    """`evaluate`'s lines on long texts: how they were read, and the scores by text length."""
+    lines = []
+    reading = metrics.get("long_text") or {}
+    if reading.get("reading") == "windows" and "windows" in reading:
+        others = "  ".join(f"{how} {score:.4f}" for how, score in reading.get("aggregations", {}).items())
+        lines.append(f"long texts read as windows ({reading['windows']} for {metrics['examples']} texts, "
+                     f"{reading['aggregation']} of each text's); aggregated otherwise: {others}")
+    elif reading.get("reading") == "truncate":
+        lines.append(f"long texts truncated ({reading.get('truncation')})")
+    buckets = metrics.get("by_length")
+    if buckets:
+        headline = "micro_f1" if metrics.get("task") == "multi_label" else "accuracy"
+        second = "subset_accuracy" if headline == "micro_f1" else "macro_f1"
+        lines += ["", "by length in tokens (the whole text, [CLS] and [SEP] included)"]
+        lines.append(format_table(["tokens", "texts", headline.replace("_", " "), second.replace("_", " ")],
+                                  [[bucket, entry["examples"], entry.get(headline, ""), entry.get(second, "")]
+                                   for bucket, entry in buckets.items()]))
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 def data_report_text(report: dict) -> str:

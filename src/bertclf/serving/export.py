@@ -14,15 +14,22 @@ import numpy as np
 import tensorflow as tf
 
 from bertclf.data import Split
-from bertclf.encoders.tokenization import BUCKET_BOUNDARIES, encode_texts
+from bertclf.encoders.tokenization import (BUCKET_BOUNDARIES, aggregate_windows, encode_windows,
+                                           packed_with_lengths)
+from bertclf.encoders.windows import Windowing
 from bertclf.task import ClassificationTask
 
 SERVING_SIGNATURE = "serving_default"
+TRUNCATE_SIGNATURE = "truncate"
+WINDOWS_SIGNATURE = "windows"
+# Windows per classifier call inside the SavedModel (see `_in_chunks`).
+WINDOW_CHUNK = 32
 
 
 def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
                          class_names: Sequence[str], truncation: str = "head", pairs: bool = False,
-                         threshold=None, task=None) -> None:
+                         threshold=None, task=None, windows: Optional[Windowing] = None,
+                         long_text: str = "truncate") -> None:
     """Saves a SavedModel whose `serving_default` maps strings to probabilities.
 
     Inputs: `texts`, string [batch] (and `text_pairs`, string [batch], for a
@@ -35,14 +42,26 @@ def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
     returns one sigmoid per label instead, with `predicted` bool [batch, labels]
     and `labels` string [batch, labels] (the label's name where predicted, else
     ""), against the per-label `thresholds` variable.
+
+    With `long_text` "windows", `serving_default` reads each whole text as `windows` and
+    returns the windows' aggregated probabilities (`encoders.windows`). A single-text model
+    also has the signatures `truncate` (texts read as `truncation` cuts them) and `windows`
+    (`window_probabilities` [windows, classes], `documents` and `window_tokens` [windows]),
+    so that one trained model can be scored either way (`bertclf evaluate --long-text`).
     """
-    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs, threshold, task)
-    tf.saved_model.save(module, str(path), signatures={SERVING_SIGNATURE: module.serve})
+    module = serving_module(preprocessor, classifier, seq_length, class_names, truncation, pairs, threshold, task,
+                            windows, long_text)
+    signatures = {SERVING_SIGNATURE: module.serve}
+    if not pairs:
+        signatures.update({TRUNCATE_SIGNATURE: module.truncated, WINDOWS_SIGNATURE: module.windows})
+    tf.saved_model.save(module, str(path), signatures=signatures)
 
 
 def serving_module(preprocessor, classifier, seq_length: int, class_names: Sequence[str],
-                   truncation: str = "head", pairs: bool = False, threshold=None, task=None) -> tf.Module:
-    """A module whose `serve` tf.function maps a batch of strings to probabilities and labels."""
+                   truncation: str = "head", pairs: bool = False, threshold=None, task=None,
+                   windows: Optional[Windowing] = None, long_text: str = "truncate") -> tf.Module:
+    """A module whose `serve` tf.function maps a batch of strings to probabilities and labels
+    (single-text models: `truncated` and `windows` too; see `export_serving_model`)."""
     module = tf.Module()
     module.preprocessor = preprocessor
     # Only the variables are tracked, not the Keras model: the SavedModel then holds no
@@ -54,27 +73,70 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
     decide = task.serving_decision(module, threshold)  # adds its threshold variable(s) to module
     boundaries = tf.constant([b for b in BUCKET_BOUNDARIES if b < seq_length] + [seq_length], tf.int32)
 
-    def outputs(inputs):
+    def probabilities(inputs):
         # Pad the batch only to the bucket boundary its longest text needs, as in training;
         # callers that group texts of similar length (predict, evaluate) get short batches.
         longest = tf.reduce_max(tf.reduce_sum(inputs["input_mask"], axis=1))
         width = boundaries[tf.minimum(tf.searchsorted(boundaries, [longest])[0], tf.size(boundaries) - 1)]
         inputs = {name: value[:, :width] for name, value in inputs.items()}
-        probs = task.probabilities(classifier(inputs, training=False))
-        return {"probabilities": probs, **decide(probs)}
+        return tf.cast(task.probabilities(classifier(inputs, training=False)), tf.float32)
+
+    def outputs(packed):
+        # text_tokens: each text's packed length had it not been cut (evaluate's by_length).
+        inputs = {name: packed[name] for name in ("input_word_ids", "input_mask", "input_type_ids")}
+        probs = probabilities(inputs)
+        return {"probabilities": probs, **decide(probs), "text_tokens": packed["full_lengths"]}
 
     if pairs:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts"),
                                       tf.TensorSpec([None], tf.string, name="text_pairs")])
         def serve(texts, text_pairs):
-            return outputs(encode_texts(module.preprocessor, texts, seq_length, pairs=text_pairs))
-    else:
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
-        def serve(texts):
-            return outputs(encode_texts(module.preprocessor, texts, seq_length, truncation))
+            return outputs(packed_with_lengths(module.preprocessor, texts, seq_length, pairs=text_pairs))
 
-    module.serve = serve
+        module.serve = serve
+        return module
+
+    windows = windows or Windowing(max(1, (seq_length - 2) // 2), 16)
+
+    def window_outputs(texts):
+        packed = encode_windows(module.preprocessor, texts, seq_length, windows.stride, windows.max_windows,
+                                windows.leading)
+        inputs = {name: packed[name] for name in ("input_word_ids", "input_mask", "input_type_ids")}
+        return (_in_chunks(probabilities, inputs, len(class_names)), packed["documents"],
+                tf.reduce_sum(inputs["input_mask"], axis=1), packed["full_lengths"])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def truncated(texts):
+        return outputs(packed_with_lengths(module.preprocessor, texts, seq_length, truncation))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def windowed(texts):
+        probs, documents, tokens, lengths = window_outputs(texts)
+        return {"window_probabilities": probs, "documents": documents, "window_tokens": tokens,
+                "text_tokens": lengths}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def serve(texts):
+        if long_text != "windows":
+            return outputs(packed_with_lengths(module.preprocessor, texts, seq_length, truncation))
+        probs, documents, tokens, lengths = window_outputs(texts)
+        probs = aggregate_windows(probs, documents, tf.size(texts), windows.aggregation, tokens, task.multi_label)
+        return {"probabilities": probs, **decide(probs), "text_tokens": lengths}
+
+    module.serve, module.truncated, module.windows = serve, truncated, windowed
     return module
+
+
+def _in_chunks(function, inputs: dict, width: int, chunk: int = WINDOW_CHUNK):
+    """`function(inputs)` over rows `chunk` at a time: the windows of a batch of long texts at
+    once would hold all their attention matrices in memory together."""
+    rows = tf.shape(inputs["input_word_ids"])[0]
+    padding = (chunk - rows % chunk) % chunk
+    # Padding rows (no tokens) only fill the last chunk; their outputs are dropped.
+    stacked = {name: tf.reshape(tf.pad(value, [[0, padding], [0, 0]]), [-1, chunk, tf.shape(value)[1]])
+               for name, value in inputs.items()}
+    out = tf.map_fn(function, stacked, fn_output_signature=tf.TensorSpec([None, width], tf.float32))
+    return tf.reshape(out, [-1, width])[:rows]
 
 
 def check_export(model_dir: Path, expected: np.ndarray, examples: Split, tolerance: float,

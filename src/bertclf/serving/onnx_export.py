@@ -188,8 +188,14 @@ def write_tokenizer(loaded, run_dir: Path, config: Config, folder: Path, pairs: 
     from bertclf.encoders.tokenization import token_ids
     from bertclf.serving.onnx_tokenizer import read_vocab, wordpiece_tokenizer
 
-    record = {"seq_length": config.model.seq_length, "truncation": config.data.truncation, "pairs": pairs,
-              "text_prefix": ""}
+    from bertclf.encoders.tokenization import leading_tokens
+
+    model = config.model
+    record = {"seq_length": model.seq_length, "truncation": config.data.truncation, "pairs": pairs,
+              "text_prefix": "",
+              # Texts longer than seq_length (encoders/windows.py): how the runtime reads them.
+              "long_text": model.long_text, "window_stride": model.stride, "max_windows": model.max_windows,
+              "window_aggregation": model.window_aggregation, "leading_tokens": leading_tokens(loaded.preprocessor)}
     vocab_file = run_dir / artifacts.MODEL_DIR / "assets" / "vocab.txt"
     # A SentencePiece preprocessor holds its model inside its graph; the encoder folder has the file.
     sp_file = Path(encoder.preprocess_handle).parent / SP_MODEL_FILE

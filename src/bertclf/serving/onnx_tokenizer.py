@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bertclf.encoders.truncation import head_count
+from bertclf.encoders.windows import window_spans
 
 _MAX_BYTES_PER_WORD = 100
 # Supplementary Private Use Area-B: where folding_normalizer parks characters for a moment.
@@ -128,18 +129,37 @@ class Packer:
         """Each text (or pair) packed and truncated: (word ids, type ids), unpadded."""
         cls, sep = self.meta["cls_id"], self.meta["sep_id"]
         rows = []
+        self.full_lengths = []  # each text's packed length had it not been cut
         if pairs is None:
             budget = self.seq_length - 2
             keep_head = head_count(budget, self.meta["truncation"])
             for ids in self.token_ids(texts):
+                self.full_lengths.append(len(ids) + 2)
                 if len(ids) > budget:
                     ids = ids[:keep_head] + ids[len(ids) - (budget - keep_head):]
                 rows.append(([cls, *ids, sep], [0] * (len(ids) + 2)))
         else:
             for first, second in zip(self.token_ids(texts), self.token_ids(pairs)):
+                self.full_lengths.append(len(first) + len(second) + 3)
                 first, second = round_robin(first, second, self.seq_length - 3)
                 rows.append(([cls, *first, sep, *second, sep], [0] * (len(first) + 2) + [1] * (len(second) + 1)))
         return rows
+
+    def window_rows(self, texts: Sequence[str]) -> tuple[list[tuple[list, list]], list[int], list[int]]:
+        """Each text's windows packed (`encoders.windows`' rule, as the SavedModel cuts them): the rows,
+        the text of each row, and each text's packed length had it not been cut."""
+        cls, sep = self.meta["cls_id"], self.meta["sep_id"]
+        size = self.seq_length - 2
+        leading = int(self.meta.get("leading_tokens", 0))
+        stride = int(self.meta.get("window_stride") or max(1, size // 2))
+        rows, documents, lengths = [], [], []
+        for number, ids in enumerate(self.token_ids(texts)):
+            lengths.append(len(ids) + 2)
+            for start, end in window_spans(len(ids), size, stride, int(self.meta.get("max_windows", 16)), leading):
+                window = ids[:min(leading, len(ids))] + ids[start:end]
+                rows.append(([cls, *window, sep], [0] * (len(window) + 2)))
+                documents.append(number)
+        return rows, documents, lengths
 
     def pack_ids(self, packed: Sequence[tuple[list, list]]) -> dict[str, np.ndarray]:
         """`rows`' output padded to its longest row: the model's three inputs."""

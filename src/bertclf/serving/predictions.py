@@ -16,12 +16,14 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bertclf import artifacts
+from bertclf.encoders.windows import AGGREGATIONS
 from bertclf.errors import ConfigError, DataError, RunError
 from bertclf.metrics import predicted_classes
 
 # Texts per model call: enough to vectorise well, small enough for any machine's memory.
 BATCH_SIZE = 64
 RUNTIMES = ("auto", "onnx", "int8", "tensorflow")
+LONG_TEXT = ("truncate", "windows")
 
 
 def check_runtime(runtime: str) -> None:
@@ -30,15 +32,51 @@ def check_runtime(runtime: str) -> None:
         raise ConfigError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
 
 
-def open_predictor(run_dir: Path, runtime: str = "auto") -> "BasePredictor":
+def open_predictor(run_dir: Path, runtime: str = "auto", long_text: Optional[str] = None,
+                   aggregation: Optional[str] = None, keep_windows: bool = False) -> "BasePredictor":
     """The run's predictor for `runtime`: auto (ONNX float32 when exported, else TensorFlow),
     onnx, int8 (the ONNX export's int8 model) or tensorflow.
 
+    `long_text` (truncate or windows) reads texts longer than the model's sequence length
+    otherwise than the run does, and `aggregation` (mean, max, weighted) aggregates windows
+    otherwise; None keeps the run's model.long_text and model.window_aggregation. With
+    `keep_windows`, a windowed reading keeps each batch's window probabilities
+    (`window_outputs`), as `evaluate` does to compare aggregations.
+
     Raises:
-        ConfigError: An unknown runtime.
+        ConfigError: An unknown runtime, long-text reading or aggregation.
         RunError: onnx or int8 asked of a run without that export.
     """
     check_runtime(runtime)
+    own = run_long_text(run_dir)
+    if long_text is not None and long_text not in LONG_TEXT:
+        raise ConfigError(f"--long-text {long_text}: choose one of {', '.join(LONG_TEXT)}")
+    if aggregation is not None and aggregation not in AGGREGATIONS:
+        raise ConfigError(f"--aggregation {aggregation}: choose one of {', '.join(AGGREGATIONS)}")
+    reading = long_text or own["long_text"]
+    # The model's own signature reads as the run does; another reading, or windows aggregated
+    # otherwise, goes through its `truncate` or `windows` signature.
+    other = reading != own["long_text"] or (reading == "windows" and (
+        keep_windows or aggregation not in (None, own["window_aggregation"])))
+    predictor = _open(run_dir, runtime, reading if other else None)
+    predictor.long_text = long_text or own["long_text"]
+    predictor.aggregation = aggregation or own["window_aggregation"]
+    return predictor
+
+
+def run_long_text(run_dir: Path) -> dict:
+    """The run's model.long_text and model.window_aggregation (defaults for runs from before them)."""
+    import yaml
+
+    try:
+        model = yaml.safe_load((run_dir / artifacts.CONFIG_FILE).read_text(encoding="utf-8"))["model"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        model = {}
+    return {"long_text": model.get("long_text", "truncate"),
+            "window_aggregation": model.get("window_aggregation", "mean")}
+
+
+def _open(run_dir: Path, runtime: str, long_text: Optional[str]) -> "BasePredictor":
     folder = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR
     exported = (folder / artifacts.ONNX_MODEL_FILE).is_file() and (folder / artifacts.ONNX_META_FILE).is_file()
     if runtime == "auto":
@@ -46,7 +84,7 @@ def open_predictor(run_dir: Path, runtime: str = "auto") -> "BasePredictor":
     if runtime == "tensorflow":
         from bertclf.serving.predict import Predictor
 
-        return Predictor(run_dir)
+        return Predictor(run_dir, long_text)
     wanted = folder / (artifacts.ONNX_INT8_FILE if runtime == "int8" else artifacts.ONNX_MODEL_FILE)
     if not exported or not wanted.is_file():
         flag = " --quantize int8" if runtime == "int8" else ""
@@ -54,7 +92,7 @@ def open_predictor(run_dir: Path, runtime: str = "auto") -> "BasePredictor":
                        f"`bertclf export {run_dir} --format onnx{flag}`")
     from bertclf.serving.onnx_predict import OnnxPredictor
 
-    return OnnxPredictor(run_dir, int8=runtime == "int8")
+    return OnnxPredictor(run_dir, int8=runtime == "int8", long_text=long_text)
 
 
 class BasePredictor:
@@ -73,6 +111,12 @@ class BasePredictor:
     threshold: object = None
     multi_label: bool = False
     runtime: str = "tensorflow"
+    long_text: str = "truncate"  # how texts longer than the sequence length are read (model.long_text)
+    aggregation: str = "mean"  # how windows aggregate (model.window_aggregation)
+    # After `probabilities`: each text's token count had it not been cut (None: the model does not
+    # say), and with windows, per batch (window probabilities, their texts, their tokens).
+    text_tokens: Optional[np.ndarray] = None
+    window_outputs: Optional[list] = None
 
     @property
     def takes_pairs(self) -> bool:

@@ -93,19 +93,20 @@ def steps_per_epoch(examples: int, batch_size: int) -> int:
 
 
 def choose_plan(budget_seconds: float, available_examples: int, max_epochs: int, batch_size: int,
-                costs: StepCosts, budget_text: Optional[str] = None) -> Plan:
+                costs: StepCosts, budget_text: Optional[str] = None, per_text: float = 1.0) -> Plan:
     """The largest run predicted to end within the budget, the probe's own time included.
 
     All the examples, with as many epochs as fit (up to `max_epochs`), when one
     epoch of all of them fits; else one epoch of the largest number of whole
-    batches that fits.
+    batches that fits. `per_text`: training examples per text (train.windows: all reads
+    every window of a text; the plan counts texts, its steps the windows they hold).
 
     Raises:
         ConfigError: Not even one training step fits; names `train.time_budget`
             and the smallest budget that would do.
     """
     available = budget_seconds - costs.probe_seconds
-    full_steps = steps_per_epoch(available_examples, batch_size)
+    full_steps = steps_per_epoch(math.ceil(available_examples * per_text), batch_size)
     for epochs in range(max_epochs, 0, -1):
         predicted = costs.fit_seconds(full_steps, epochs)
         if predicted <= available:
@@ -121,8 +122,8 @@ def choose_plan(budget_seconds: float, available_examples: int, max_epochs: int,
             f"(measuring took {costs.probe_seconds:.0f} s, tracing {costs.trace_seconds:.0f} s, a step "
             f"{costs.step_seconds:.2f} s, a validation pass {costs.validation_seconds:.0f} s); give at "
             f"least {math.ceil(minimum)}s, or drop the budget")
-    examples = min(available_examples, steps * batch_size)
-    steps = steps_per_epoch(examples, batch_size)
+    examples = min(available_examples, math.floor(steps * batch_size / per_text))
+    steps = steps_per_epoch(math.ceil(examples * per_text), batch_size)
     return Plan(budget_seconds, available_examples, examples, 1, steps, costs.fit_seconds(steps, 1), costs)
 
 

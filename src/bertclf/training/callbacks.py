@@ -66,9 +66,11 @@ class ValidationMetrics(tf_keras.callbacks.Callback):
         started = time.perf_counter()
         logits = predict_logits(model, self.encoded, self.batch_size, self.bucketing,
                                 progress=f"Validation after epoch {epoch + 1}")
-        probabilities = self.task.probabilities(logits).numpy()
+        # Windowed validation: per text, aggregated as the exported model aggregates.
+        probabilities = self.encoded.text_probabilities(self.task.probabilities(logits).numpy(),
+                                                        self.task.multi_label)
         self.seconds += time.perf_counter() - started
-        scores, validation_logs = self.task.validation_scores(self.encoded.labels.tolist(), probabilities,
+        scores, validation_logs = self.task.validation_scores(self.encoded.text_labels.tolist(), probabilities,
                                                               self.class_names)
         logs.update(validation_logs)
         score = logs.get(self.monitor)

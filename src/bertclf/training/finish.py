@@ -37,6 +37,8 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
     Adds `export_check` to `metrics`. Returns the staging folder, which `publish`
     moves into place as `model/` once everything else of the run is written.
     """
+    from bertclf.encoders.tokenization import leading_tokens
+    from bertclf.encoders.windows import Windowing
     from bertclf.serving.export import check_export, export_serving_model
 
     print("Exporting the model...", file=sys.stderr, flush=True)
@@ -46,7 +48,8 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
     with timer.phase("export"):
         export_serving_model(staging, preprocessor, classifier, config.model.seq_length, data.class_names,
                              config.data.truncation, pairs=data.train.pairs is not None, threshold=threshold,
-                             task=task)
+                             task=task, windows=Windowing.of(config.model, leading_tokens(preprocessor)),
+                             long_text=config.model.long_text)
     with timer.phase("export_check"):
         check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
         expected = probabilities(classifier, task, encode(check), config)

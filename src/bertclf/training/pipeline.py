@@ -16,6 +16,7 @@ training path. Batches are planned in Python from the token lengths:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Iterator, Optional, Sequence
 
@@ -23,7 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from bertclf.data import Split
-from bertclf.encoders.tokenization import packing_function, padded_length
+from bertclf.encoders.tokenization import packing_function, padded_length, windows_packing_function
+from bertclf.encoders.windows import Windowing, aggregate
 from bertclf.progress import Progress
 from bertclf.task import ClassificationTask
 # Defined with the budget planner, which must stay free of TensorFlow; fit() takes it from here.
@@ -44,8 +46,13 @@ class EncodedSplit:
     type_ids: np.ndarray   # int32 [examples, seq_length]
     lengths: np.ndarray    # int32 [examples], real tokens incl. [CLS]/[SEP]
     labels: np.ndarray     # int32 [examples]
-    # int32 [examples]: packed length before truncation (the data report's token statistics)
+    # int32 [texts]: each text's packed length before truncation (the data report's token statistics)
     full_lengths: Optional[np.ndarray] = None
+    # Windowed splits (model.long_text, train.windows): rows are windows, `documents` [rows] the
+    # text of each (0 .. texts - 1, a text's windows together and in order), `labels` its text's.
+    documents: Optional[np.ndarray] = None
+    aggregation: str = "mean"  # how a windowed split's row probabilities become its texts'
+    random_window: bool = False  # training reads one window per text, drawn anew every epoch
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -54,27 +61,98 @@ class EncodedSplit:
     def seq_length(self) -> int:
         return self.word_ids.shape[1]
 
+    @property
+    def text_count(self) -> int:
+        """How many texts the rows hold (rows, unless windowed)."""
+        return len(self.labels) if self.documents is None else len(self.full_lengths)
+
+    @property
+    def training_examples(self) -> int:
+        """Examples an epoch of training reads: rows, or texts when one window per text is drawn."""
+        return self.text_count if self.random_window else len(self.labels)
+
+    def epoch_rows(self, seed: int, epoch: int) -> Optional[np.ndarray]:
+        """With `random_window`, the row of each text that epoch `epoch` reads (seeded); else None (all)."""
+        if not self.random_window:
+            return None
+        starts = np.searchsorted(self.documents, np.arange(self.text_count + 1))
+        draws = np.random.default_rng([seed, epoch, 1]).random(self.text_count)
+        return starts[:-1] + (draws * np.diff(starts)).astype(np.int64)
+
+    @property
+    def text_labels(self) -> np.ndarray:
+        """One label per text, in the split's order."""
+        if self.documents is None:
+            return self.labels
+        return self.labels[np.searchsorted(self.documents, np.arange(self.text_count))]
+
+    def text_probabilities(self, probabilities: np.ndarray, multi_label: bool = False) -> np.ndarray:
+        """Per text, from per row: a windowed split's windows aggregated as the exported model does."""
+        if self.documents is None:
+            return probabilities
+        return aggregate(probabilities, self.documents, self.text_count, self.aggregation, self.lengths,
+                         multi_label)
+
+    def take(self, texts: Sequence[int]) -> "EncodedSplit":
+        """The rows of the texts at `texts`, in that order (a windowed split's windows renumbered)."""
+        texts = np.asarray(texts, dtype=np.int64)
+        full = self.full_lengths[texts] if self.full_lengths is not None else None
+        if self.documents is None:
+            return EncodedSplit(self.word_ids[texts], self.type_ids[texts], self.lengths[texts], self.labels[texts],
+                                full)
+        starts = np.searchsorted(self.documents, np.arange(self.text_count + 1))
+        rows = np.concatenate([np.arange(starts[t], starts[t + 1]) for t in texts]) if len(texts) else \
+            np.zeros(0, np.int64)
+        documents = np.repeat(np.arange(len(texts), dtype=np.int32), starts[texts + 1] - starts[texts])
+        return EncodedSplit(self.word_ids[rows], self.type_ids[rows], self.lengths[rows], self.labels[rows], full,
+                            documents, self.aggregation, self.random_window)
+
+
+def windowing(config, preprocessor) -> tuple[Optional[Windowing], Optional[Windowing]]:
+    """A run's `Windowing` for scoring (model.long_text) and for training (train.windows), or None each."""
+    from bertclf.encoders.tokenization import leading_tokens
+
+    if config.model.long_text == "truncate" and config.train.windows == "truncate":
+        return None, None
+    windows = Windowing.of(config.model, leading_tokens(preprocessor))
+    scoring = windows if config.model.long_text == "windows" else None
+    training = (dataclasses.replace(windows, random_window=config.train.windows == "random")
+                if config.train.windows != "truncate" else None)
+    return scoring, training
+
 
 def encode_split(split: Split, preprocessor, seq_length: int, truncation: str = "head",
-                 progress: Optional[str] = "Tokenising") -> EncodedSplit:
-    """Tokenizes and packs a split once (see `encode_texts` for truncation).
+                 progress: Optional[str] = "Tokenising", windows: Optional[Windowing] = None) -> EncodedSplit:
+    """Tokenizes and packs a split once (see `encode_texts` for truncation; `windows`: as windows).
 
     Chunks go through one packing function traced once per run (see
     `packing_function`); a `tf.data` map would trace the tokenizer again for
     every split, which cost more than tokenizing 20,000 sentences. `progress`
     labels the progress bar or lines of a long split (None: none).
     """
-    pack = packing_function(preprocessor, seq_length, truncation, pairs=split.pairs is not None)
-    word_ids, type_ids, lengths, full_lengths = [], [], [], []
+    if windows is not None:
+        pack = windows_packing_function(preprocessor, seq_length, windows.stride, windows.max_windows,
+                                        windows.leading)
+    else:
+        pack = packing_function(preprocessor, seq_length, truncation, pairs=split.pairs is not None)
+    word_ids, type_ids, lengths, full_lengths, documents = [], [], [], [], []
     with Progress(progress, len(split), "texts") as shown:
         for start in range(0, len(split), _TOKENIZE_CHUNK):
-            _pack_chunk(pack, split, start, (word_ids, type_ids, lengths, full_lengths))
+            _pack_chunk(pack, split, start, (word_ids, type_ids, lengths, full_lengths, documents))
             shown.advance(min(_TOKENIZE_CHUNK, len(split) - start))
     if not word_ids:
         empty = np.zeros((0, seq_length), np.int32)
-        return EncodedSplit(empty, empty, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32))
+        nothing = np.zeros(0, np.int32)
+        return EncodedSplit(empty, empty, nothing, nothing, nothing, nothing if windows else None,
+                            windows.aggregation if windows else "mean")
+    labels = label_array(split.labels)
+    if windows is None:
+        return EncodedSplit(np.concatenate(word_ids), np.concatenate(type_ids), np.concatenate(lengths), labels,
+                            np.concatenate(full_lengths))
+    documents = np.concatenate(documents)
     return EncodedSplit(np.concatenate(word_ids), np.concatenate(type_ids), np.concatenate(lengths),
-                        label_array(split.labels), np.concatenate(full_lengths))
+                        labels[documents], np.concatenate(full_lengths), documents, windows.aggregation,
+                        windows.random_window)
 
 
 def label_array(labels: Sequence) -> np.ndarray:
@@ -89,9 +167,9 @@ def label_array(labels: Sequence) -> np.ndarray:
     return np.asarray(labels, np.int32)
 
 
-def _pack_chunk(pack, split: Split, start: int, arrays: tuple[list, list, list, list]) -> None:
-    """Packs the chunk of `split` from `start` and appends its arrays."""
-    word_ids, type_ids, lengths, full_lengths = arrays
+def _pack_chunk(pack, split: Split, start: int, arrays: tuple[list, ...]) -> None:
+    """Packs the chunk of `split` from `start` and appends its arrays (windows: their texts' indices)."""
+    word_ids, type_ids, lengths, full_lengths, documents = arrays
     chunk = [tf.constant(split.texts[start:start + _TOKENIZE_CHUNK])]
     if split.pairs is not None:
         chunk.append(tf.constant(split.pairs[start:start + _TOKENIZE_CHUNK]))
@@ -100,33 +178,49 @@ def _pack_chunk(pack, split: Split, start: int, arrays: tuple[list, list, list, 
     type_ids.append(packed["input_type_ids"].astype(np.int32))
     lengths.append(packed["input_mask"].sum(axis=1).astype(np.int32))
     full_lengths.append(packed["full_lengths"].astype(np.int32))
+    if "documents" in packed:
+        documents.append(packed["documents"].astype(np.int32) + start)
 
 
 class SplitEncoder:
     """`encode_split` with a run's settings, each split packed once however often it is asked for.
 
-    Training, per-epoch validation, scoring and the data report's token
-    statistics all use the same packed arrays.
+    Calling it gives a split as the run scores it (per-epoch validation, scoring, the export
+    check, the data report's token statistics): truncated, or with `scoring` windows as
+    windows. `training(split)` gives it as the run trains on it: truncated, or with
+    `training_windows` as windows (train.windows random or all).
     """
 
-    def __init__(self, preprocessor, seq_length: int, truncation: str = "head"):
+    def __init__(self, preprocessor, seq_length: int, truncation: str = "head", scoring: Optional[Windowing] = None,
+                 training_windows: Optional[Windowing] = None, timer=None):
         self._preprocessor, self._seq_length, self._truncation = preprocessor, seq_length, truncation
-        self._packed: dict[int, tuple[Split, EncodedSplit]] = {}  # id(split) -> (split kept alive, packed)
+        self._scoring, self._training, self._timer = scoring, training_windows, timer
+        # (id(split), windowing) -> (split kept alive, packed)
+        self._packed: dict[tuple, tuple[Split, EncodedSplit]] = {}
 
     def __call__(self, split: Split) -> EncodedSplit:
-        if id(split) not in self._packed:
-            packed = encode_split(split, self._preprocessor, self._seq_length, self._truncation)
-            self._packed[id(split)] = (split, packed)
-        return self._packed[id(split)][1]
+        return self._encoded(split, self._scoring)
+
+    def training(self, split: Split) -> EncodedSplit:
+        """`split` as training batches read it."""
+        return self._encoded(split, self._training)
+
+    def _encoded(self, split: Split, windows: Optional[Windowing]) -> EncodedSplit:
+        key = (id(split), windows)
+        if key not in self._packed:
+            with self._timer.phase("tokenize") if self._timer is not None else contextlib.nullcontext():
+                packed = encode_split(split, self._preprocessor, self._seq_length, self._truncation,
+                                      windows=windows)
+            self._packed[key] = (split, packed)
+        return self._packed[key][1]
 
     def subset(self, split: Split, indices: Sequence[int]) -> Split:
         """`split.subset(indices)`, its packed rows taken from `split`'s (no second tokenizer pass)."""
-        packed = self(split)
-        rows = np.asarray(indices, dtype=np.int64)
+        self(split)
         part = split.subset(indices)
-        full = packed.full_lengths[rows] if packed.full_lengths is not None else None
-        self._packed[id(part)] = (part, EncodedSplit(packed.word_ids[rows], packed.type_ids[rows],
-                                                     packed.lengths[rows], packed.labels[rows], full))
+        for (identity, windows), (_, packed) in list(self._packed.items()):
+            if identity == id(split):
+                self._packed[(id(part), windows)] = (part, packed.take(indices))
         return part
 
 
@@ -219,7 +313,11 @@ def training_dataset(encoded: EncodedSplit, batch_size: int, task: Classificatio
 
     def batches() -> Iterator:
         for epoch in range(first_epoch, epochs):
-            for indices in plan_batches(encoded.lengths, batch_size, bucketing, seed, epoch):
+            rows = encoded.epoch_rows(seed, epoch)
+            for indices in plan_batches(encoded.lengths if rows is None else encoded.lengths[rows], batch_size,
+                                        bucketing, seed, epoch):
+                if rows is not None:
+                    indices = rows[indices]
                 width = batch_width(encoded, indices, bucketing)
                 shares = replica_shares(indices, replicas)
                 for replica in replica_ids:

@@ -52,7 +52,7 @@ def plan_run(config: Config, data: LabelledData, task: ClassificationTask, class
     """Applies `train.plan`, or plans one from `train.time_budget`; unbudgeted runs pass through.
 
     Args:
-        encode: The run's packer (`SplitEncoder`): split in, token ids out.
+        encode: The run's packer (`SplitEncoder`): split in, token ids out (`.training`: as trained on).
         subset: Cuts a split to rows, keeping its packed ids (`SplitEncoder.subset`).
         saved_record: The plan record a resumed run wrote when it was planned.
 
@@ -85,9 +85,12 @@ def plan_run(config: Config, data: LabelledData, task: ClassificationTask, class
     with Progress("Measuring", None, "steps"):  # building, tracing and timing: a minute on a CPU
         costs = measure_costs(config, data, task, class_weight, encoder, encode, runtime,
                               max_seconds=max(_PROBE_MIN_SECONDS, _PROBE_SHARE * train.time_budget_seconds))
+    # train.windows: all reads every window of a text: the plan counts texts, its steps their windows.
+    per_text = encode.training(data.train).training_examples / max(1, len(data.train))
     plan = budget.choose_plan(train.time_budget_seconds, len(data.train), train.epochs, train.batch_size, costs,
-                              budget_text(config))
-    _say(budget.plan_line(plan, config.model.seq_length))
+                              budget_text(config), per_text)
+    unit = "texts (every window of each)" if per_text > 1 else "examples"
+    _say(budget.plan_line(plan, config.model.seq_length, unit))
     planned = config.model_copy(deep=True)
     planned.train.plan = RunPlan(train_examples=plan.train_examples, epochs=plan.epochs,
                                  budget_seconds=train.time_budget_seconds, max_epochs=train.epochs)
@@ -133,7 +136,7 @@ def measure_costs(config: Config, data: LabelledData, task: ClassificationTask, 
     started = time.perf_counter()
     train, batch_size, bucketing = config.train, config.train.batch_size, config.data.bucketing
     distribution = runtime.distribution
-    encoded = encode(data.train)
+    encoded = encode.training(data.train)
     with distribution.scope():
         model = build_classifier(encoder, task, config.model)
         model.compile(optimizer=build_optimizer(train, 10_000), jit_compile=runtime.jit_compile,

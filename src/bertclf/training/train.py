@@ -23,6 +23,7 @@ from bertclf.data_check import add_encoded_token_lengths
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
+from bertclf.length_metrics import by_length, reading_record
 from bertclf.task import ClassificationTask
 from bertclf.task import task_for as base_task_for
 from bertclf.data.report import describe_data
@@ -104,7 +105,7 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
            overwrite: bool = False, started: Optional[float] = None,
            epoch_hook: Optional[Callable[[int, int, dict], None]] = None) -> TrainResult:
     """`train` inside its progress setting."""
-    from bertclf.training.pipeline import SplitEncoder
+    from bertclf.training.pipeline import SplitEncoder, windowing
 
     timer = PhaseTimer(started)
     if run_dir is not None and not resume:
@@ -117,14 +118,15 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
         runtime = start_runtime(config)
     with timer.phase("encoder"):
         encoder, preprocessor = load_encoder(config, data, runtime)
-    packer = SplitEncoder(preprocessor, config.model.seq_length, config.data.truncation)
-    encode = timer.timed("tokenize", packer)
-    add_encoded_token_lengths(data, encode, config.model.seq_length, config.data.truncation)
+    encode = SplitEncoder(preprocessor, config.model.seq_length, config.data.truncation,
+                          *windowing(config, preprocessor), timer=timer)
+    add_encoded_token_lengths(data, encode, config.model.seq_length,
+                              "windows" if config.model.long_text == "windows" else config.data.truncation)
     for warning in data.report["warnings"]:
         _say(f"warning: {warning}")
     chief = runtime.distribution.is_chief
     with timer.phase("plan"):
-        planned = plan_run(config, data, task, class_weight, encoder, encode, runtime, packer.subset,
+        planned = plan_run(config, data, task, class_weight, encoder, encode, runtime, encode.subset,
                            saved_record=artifacts.read_plan(run_dir) if resume else None)
     config, data = planned.config, planned.data
     run_dir, state = open_run(config, data, run_dir, resume, overwrite, writes=chief, plan=planned.record)
@@ -264,7 +266,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     # dropout must not depend on what the cache held.
     tf_keras.utils.set_random_seed(config.experiment.seed)
     distribution = runtime.distribution
-    steps = steps_per_epoch(len(data.train), batch_size)
+    steps = steps_per_epoch(encode.training(data.train).training_examples, batch_size)
     with distribution.scope():
         classifier = build_classifier(encoder, task, config.model)
         classifier.compile(optimizer=build_optimizer(config.train, steps * epochs),
@@ -299,7 +301,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
         _say(f"Resuming after epoch {first_epoch} (optimizer step {state['optimizer_steps']}).")
     if first_epoch < epochs and not validation.stopped_early:
         _say(f"Training {encoder.spec.name} for {epochs - first_epoch} epoch(s) of {steps} steps...")
-        batches = distributed_training_dataset(distribution.strategy, encode(data.train), batch_size, task,
+        batches = distributed_training_dataset(distribution.strategy, encode.training(data.train), batch_size, task,
                                                config.experiment.seed, first_epoch, epochs, bucketing,
                                                class_weight)
         try:
@@ -375,6 +377,12 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
                                                     f"config split {name}",
                                                     {label: counts.get(name, 0) for label, counts in left_out.items()})
                        for name, scores in probabilities.items()}
+        for name, record in evaluations.items():
+            encoded = encode(getattr(data, name))
+            record["long_text"] = reading_record(config, config.model.long_text, config.model.window_aggregation,
+                                                 None if encoded.documents is None else len(encoded.documents))
+            record["by_length"] = by_length(encoded.full_lengths, getattr(data, name).labels, probabilities[name],
+                                            data.class_names, threshold, config.model.seq_length, task.multi_label)
     metrics = {"epochs": len(fitted.history.get("loss", [])), "encoder": encoder.spec.name,
                "monitor": config.train.monitor, "best_epoch": fitted.best_epoch,
                "stopped_early": fitted.stopped_early,
@@ -398,7 +406,8 @@ def _probabilities(classifier, task: ClassificationTask, encoded, config: Config
     from bertclf.training.pipeline import predict_logits
 
     logits = predict_logits(classifier, encoded, config.train.batch_size, config.data.bucketing, progress)
-    return task.probabilities(logits).numpy()
+    return encoded.text_probabilities(task.probabilities(logits).numpy(), task.multi_label)
+
 
 
 def _resume_hint(run_dir: Optional[Path], epochs_completed: int, what: str, workers: bool = False) -> str:
