@@ -37,7 +37,8 @@ def check_data(config: Config) -> LabelledData:
         return encode_split(split.subset(range(min(len(split), TOKEN_STATS_SAMPLE))), preprocessor, seq_length,
                             truncation)
 
-    add_encoded_token_lengths(data, pack_sample, seq_length, truncation)
+    add_encoded_token_lengths(data, pack_sample, seq_length,
+                              "windows" if config.model.long_text == "windows" else truncation)
     return data
 
 

@@ -143,6 +143,14 @@ def test_preprocessor_gives_the_engines_ids_with_the_prefix(tiny_e5, tiny_e5_fol
     long_text = tf.constant([" ".join(["영화"] * 10 + ["최악"] * 10)])
     tail = encode_texts(preprocessor, long_text, 8, "tail")["input_word_ids"].numpy()[0].tolist()
     assert tail == [0] + [pieces.index("\u2581최악")] * 6 + [2]
+    # Windows of a long text each open with the prefix's tokens (model.long_text: windows).
+    from bertclf.encoders.tokenization import encode_windows, leading_tokens
+
+    prefix = engine_tokenize(pieces, scores, NORMALIZATION, "query: 영화")[:-1]
+    assert prefix == engine_tokenize(pieces, scores, NORMALIZATION, "query: 최악")[:len(prefix)]
+    assert leading_tokens(preprocessor) == len(prefix) >= 1
+    windows = encode_windows(preprocessor, long_text, 8, 3, 16, len(prefix))["input_word_ids"].numpy()
+    assert len(windows) > 2 and all(row[1:1 + len(prefix)].tolist() == prefix for row in windows)
     pair = encode_texts(preprocessor, tf.constant(["최고"]), 16, pairs=tf.constant(["별로"]))
     first, second = (engine_tokenize(pieces, scores, NORMALIZATION, "query: " + t) for t in ("최고", "별로"))
     assert pair["input_word_ids"].numpy()[0].tolist()[:len(first) + len(second) + 3] == [0, *first, 2, *second, 2]

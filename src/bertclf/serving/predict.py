@@ -112,6 +112,7 @@ class Predictor(BasePredictor):
         self.window_outputs.append((probabilities, np.asarray(chosen)[documents], tokens))
         return aggregate(probabilities, documents, len(chosen), self.aggregation, tokens, self.multi_label)
 
+
 def _load_model(tf, model_dir: Path):
     """`tf.saved_model.load(model_dir)`, reusing the last model this process loaded if it is this one."""
     try:

@@ -14,10 +14,13 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
+
 from bertclf import artifacts, files
 from bertclf.config import Config
 from bertclf.data import LabelledData
 from bertclf.task import ClassificationTask
+from bertclf.length_metrics import by_length, reading_record
 from bertclf.training.phases import PhaseTimer
 
 # The exported string-input model must reproduce the in-memory model's probabilities, to within
@@ -84,3 +87,66 @@ def publish(run_dir: Path, staged_model: Path, metrics: dict, history: dict[str,
     files.publish_dir(staged_model, run_dir / artifacts.MODEL_DIR)
     checkpoints.remove(run_dir)
     artifacts.mark_latest(run_dir)
+
+
+def summarise(config: Config, data: LabelledData, task: ClassificationTask, class_weight: Optional[dict],
+              encoder, runtime, fitted, encode: Callable,
+              timer: PhaseTimer) -> tuple[dict, dict[str, dict]]:
+    """metrics.json's content, and the evaluation records of the validation and test splits.
+
+    Both are scored with exactly the exported weights, at the decision threshold
+    `train.threshold` resolves to on validation (binary tasks).
+    """
+    probabilities = {"validation": fitted.validation_probabilities}
+    if probabilities["validation"] is None:
+        with timer.phase("validation"):
+            probabilities["validation"] = probabilities_of(fitted.classifier, task, encode(data.validation), config,
+                                                         "Scoring validation")
+    if data.test is not None:
+        with timer.phase("test_scoring"):
+            probabilities["test"] = probabilities_of(fitted.classifier, task, encode(data.test), config, "Scoring test")
+    threshold, threshold_record = task.decision_threshold(config.train.threshold, data.validation.labels,
+                                                          probabilities["validation"])
+    if threshold_record and not threshold_record.get("validation", {}).get("met", True):
+        _say(f"warning: no threshold reaches train.threshold's target on validation; using the one "
+             f"with the best validation F1 ({threshold:.3f})")
+    left_out = data.report.get("left_out_labels", {})
+    with timer.phase("reports"):
+        evaluations = {name: task.evaluation_record(getattr(data, name), scores, data.class_names, threshold,
+                                                    f"config split {name}",
+                                                    {label: counts.get(name, 0) for label, counts in left_out.items()})
+                       for name, scores in probabilities.items()}
+        for name, record in evaluations.items():
+            encoded = encode(getattr(data, name))
+            record["long_text"] = reading_record(config, config.model.long_text, config.model.window_aggregation,
+                                                 None if encoded.documents is None else len(encoded.documents))
+            record["by_length"] = by_length(encoded.full_lengths, getattr(data, name).labels, probabilities[name],
+                                            data.class_names, threshold, config.model.seq_length, task.multi_label)
+    metrics = {"epochs": len(fitted.history.get("loss", [])), "encoder": encoder.spec.name,
+               "monitor": config.train.monitor, "best_epoch": fitted.best_epoch,
+               "stopped_early": fitted.stopped_early,
+               "optimizer_steps": fitted.state.get("optimizer_steps", 0),
+               "class_weight": class_weight,
+               "train_examples": len(data.train),
+               "batch_size": config.train.batch_size,  # global: shared by all replicas
+               "runtime": runtime.record(),
+               # fit() wall time over all sessions of the run, per-epoch validation included;
+               # excludes data reading, tokenizing and export.
+               "timing": {"fit_seconds": fitted.state.get("fit_seconds", 0.0)}}
+    if threshold_record is not None:
+        metrics["threshold"] = threshold_record
+    for name, record in evaluations.items():
+        metrics[name] = {key: value for key, value in record.items() if key not in ("analysis", "source")}
+    return metrics, evaluations
+
+
+def probabilities_of(classifier, task: ClassificationTask, encoded, config: Config,
+                   progress: Optional[str] = None) -> np.ndarray:
+    from bertclf.training.pipeline import predict_logits
+
+    logits = predict_logits(classifier, encoded, config.train.batch_size, config.data.bucketing, progress)
+    return encoded.text_probabilities(task.probabilities(logits).numpy(), task.multi_label)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
