@@ -363,7 +363,8 @@ def predict_logits(model, encoded: EncodedSplit, batch_size: int, bucketing: boo
     dataset = tf.data.Dataset.from_generator(
         lambda: (gather_batch(encoded, indices, bucketing) for indices in plan),
         output_signature=_input_signature()).prefetch(2)
-    shown = Progress(progress, len(encoded.lengths), "texts")
+    # Windowed splits are scored window by window: count what is counted.
+    shown = Progress(progress, len(encoded.lengths), "texts" if encoded.documents is None else "windows")
     sizes = [len(indices) for indices in plan]
     advance = tf_keras.callbacks.LambdaCallback(on_predict_batch_end=lambda batch, logs: shown.advance(sizes[batch]))
     with shown:

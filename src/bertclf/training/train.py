@@ -291,7 +291,9 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
     # log with carriage returns); elsewhere bertclf's own lines on stderr, every 15 s.
     keras_bar = config.runtime.progress and sys.stdout.isatty()
     if config.runtime.progress and not keras_bar:
-        callbacks.append(FitProgress(epochs, steps))
+        # First, so that an epoch's line closes before validation scores it: otherwise its
+        # last lines count validation's minutes as training time per step.
+        callbacks.insert(0, FitProgress(epochs, steps))
     first_epoch = 0
     if state is not None:
         checkpoints.restore(classifier, state, run_dir, runtime.precision.precision)
