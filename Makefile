@@ -45,10 +45,11 @@ install-test: install
 # Two workers (pytest-xdist): much of the suite is single-threaded Python (tracing, reading,
 # starting processes), so two cores finish it sooner than one. Whole files go to a worker as
 # it frees up, slowest files first (tests/scheduling.py), so both end together and a file's
-# fixtures are built once. TEST_WORKERS=0 runs it in one process.
+# fixtures are built once. TEST_WORKERS=0 runs it in one process. The 30 slowest tests close
+# the log (--durations), so every CI run says where its minutes went.
 TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest tests $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+	$(BIN)/python -m pytest tests --durations=30 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 demo: install
 	$(BIN)/bertclf train configs/imdb_small.yaml
