@@ -98,6 +98,31 @@ def test_step_costs_separate_tracing_from_steady_steps():
     assert tracing == pytest.approx(2.5 * 3)
 
 
+
+def test_a_pause_in_one_validation_pass_does_not_price_validation(monkeypatch):
+    import types
+
+    import numpy as np
+
+    from bertclf.training import planner
+    from bertclf.training.pipeline import EncodedSplit
+
+    # A fake clock: each pass over the sample "takes" its seconds from the list (trace, pause, steady).
+    clock = types.SimpleNamespace(now=0.0)
+    passes = iter([9.0, 8.0, 2.0])
+
+    def fake_predict(model, encoded, batch_size, bucketing, progress=None):
+        clock.now += next(passes)
+
+    monkeypatch.setattr(planner, "predict_logits", fake_predict)
+    monkeypatch.setattr(planner, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+    lengths = np.full(64, 32, np.int32)
+    split = EncodedSplit(np.zeros((64, 32), np.int32), np.zeros((64, 32), np.int32), lengths, np.zeros(64, np.int64))
+    # The faster steady pass (2 s) over the 48 sampled rows (6 batches of 8), scaled to all 64.
+    validation, tracing = planner._validation_costs(None, split, batch_size=8, bucketing=True)
+    assert validation == pytest.approx(2.0 * 64 / 48)
+    assert tracing == pytest.approx(7.0)
+
 @pytest.mark.slow
 def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, tiny_encoder_dir, monkeypatch):
     """The plan line, metrics.json's plan, train.plan in config.yaml, a schedule of exactly the planned
