@@ -98,7 +98,6 @@ def test_step_costs_separate_tracing_from_steady_steps():
     assert tracing == pytest.approx(2.5 * 3)
 
 
-
 def test_a_pause_in_one_validation_pass_does_not_price_validation(monkeypatch):
     import types
 
@@ -122,6 +121,7 @@ def test_a_pause_in_one_validation_pass_does_not_price_validation(monkeypatch):
     validation, tracing = planner._validation_costs(None, split, batch_size=8, bucketing=True)
     assert validation == pytest.approx(2.0 * 64 / 48)
     assert tracing == pytest.approx(7.0)
+
 
 @pytest.mark.slow
 def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, tiny_encoder_dir, monkeypatch):
