@@ -48,8 +48,12 @@ install-test: install
 # fixtures are built once. TEST_WORKERS=0 runs it in one process. The 30 slowest tests close
 # the log (--durations), so every CI run says where its minutes went.
 TEST_WORKERS ?= 2
+# The machine's speed before and after (scripts/machine_speed.py): our machines drift up to 2x
+# between days, so a log's minutes are read against the speed they ran at.
 test: install
-	$(BIN)/python -m pytest tests --durations=30 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+	@$(BIN)/python scripts/machine_speed.py --label "Machine speed before the tests"
+	$(BIN)/python -m pytest tests --durations=30 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder); \
+	status=$$?; $(BIN)/python scripts/machine_speed.py --label "Machine speed after the tests"; exit $$status
 
 demo: install
 	$(BIN)/bertclf train configs/imdb_small.yaml

@@ -1,0 +1,71 @@
+"""Prints how fast this machine is right now, so a wall time can be read against it.
+
+Usage: python scripts/machine_speed.py [--label TEXT]
+
+The machines we run on drift up to 2x between days (another host CPU, other tenants), so a
+wall time (`make test`, a demo, a benchmark) says little without the speed it ran at.
+`make test` prints this line before and after the tests. The CPU model, then two figures,
+each timed for about two seconds: TensorFlow's float32 matrix product (2048 x 2048), and a
+pure-Python loop, because most of the test suite's time is single-threaded Python (tracing,
+loading and saving graphs), not arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), or the platform's description."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def python_loop_rate(seconds: float = 2.0) -> float:
+    """Millions of iterations per second of a small pure-Python loop (one core)."""
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        total = 0
+        for i in range(100_000):
+            total += i * i
+        runs += 1
+    return runs * 100_000 / (time.perf_counter() - started) / 1e6
+
+
+def matmul_gflops(seconds: float = 2.0, size: int = 2048) -> float:
+    """Float32 GFLOP/s of a size x size matrix product, on TensorFlow's default threads."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from bertclf.training.bench import measure_peak_flops
+
+    return measure_peak_flops(tf, size=size, seconds=seconds) / 1e9
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", default="machine speed")
+    args = parser.parse_args()
+    python_rate = python_loop_rate()
+    gflops = matmul_gflops()
+    print(f"{args.label}: {cpu_model()}, {_cores()} cores; float32 matmul {gflops:.0f} "
+          f"GFLOP/s; Python loop {python_rate:.1f} M iterations/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
