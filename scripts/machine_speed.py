@@ -17,21 +17,6 @@ import os
 import time
 
 
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), or the platform's description."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def python_loop_rate(seconds: float = 2.0) -> float:
     """Millions of iterations per second of a small pure-Python loop (one core)."""
     runs, started = 0, time.perf_counter()
@@ -53,17 +38,15 @@ def matmul_gflops(seconds: float = 2.0, size: int = 2048) -> float:
     return measure_peak_flops(tf, size=size, seconds=seconds) / 1e9
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="machine speed")
     args = parser.parse_args()
     python_rate = python_loop_rate()
     gflops = matmul_gflops()
-    print(f"{args.label}: {cpu_model()}, {_cores()} cores; float32 matmul {gflops:.0f} "
+    from bertclf.training.bench import _cores, _cpu_name
+
+    print(f"{args.label}: {_cpu_name()}, {_cores()} cores; float32 matmul {gflops:.0f} "
           f"GFLOP/s; Python loop {python_rate:.1f} M iterations/s", flush=True)
 
 

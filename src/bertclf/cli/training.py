@@ -183,9 +183,22 @@ def bench(
     processes: Optional[str] = typer.Option(
         None, "--processes", help="With --whole-process: which of bertclf, seed_style, baseline to run "
                                   "(default: the first two, and baseline with --baseline-source)."),
+    profile: Optional[Path] = typer.Option(
+        None, "--profile", help="Instead: profile --steps training steps of the config's own pipeline after "
+                                "--warmup, keep TensorFlow's trace in this folder, and print where a step's "
+                                "wall time goes by op type, matrix products against the measured peak."),
 ) -> None:
     """Measure training and inference throughput of pipelines side by side; print a Markdown table."""
     from bertclf.config import load_config
+
+    if profile is not None:
+        from bertclf.training import step_profile
+
+        loaded = load_config(config, overrides)
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            result = step_profile.profile_step(loaded, profile, steps, warmup)
+        _bench_output(result, output, as_json, step_profile.markdown)
+        return
 
     if whole_process:
         from bertclf.training import bench_process
@@ -193,18 +206,11 @@ def bench(
         load_config(config, overrides)  # a config mistake is one line here, not in a child process
         chosen = bench_process.choose_processes(processes, baseline_source)
         result = bench_process.run_whole_process(config, overrides, repeats, baseline_source, chosen)
-        if output is not None:
-            from bertclf.files import write_json_atomic
-
-            write_json_atomic(output, result)
-        if as_json:
-            echo_json(result)
-        else:
-            typer.echo(bench_process.markdown(result))
+        _bench_output(result, output, as_json, bench_process.markdown)
         return
 
     loaded = load_config(config, overrides)
-    from bertclf.training.bench import PIPELINES, markdown, run_bench, write_result
+    from bertclf.training.bench import PIPELINES, markdown, run_bench
 
     chosen = tuple(name.strip() for name in pipelines.split(",") if name.strip())
     unknown = [name for name in chosen if name not in PIPELINES]
@@ -216,9 +222,16 @@ def bench(
             result = run_bench(loaded, chosen, steps, warmup, repeats, inference_examples)
     else:
         result = run_bench(loaded, chosen, steps, warmup, repeats, inference_examples)
+    _bench_output(result, output, as_json, markdown)
+
+
+def _bench_output(result: dict, output: Optional[Path], as_json: bool, as_markdown) -> None:
+    """`--output`'s JSON file, then the result on stdout: JSON with --json, else Markdown."""
     if output is not None:
-        write_result(result, output)
+        from bertclf.files import write_json_atomic
+
+        write_json_atomic(output, result)
     if as_json:
         echo_json(result)
     else:
-        typer.echo(markdown(result))
+        typer.echo(as_markdown(result))

@@ -48,7 +48,7 @@ from bertclf.config import Config
 from bertclf.data import load_data
 from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
-from bertclf.runtime.hardware import probe_hardware
+from bertclf.runtime.hardware import choose_jit_compile, probe_hardware
 from bertclf.runtime.distribution import start_distribution
 from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
 
@@ -81,9 +81,11 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
     data = load_data(config.data, seed)
     tf = setup_tensorflow(config.runtime, seed)
     # Before anything runs on TensorFlow: logical CPU devices can only be set up until then.
-    distribution = start_distribution(tf, probe_hardware(tf), config.runtime.distribution,
-                                      config.runtime.cpu_devices)
+    hardware = probe_hardware(tf)
+    distribution = start_distribution(tf, hardware, config.runtime.distribution, config.runtime.cpu_devices)
     absorb_first_run_notices(tf)
+    # runtime.jit_compile as `bertclf train` resolves it (auto: off on CPUs, docs/BENCHMARKS.md).
+    jit_compile, _ = choose_jit_compile(config.runtime.jit_compile, hardware, distribution.name)
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, seed)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
     batch_size, seq_length = config.train.batch_size, config.model.seq_length
@@ -106,7 +108,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
                  f"{warmup} warm-up and {steps} timed training steps, then {len(infer_split)} texts scored...")
             _reset_peak_memory()
             bench = _PipelineBench(tf, pipeline, native if pipeline == "bucketed_bf16" else encoder,
-                                   preprocessor, config, len(data.class_names), distribution)
+                                   preprocessor, config, len(data.class_names), distribution, jit_compile)
             train = bench.train(train_split, warmup, steps)
             infer = bench.infer(infer_split)
             runs.append(Measurement(
@@ -122,7 +124,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
                    "train_steps": steps, "warmup_steps": warmup, "repeats": repeats,
                    "inference_examples": len(infer_split),
                    "intra_op_threads": config.runtime.intra_op_threads,
-                   "strategy": distribution.name, "replicas": distribution.replicas,
+                   "strategy": distribution.name, "replicas": distribution.replicas, "jit_compile": jit_compile,
                    "inter_op_threads": config.runtime.inter_op_threads},
         "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version(),
                     "tensorflow": tf.__version__, "measured_peak_gflops_float32": round(peak_flops / 1e9, 1)},
@@ -160,7 +162,7 @@ def ratios_vs_seed(medians: dict) -> dict:
 
 class _PipelineBench:
     def __init__(self, tf, pipeline: str, encoder, preprocessor, config: Config, num_classes: int,
-                 distribution):
+                 distribution, jit_compile: bool = False):
         from bertclf.model import build_classifier
         from bertclf.task import ClassificationTask
         from bertclf.training.optimizer import build_optimizer
@@ -175,7 +177,8 @@ class _PipelineBench:
         with self.distribution.scope() if self.distribution else contextlib.nullcontext():
             self.classifier = build_classifier(encoder, self.task, config.model)
             model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
-            model.compile(optimizer=build_optimizer(config.train, 10_000), **self.task.compile_arguments())
+            model.compile(optimizer=build_optimizer(config.train, 10_000), jit_compile=jit_compile,
+                          **self.task.compile_arguments())
         self.flops_per_token = _flops_per_real_token(self.classifier)
         self.model = model
         # Scoring uses an undistributed copy, as `bertclf train` does (see ValidationMetrics).
@@ -285,10 +288,10 @@ def _flops_per_real_token(classifier):
     return lambda padded_length: 6 * non_embedding + 12 * count * hidden * padded_length
 
 
-def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0) -> float:
-    """Float32 FLOP/s of a large matrix product on this machine's configured threads."""
-    a = tf.random.normal([size, size])
-    b = tf.random.normal([size, size])
+def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0, dtype: str = "float32") -> float:
+    """FLOP/s of a large matrix product in `dtype` on this machine's configured threads."""
+    a = tf.cast(tf.random.normal([size, size]), dtype)
+    b = tf.cast(tf.random.normal([size, size]), dtype)
     product = tf.function(lambda x, y: tf.matmul(x, y))
     product(a, b).numpy()
     runs, started = 0, time.perf_counter()
@@ -321,13 +324,6 @@ def markdown(result: dict) -> str:
             f"| {values['inference_padding_share']:.0%} | {values['peak_memory_mb']:.0f} "
             f"| {ratio.get('train_examples_per_second', 1.0):.2f} | {ratio.get('inference_examples_per_second', 1.0):.2f} |")
     return "\n".join(lines) + "\n"
-
-
-def write_result(result: dict, path: Path) -> None:
-    """Saves the full result as JSON."""
-    from bertclf.files import write_json_atomic
-
-    write_json_atomic(path, result)
 
 
 def _reset_peak_memory() -> None:

@@ -1,0 +1,240 @@
+"""`bertclf bench CONFIG --profile DIR`: where a training step's wall time goes, op by op.
+
+The config's own training step (its encoder, precision, batch size and length
+buckets, as `bertclf bench`'s `bucketed` or `bucketed_bf16` pipeline builds it)
+runs a few warm-up steps, then `steps` steps under TensorFlow's profiler. The
+trace (kept in DIR, readable by TensorBoard's profile plugin) is read back and
+the profiled window's wall time is attributed to op types: at every instant the
+ops running on TensorFlow's executor threads share it equally, so concurrent
+ops are not counted twice and the shares sum to the time ops ran. Matrix
+products (`MatMul`, `BatchMatMul`, `Einsum`, as oneDNN names them too) are set
+against the training FLOPs of the profiled batches and a matrix-product peak
+measured here in the run's compute dtype: how close the step is to the
+machine's limit, and what else it spends its time on.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+from bertclf.config import Config
+from bertclf.errors import ConfigError
+
+# Op types that are matrix products (TensorFlow's and oneDNN's names).
+MATMUL_TYPES = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "_MklEinsum", "_MklMatMul",
+                "_MklBatchMatMul", "_MklBatchMatMulV2", "_FusedMatMul", "_MklFusedMatMul", "_MklNativeFusedMatMul",
+                "_MklNativeBatchMatMulV2", "_MklNativeEinsum"}
+# Profiler bookkeeping on the executor threads, not ops.
+_NOT_OPS = {"Record", "StartRegion", "StopRegion", "Process"}
+_TOP_TYPES = 14
+_TOP_NAMES = 12
+# The parts of a step, by the names the encoder (tf-models-official's BertEncoder, as every registry
+# encoder is built) and bertclf's optimizer give their ops; matrix products by type first.
+_PARTS = ((re.compile(r"/dropout"), "dropout (attention probabilities, hidden states)"),
+          (re.compile(r"activation/|gelu", re.IGNORECASE), "GELU"),
+          (re.compile(r"layer_norm"), "layer norms"),
+          (re.compile(r"softmax"), "attention softmax"),
+          (re.compile(r"AdamWeightDecay|global_norm|^Adam"), "optimizer (AdamW and clipping, every weight)"),
+          (re.compile(r"embeddings/"), "embedding lookups and their gradients"))
+MATMUL_PART = "matrix products"
+
+
+def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) -> dict:
+    """Profiles `steps` training steps of `config` after `warmup`; returns the attribution.
+
+    Raises:
+        ConfigError: Fewer than two profiled steps.
+        BertclfError: The config's data or encoder cannot be used.
+    """
+    if steps < 2:
+        raise ConfigError("--steps: profiling needs at least 2 steps (the first of the profiled fit is "
+                          "timed too, so it must not trace)")
+    from bertclf.data import load_data
+    from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
+    from bertclf.encoders.registry import resolve_spec
+    from bertclf.runtime.hardware import choose_jit_compile, probe_hardware, resolve_precision
+    from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
+    from bertclf.training.bench import _PipelineBench, _cores, _cpu_name, measure_peak_flops
+    from bertclf.training.pipeline import encode_split, gather_batch, plan_batches
+
+    seed = config.experiment.seed
+    data = load_data(config.data, seed)
+    tf = setup_tensorflow(config.runtime, seed)
+    hardware = probe_hardware(tf)
+    absorb_first_run_notices(tf)
+    precision = resolve_precision(config.runtime.precision, hardware).precision
+    jit_compile, _ = choose_jit_compile(config.runtime.jit_compile, hardware, "none")
+    pipeline = "bucketed_bf16" if precision == "mixed_bfloat16" else "bucketed"
+    encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, seed)
+    preprocessor = load_preprocessor(encoder.preprocess_handle)
+    if pipeline == "bucketed_bf16" or config.model.freeze_embeddings:
+        encoder = with_native_weights(encoder)
+    batch_size = config.train.batch_size
+    split = data.train.subset([i % len(data.train) for i in range((warmup + steps) * batch_size)])
+    _say(f"Profiling {steps} training steps of {encoder.spec.name} ({pipeline}) after {warmup} warm-up steps...")
+    bench = _PipelineBench(tf, pipeline, encoder, preprocessor, config, len(data.class_names), None, jit_compile)
+    bench.train(split, warmup, 1)  # traces every length bucket the profiled steps meet
+    logdir.mkdir(parents=True, exist_ok=True)
+    tf.profiler.experimental.start(str(logdir))
+    try:
+        begun = time.perf_counter()
+        bench.train(split, 1, steps - 1)  # a fit of `steps` steps; the train function is traced already
+        fit_seconds = time.perf_counter() - begun
+    finally:
+        tf.profiler.experimental.stop()
+    trace = newest_trace(logdir)
+    window, by_type, by_name, idle = attribute_wall_time(read_op_intervals(trace))
+    # The FLOPs of the batches the profiled fit trained (the first `steps` of the plan).
+    encoded = encode_split(split, preprocessor, config.model.seq_length, config.data.truncation)
+    batches = plan_batches(encoded.lengths, batch_size, True, seed=0, epoch=0)[:steps]
+    flops_per_token = bench.flops_per_token
+    flops = sum(flops_per_token(gather_batch(encoded, batch, True)["input_word_ids"].shape[1])
+                * int(encoded.lengths[batch].sum()) for batch in batches)
+    compute_dtype = "bfloat16" if pipeline == "bucketed_bf16" else "float32"
+    _say(f"Measuring this machine's {compute_dtype} matrix-product peak (2048 x 2048)...")
+    peak = measure_peak_flops(tf, size=2048, dtype=compute_dtype)
+    matmul_seconds = sum(seconds for kind, seconds in by_type.items() if kind in MATMUL_TYPES)
+    per_step = window / steps
+    return {
+        "config": {"experiment": config.experiment.name, "encoder": encoder.spec.name, "pipeline": pipeline,
+                   "seq_length": config.model.seq_length, "batch_size": batch_size, "steps": steps,
+                   "warmup_steps": warmup, "jit_compile": jit_compile},
+        "machine": {"cpu": _cpu_name(), "cores": _cores(), "tensorflow": tf.__version__,
+                    f"measured_peak_gflops_{compute_dtype}": round(peak / 1e9, 1)},
+        "trace": str(trace),
+        "step_seconds": round(per_step, 4),
+        "fit_seconds": round(fit_seconds, 2),
+        "no_op_running_share": round(idle / window, 4),
+        "achieved_gflops": round(flops / window / 1e9, 1),
+        "matmul": {"seconds_per_step": round(matmul_seconds / steps, 4),
+                   "share": round(matmul_seconds / window, 4),
+                   "gflops": round(flops / matmul_seconds / 1e9, 1) if matmul_seconds else None,
+                   "share_of_peak": round(flops / matmul_seconds / peak, 3) if matmul_seconds else None},
+        "parts": [{"part": part, "seconds_per_step": round(seconds / steps, 4), "share": round(seconds / window, 4)}
+                  for part, seconds in step_parts(by_name).most_common()],
+        "op_types": [{"type": kind, "seconds_per_step": round(seconds / steps, 4), "share": round(seconds / window, 4)}
+                     for kind, seconds in by_type.most_common()],
+        "top_ops": {kind: [{"op": name, "seconds_per_step": round(seconds / steps, 4)}
+                           for name, seconds in by_name[kind].most_common(_TOP_NAMES)]
+                    for kind, _ in by_type.most_common(4)},
+    }
+
+
+def newest_trace(logdir: Path) -> Path:
+    """The newest `*.xplane.pb` TensorFlow's profiler wrote under `logdir`."""
+    traces = sorted(logdir.glob("plugins/profile/*/*.xplane.pb"), key=lambda path: path.stat().st_mtime)
+    if not traces:
+        raise RuntimeError(f"the profiler wrote no trace under {logdir}")
+    return traces[-1]
+
+
+def read_op_intervals(trace: Path) -> list[tuple[float, float, str, str]]:
+    """(start s, end s, op type, op name) of every op TensorFlow's executor threads ran."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(trace.read_bytes())
+    intervals = []
+    for plane in space.planes:
+        metadata = plane.event_metadata
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):  # the executor's threads: one event per op run
+                continue
+            base_ps = line.timestamp_ns * 1000
+            for event in line.events:
+                name = metadata[event.metadata_id].name
+                if ":" not in name or not event.duration_ps:
+                    continue
+                op, kind = name.rsplit(":", 1)
+                if kind in _NOT_OPS:
+                    continue
+                start = (base_ps + event.offset_ps) / 1e12
+                intervals.append((start, start + event.duration_ps / 1e12, kind, op))
+    return intervals
+
+
+def attribute_wall_time(intervals: Iterable[tuple[float, float, str, str]]):
+    """Splits the window the intervals span among them: concurrent intervals share each instant equally.
+
+    Returns (window seconds, seconds by op type, seconds by op name within each type,
+    seconds in which nothing ran).
+    """
+    intervals = list(intervals)
+    by_type: collections.Counter = collections.Counter()
+    by_name: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    if not intervals:
+        return 0.0, by_type, by_name, 0.0
+    # Ends sort before starts at the same instant, so back-to-back ops never look concurrent.
+    events = sorted([(start, 1, i) for i, (start, _, _, _) in enumerate(intervals)]
+                    + [(end, 0, i) for i, (_, end, _, _) in enumerate(intervals)])
+    active: set[int] = set()
+    idle, last = 0.0, events[0][0]
+    for instant, starts, index in events:
+        elapsed = instant - last
+        if elapsed > 0:
+            if active:
+                for running in active:
+                    _, _, kind, name = intervals[running]
+                    by_type[kind] += elapsed / len(active)
+                    by_name[kind][_op_family(name)] += elapsed / len(active)
+            else:
+                idle += elapsed
+        last = instant
+        (active.add if starts else active.discard)(index)
+    return events[-1][0] - events[0][0], by_type, by_name, idle
+
+
+def step_parts(by_name: dict[str, collections.Counter]) -> collections.Counter:
+    """Seconds by part of the step (`_PARTS`: matrix products, dropout, GELU, ...), from seconds by op."""
+    parts: collections.Counter = collections.Counter()
+    for kind, names in by_name.items():
+        for name, seconds in names.items():
+            if kind in MATMUL_TYPES:
+                part = MATMUL_PART
+            else:
+                part = next((label for pattern, label in _PARTS if pattern.search(name)), None)
+                part = part or ("casts between precisions" if kind == "Cast" else "other")
+            parts[part] += seconds
+    return parts
+
+
+def _op_family(name: str) -> str:
+    """An op's name with its layer and copy numbers folded: one row for the same op in every layer."""
+    name = re.sub(r"layer_\d+", "layer_N", name)
+    return re.sub(r"_\d+(?=/|$)", "", name)
+
+
+def markdown(result: dict) -> str:
+    """The profile as Markdown: the step, the matrix products against the peak, then op types."""
+    setup, machine, matmul = result["config"], result["machine"], result["matmul"]
+    peak_key = next(key for key in machine if key.startswith("measured_peak_gflops_"))
+    lines = [f"{setup['experiment']} ({setup['encoder']}, {setup['pipeline']}, seq_length {setup['seq_length']}, "
+             f"batch {setup['batch_size']}; {setup['steps']} profiled steps after {setup['warmup_steps']} warm-up); "
+             f"{machine['cpu']}, {machine['cores']} cores, TF {machine['tensorflow']}",
+             "",
+             f"Step: {result['step_seconds']:.3f} s, {result['achieved_gflops']} GFLOP/s of training FLOPs. Matrix "
+             f"products: {matmul['seconds_per_step']:.3f} s per step ({matmul['share']:.0%} of it), "
+             f"{matmul['gflops']} GFLOP/s, {matmul['share_of_peak']:.0%} of the {machine[peak_key]} GFLOP/s "
+             f"measured here ({peak_key.rsplit('_', 1)[-1]}, 2048 x 2048). No op running: "
+             f"{result['no_op_running_share']:.1%}.",
+             "",
+             "| part of the step | ms per step | share of the step |",
+             "|---|---|---|"]
+    lines += [f"| {row['part']} | {row['seconds_per_step'] * 1000:.0f} | {row['share']:.1%} |" for row in result["parts"]]
+    lines += ["", "| op type | ms per step | share of the step |", "|---|---|---|"]
+    for row in result["op_types"][:_TOP_TYPES]:
+        lines.append(f"| {row['type']} | {row['seconds_per_step'] * 1000:.1f} | {row['share']:.1%} |")
+    for kind, rows in result["top_ops"].items():
+        lines += ["", f"{kind}, by op (all layers together):", ""]
+        lines += [f"- {row['seconds_per_step'] * 1000:.1f} ms {row['op']}" for row in rows[:6]]
+    lines += ["", f"Trace: {result['trace']} (TensorBoard's profile plugin reads it)."]
+    return "\n".join(lines)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

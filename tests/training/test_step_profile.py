@@ -1,0 +1,78 @@
+"""`bertclf bench --profile`: a step's wall time attributed to op types, from TensorFlow's own trace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import e2e_config
+
+
+def test_concurrent_ops_share_each_instant_and_gaps_count_as_idle():
+    from bertclf.training.step_profile import attribute_wall_time
+
+    intervals = [(0.0, 4.0, "Einsum", "layer_0/query/einsum"),   # alone for 2 s, then beside Mul for 2 s
+                 (2.0, 4.0, "Mul", "layer_1/dropout/mul"),
+                 (4.0, 5.0, "Mul", "layer_2/dropout/mul_3"),       # starts as the others end: not concurrent
+                 (6.0, 7.0, "Einsum", "layer_1/query/einsum")]     # after a second in which nothing ran
+    window, by_type, by_name, idle = attribute_wall_time(intervals)
+    assert window == 7.0 and idle == 1.0
+    assert by_type == {"Einsum": 2.0 + 1.0 + 1.0, "Mul": 1.0 + 1.0}
+    assert sum(by_type.values()) + idle == window
+    # The same op in every layer is one row.
+    assert by_name["Einsum"] == {"layer_N/query/einsum": 4.0}
+    assert by_name["Mul"] == {"layer_N/dropout/mul": 2.0}
+    assert attribute_wall_time([]) == (0.0, {}, {}, 0.0)
+
+
+def test_ops_are_grouped_into_the_parts_of_a_step_by_their_names():
+    import collections
+
+    from bertclf.training.step_profile import step_parts
+
+    by_name = {"_MklEinsum": collections.Counter({"gradient_tape/m/layer_N/intermediate/einsum/Einsum": 3.0}),
+               "Mul": collections.Counter({"m/layer_N/self_attention/dropout/mul": 1.0,
+                                           "m/layer_N/activation/Gelu/mul": 0.5,
+                                           "AdamWeightDecay/AdamWeightDecay/update/mul": 0.25}),
+               "Cast": collections.Counter({"m/layer_N/Cast": 0.125}),
+               "AddV2": collections.Counter({"m/layer_N/add": 0.0625})}
+    assert step_parts(by_name) == {"matrix products": 3.0, "dropout (attention probabilities, hidden states)": 1.0,
+                                   "GELU": 0.5, "optimizer (AdamW and clipping, every weight)": 0.25,
+                                   "casts between precisions": 0.125, "other": 0.0625}
+
+
+@pytest.mark.slow
+def test_profile_of_a_tiny_run_attributes_its_step_to_ops(tmp_path, tiny_encoder_dir, capsys):
+    from bertclf.cli import main
+    from bertclf.training.step_profile import MATMUL_TYPES
+
+    config = e2e_config(tmp_path, tiny_encoder_dir, name="profiled")
+    trace_dir = tmp_path / "trace"
+    assert main(["bench", str(config), "--profile", str(trace_dir), "--steps", "2", "--warmup", "1", "--json",
+                 "--output", str(tmp_path / "profile.json")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result == json.loads((tmp_path / "profile.json").read_text())
+    assert result["trace"].startswith(str(trace_dir)) and result["trace"].endswith(".xplane.pb")
+    assert result["config"]["steps"] == 2 and result["step_seconds"] > 0
+    assert result["config"]["jit_compile"] is False  # runtime.jit_compile: auto, as `train` resolves it on a CPU
+    kinds = {row["type"] for row in result["op_types"]}
+    assert kinds & MATMUL_TYPES, kinds  # the encoder's dense layers and attention
+    shares = sum(row["share"] for row in result["op_types"]) + result["no_op_running_share"]
+    assert shares == pytest.approx(1.0, abs=0.01)
+    assert 0 < result["matmul"]["share"] < 1 and result["matmul"]["gflops"] > 0
+    # The same time by part of the step: matrix products and the encoder's other parts by name.
+    parts = {row["part"]: row["share"] for row in result["parts"]}
+    assert parts["matrix products"] == pytest.approx(result["matmul"]["share"], abs=1e-3)
+    assert {"dropout (attention probabilities, hidden states)", "GELU", "layer norms"} <= set(parts), parts
+    assert sum(parts.values()) == pytest.approx(shares - result["no_op_running_share"], abs=0.01)
+    assert any("einsum" in row["op"].lower() or "matmul" in row["op"].lower()
+               for rows in result["top_ops"].values() for row in rows)
+
+
+def test_profiling_one_step_is_refused_in_one_line(tmp_path, tiny_encoder_dir, capsys):
+    from bertclf.cli import main
+
+    config = e2e_config(tmp_path, tiny_encoder_dir, name="one")
+    assert main(["bench", str(config), "--profile", str(tmp_path / "trace"), "--steps", "1"]) == 2
+    assert "--steps: profiling needs at least 2 steps" in capsys.readouterr().err
