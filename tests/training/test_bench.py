@@ -1,6 +1,10 @@
-"""`bertclf bench`'s pure parts: medians over repeats, ratios to the seed pipeline, the table."""
+"""`bertclf bench`'s pure parts (medians over repeats, ratios to the seed pipeline, the table) and its runtime settings."""
 
 from __future__ import annotations
+
+import pytest
+
+from conftest import e2e_config
 
 
 def test_bench_medians_ratios_and_table():
@@ -26,3 +30,27 @@ def test_bench_medians_ratios_and_table():
     assert table[0].startswith("x (tiny, seq_length 64, batch 8; 5 timed training steps after 2 warm-up")
     assert table[-2] == "| seed | 3.0 | 300 | 50% | 20.0% | 12.0 | 1200 | 25% | 1000 | 1.00 | 1.00 |"
     assert table[-1] == "| bucketed | 6.0 | 600 | 50% | 20.0% | 35.0 | 3500 | 25% | 1000 | 2.00 | 2.92 |"
+
+
+@pytest.mark.parametrize("setting, compiled", [("true", True), ("auto", False)])
+def test_bench_compiles_its_pipelines_as_runtime_jit_compile_says(setting, compiled, tmp_path, tiny_encoder_dir,
+                                                                 monkeypatch):
+    """`bertclf bench` accepted runtime.jit_compile and ignored it; it now resolves it as `train` does."""
+    from bertclf.config import load_config
+    from bertclf.training import bench
+
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("jit_compile", args[7] if len(args) > 7 else None))
+        raise Built
+
+    monkeypatch.setattr(bench, "_PipelineBench", recording)
+    monkeypatch.setattr(bench, "measure_peak_flops", lambda tf, **kwargs: 1e9)
+    config = load_config(e2e_config(tmp_path, tiny_encoder_dir), [f"runtime.jit_compile={setting}"])
+    with pytest.raises(Built):
+        bench.run_bench(config, ("bucketed",), steps=1, warmup=1, repeats=1)
+    assert seen == [compiled]
