@@ -112,6 +112,10 @@ def test_training_read_every_window_and_scored_texts(windows_run):
     validation = json.loads((windows_run / artifacts.eval_file("validation")).read_text(encoding="utf-8"))
     # train.windows: all: more steps than texts would give; scoring: one row per text.
     assert metrics["optimizer_steps"] > 6 * -(-metrics["train_examples"] // 8)
+    # ... and metrics.json says how many rows an epoch read, which the steps count.
+    reads = metrics["training_reads"]
+    assert reads["windows"] == "all" and reads["rows_per_epoch"] > metrics["train_examples"]
+    assert metrics["optimizer_steps"] == metrics["epochs"] * -(-reads["rows_per_epoch"] // 8)
     assert metrics["test"]["examples"] == 22 and validation["examples"] == 14
     record = json.loads((windows_run / artifacts.eval_file("test")).read_text(encoding="utf-8"))
     assert record["long_text"]["reading"] == "windows" and record["long_text"]["windows"] > 22

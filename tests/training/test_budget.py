@@ -199,6 +199,7 @@ def test_a_plan_smaller_than_the_data_trains_on_a_stratified_share(tmp_path, tin
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads(done.stdout)["metrics"]
     assert (metrics["train_examples"], metrics["epochs"], metrics["optimizer_steps"]) == (16, 1, 2)
+    assert metrics["training_reads"] == {"windows": "truncate", "rows_per_epoch": 16}
     run_dir = json.loads(done.stdout)["run"]
     report = json.loads((tmp_path / "runs" / run_dir.rsplit("/", 1)[-1] / artifacts.DATA_REPORT_FILE).read_text())
     assert report["plan"] == {"train_examples": 16, "available_examples": 36}

@@ -128,6 +128,10 @@ def summarise(config: Config, data: LabelledData, task: ClassificationTask, clas
                "optimizer_steps": fitted.state.get("optimizer_steps", 0),
                "class_weight": class_weight,
                "train_examples": len(data.train),
+               # What an epoch trained on: texts, or their windows (train.windows: all reads every
+               # window, random one per text); the steps count these rows, not the texts.
+               "training_reads": {"windows": config.train.windows,
+                                  "rows_per_epoch": encode.training(data.train).training_examples},
                "batch_size": config.train.batch_size,  # global: shared by all replicas
                "runtime": runtime.record(),
                # fit() wall time over all sessions of the run, per-epoch validation included;
