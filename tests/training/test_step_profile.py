@@ -75,5 +75,6 @@ def test_profiling_one_step_is_refused_in_one_line(tmp_path, tiny_encoder_dir, c
 
     config = e2e_config(tmp_path, tiny_encoder_dir, name="one")
     assert main(["bench", str(config), "--profile", str(tmp_path / "trace"), "--steps", "1"]) == 2
-    assert "--steps: profiling needs at least 2 steps (got 1)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--steps: profiling needs at least 2 steps (got 1)" in err and len(err.strip().splitlines()) == 1
 

@@ -213,6 +213,8 @@ class _PipelineBench:
             plan = plan_batches(encoded.lengths, self.batch_size, bucketing, seed=0, epoch=0)
         clock = _Clock(warmup)
         self.model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[clock])
+        # What the fit read, in its order (`step_profile` counts the FLOPs of the steps it profiled).
+        self.trained, self.trained_batches = encoded, plan[:warmup + steps]
         seconds = clock.ended - clock.started
         timed = plan[warmup:warmup + steps]
         real = sum(int(encoded.lengths[batch].sum()) for batch in timed)

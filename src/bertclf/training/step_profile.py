@@ -62,7 +62,7 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) 
     from bertclf.runtime.hardware import choose_jit_compile, probe_hardware, resolve_precision
     from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
     from bertclf.training.bench import _PipelineBench, _cores, _cpu_name, measure_peak_flops
-    from bertclf.training.pipeline import encode_split, gather_batch, plan_batches
+    from bertclf.training.pipeline import gather_batch
 
     seed = config.experiment.seed
     data = load_data(config.data, seed)
@@ -93,12 +93,10 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) 
         tf.profiler.experimental.stop()
     trace = newest_trace(logdir)
     window, by_type, by_name, idle = attribute_wall_time(read_op_intervals(trace))
-    # The FLOPs of the batches the profiled fit trained (the first `steps` of the plan).
-    encoded = encode_split(split, preprocessor, config.model.seq_length, config.data.truncation)
-    batches = plan_batches(encoded.lengths, batch_size, True, seed=0, epoch=0)[:steps]
-    flops_per_token = bench.flops_per_token
-    flops = sum(flops_per_token(gather_batch(encoded, batch, True)["input_word_ids"].shape[1])
-                * int(encoded.lengths[batch].sum()) for batch in batches)
+    # The FLOPs of the batches the profiled fit trained, each at its own padded width.
+    encoded = bench.trained
+    flops = sum(bench.flops_per_token(gather_batch(encoded, batch, True)["input_word_ids"].shape[1])
+                * int(encoded.lengths[batch].sum()) for batch in bench.trained_batches)
     compute_dtype = "bfloat16" if pipeline == "bucketed_bf16" else "float32"
     _say(f"Measuring this machine's {compute_dtype} matrix-product peak (2048 x 2048)...")
     peak = measure_peak_flops(tf, size=2048, dtype=compute_dtype)
