@@ -24,6 +24,8 @@ TRUNCATE_SIGNATURE = "truncate"
 WINDOWS_SIGNATURE = "windows"
 # Windows per classifier call inside the SavedModel (see `_in_chunks`).
 WINDOW_CHUNK = 32
+# The classifier's inputs, int32 [batch, length] each.
+INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 def export_serving_model(path: Path, preprocessor, classifier, seq_length: int,
@@ -72,7 +74,13 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
     task = task or ClassificationTask(len(class_names))
     decide = task.serving_decision(module, threshold)  # adds its threshold variable(s) to module
     boundaries = tf.constant([b for b in BUCKET_BOUNDARIES if b < seq_length] + [seq_length], tf.int32)
+    strings = tf.TensorSpec([None], tf.string, name="texts")
 
+    # The classifier and the tokenizer are each one tf.function that every signature calls:
+    # saving then traces each once and stores it once (the save traces every function again,
+    # whatever was traced before it), where inlined into three signatures they were traced
+    # three times and the SavedModel held three copies to load.
+    @tf.function(input_signature=[{name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUTS}])
     def probabilities(inputs):
         # Pad the batch only to the bucket boundary its longest text needs, as in training;
         # callers that group texts of similar length (predict, evaluate) get short batches.
@@ -83,13 +91,11 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
 
     def outputs(packed):
         # text_tokens: each text's packed length had it not been cut (evaluate's by_length).
-        inputs = {name: packed[name] for name in ("input_word_ids", "input_mask", "input_type_ids")}
-        probs = probabilities(inputs)
+        probs = probabilities({name: packed[name] for name in INPUTS})
         return {"probabilities": probs, **decide(probs), "text_tokens": packed["full_lengths"]}
 
     if pairs:
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts"),
-                                      tf.TensorSpec([None], tf.string, name="text_pairs")])
+        @tf.function(input_signature=[strings, tf.TensorSpec([None], tf.string, name="text_pairs")])
         def serve(texts, text_pairs):
             return outputs(packed_with_lengths(module.preprocessor, texts, seq_length, pairs=text_pairs))
 
@@ -97,29 +103,32 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
         return module
 
     windows = windows or Windowing(max(1, (seq_length - 2) // 2), 16)
+    pack = tf.function(lambda texts: packed_with_lengths(module.preprocessor, texts, seq_length, truncation),
+                       input_signature=[strings])
 
-    def window_outputs(texts):
+    @tf.function(input_signature=[strings])
+    def pack_windows(texts):
         packed = encode_windows(module.preprocessor, texts, seq_length, windows.stride, windows.max_windows,
                                 windows.leading)
-        inputs = {name: packed[name] for name in ("input_word_ids", "input_mask", "input_type_ids")}
+        inputs = {name: packed[name] for name in INPUTS}
         return (_in_chunks(probabilities, inputs, len(class_names)), packed["documents"],
                 tf.reduce_sum(inputs["input_mask"], axis=1), packed["full_lengths"])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    @tf.function(input_signature=[strings])
     def truncated(texts):
-        return outputs(packed_with_lengths(module.preprocessor, texts, seq_length, truncation))
+        return outputs(pack(texts))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    @tf.function(input_signature=[strings])
     def windowed(texts):
-        probs, documents, tokens, lengths = window_outputs(texts)
+        probs, documents, tokens, lengths = pack_windows(texts)
         return {"window_probabilities": probs, "documents": documents, "window_tokens": tokens,
                 "text_tokens": lengths}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    @tf.function(input_signature=[strings])
     def serve(texts):
         if long_text != "windows":
-            return outputs(packed_with_lengths(module.preprocessor, texts, seq_length, truncation))
-        probs, documents, tokens, lengths = window_outputs(texts)
+            return outputs(pack(texts))
+        probs, documents, tokens, lengths = pack_windows(texts)
         probs = aggregate_windows(probs, documents, tf.size(texts), windows.aggregation, tokens, task.multi_label)
         return {"probabilities": probs, **decide(probs), "text_tokens": lengths}
 
