@@ -62,3 +62,34 @@ def test_the_check_fails_when_labels_do_not_follow_the_threshold(checked):
     assert (positive >= threshold).tolist() != (positive >= 0.5).tolist()
     with pytest.raises(RuntimeError, match="do not follow its threshold"):
         check_export(run_dir / artifacts.MODEL_DIR, probabilities, split, 1e-5, threshold, classes)
+
+
+def _library(model_dir) -> list[str]:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((model_dir / "saved_model.pb").read_bytes())
+    return [function.signature.name for function in proto.meta_graphs[0].graph_def.library.function]
+
+
+def test_the_export_holds_one_classifier_and_none_of_the_preprocessors_keras_functions(binary_run):
+    """Every signature calls one traced classifier, and of the loaded preprocessor only its tables,
+    files and `tokenize` are kept: kept whole, its saved functions were most of the graph and a
+    second of every load (docs/BENCHMARKS.md, cold start)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from bertclf.encoders.tokenization import token_ids
+
+    model_dir = binary_run / artifacts.MODEL_DIR
+    names = _library(model_dir)
+    assert len([name for name in names if name.startswith("__inference_probabilities_")]) == 1, names
+    # The preprocessor's own call (a Keras model's), which the old export carried beside the
+    # functions `tokenize` and `bert_pack_inputs` call.
+    assert not [name for name in names if "_wrapped_model" in name], names
+    loaded = tf.saved_model.load(str(model_dir))
+    assert set(loaded.signatures) == {"serving_default", "truncate", "windows"}
+    # What `bertclf export` and `leading_tokens` ask of a saved run: its tokenizer, on its own.
+    ids = token_ids(loaded.preprocessor, tf.constant(["good film", ""])).to_list()
+    assert len(ids[0]) >= 2 and ids[1] == []
+    assert (model_dir / "assets" / "vocab.txt").is_file()
