@@ -7,13 +7,17 @@ wall time (`make test`, a demo, a benchmark) says little without the speed it ra
 `make test` prints this line before and after the tests. The CPU model, then two figures,
 each timed for about two seconds: TensorFlow's float32 matrix product (2048 x 2048), and a
 pure-Python loop, because most of the test suite's time is single-threaded Python (tracing,
-loading and saving graphs), not arithmetic.
+loading and saving graphs), not arithmetic. Last, the free disk where the tests write (the
+temporary folder) and where the clone is: a suite that ran out of disk fails half-way with
+tracebacks that do not say so plainly.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 import time
 
 
@@ -38,6 +42,15 @@ def matmul_gflops(seconds: float = 2.0, size: int = 2048) -> float:
     return measure_peak_flops(tf, size=size, seconds=seconds) / 1e9
 
 
+def free_disk() -> str:
+    """Free space where the tests write and where the clone is ("76.1 GB free in /tmp and /work")."""
+    by_device: dict[int, list[str]] = {}
+    for place in (tempfile.gettempdir(), os.getcwd()):
+        by_device.setdefault(os.stat(place).st_dev, []).append(place)
+    return ", ".join(f"{shutil.disk_usage(places[0]).free / 1e9:.1f} GB free in {' and '.join(places)}"
+                     for places in by_device.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="machine speed")
@@ -47,7 +60,7 @@ def main() -> None:
     from bertclf.training.bench import _cores, _cpu_name
 
     print(f"{args.label}: {_cpu_name()}, {_cores()} cores; float32 matmul {gflops:.0f} "
-          f"GFLOP/s; Python loop {python_rate:.1f} M iterations/s", flush=True)
+          f"GFLOP/s; Python loop {python_rate:.1f} M iterations/s; {free_disk()}", flush=True)
 
 
 if __name__ == "__main__":
