@@ -31,6 +31,22 @@ def test_make_tiny_with_a_given_vocab(tmp_path, capsys):
     outputs = encoder({"input_word_ids": tf.constant([[2, 5, 6, 3]]), "input_mask": tf.ones([1, 4], tf.int32),
                        "input_type_ids": tf.zeros([1, 4], tf.int32)})
     assert outputs["sequence_output"].shape == (1, 4, 16) and outputs["pooled_output"].shape == (1, 16)
+    assert outputs["default"].shape == (1, 16) and len(outputs["encoder_outputs"]) == 1
+    # What a TF Hub BERT encoder carries besides its call (see encoders.export.save_encoder).
+    assert len(encoder.trainable_variables) == len(encoder.variables) > 0 and encoder.regularization_losses == []
+    assert bool(encoder.do_lower_case.numpy()) and encoder.vocab_file.asset_path.numpy().endswith(b"vocab.txt")
+    # Saved without Keras' layer functions: one call, traced for training and for inference.
+    assert _keras_objects(out / "encoder") == [] and len(encoder.__call__.concrete_functions) == 2
+
+
+def _keras_objects(saved_model_dir) -> list[str]:
+    """The Keras layers and models a SavedModel's object graph holds (Keras' own SavedModel format)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
+    return [node.user_object.identifier for node in proto.meta_graphs[0].object_graph_def.nodes
+            if node.WhichOneof("kind") == "user_object" and "keras" in node.user_object.identifier]
 
 
 def test_make_tiny_refuses_a_missing_vocab_and_a_used_folder(tmp_path, capsys):

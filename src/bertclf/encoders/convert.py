@@ -3,7 +3,7 @@
 Reads `config.json`, `model.safetensors` (NumPy loader, no PyTorch), `vocab.txt`
 and `tokenizer_config.json`; builds tf-models-official's `BertEncoder` with the
 checkpoint's own activation; copies every weight; and exports the encoder and
-its matching preprocessor with `export_tfhub_lib`. The mapping is strict: a
+its matching preprocessor as TF Hub SavedModels (`encoders.export`). The mapping is strict: a
 source tensor left unused or an encoder variable left unset is an error naming
 them, so a conversion can never silently drop weights.
 """

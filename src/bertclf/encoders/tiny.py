@@ -3,7 +3,7 @@
 For smoke runs and tests: no pretrained weights are needed and, because the
 WordPiece vocabulary is learned from the run's own training texts, it works for
 any language. It is exported exactly like a TF Hub BERT (encoder and matching
-preprocessor SavedModels, via tf-models-official's export_tfhub_lib), so
+preprocessor SavedModels, `encoders.export`), so
 everything downstream treats it like any other encoder.
 """
 
