@@ -101,3 +101,26 @@ def test_resume_cleanup_removes_only_bertclfs_staged_model_folders(tmp_path):
     assert sorted(path.name for path in run_dir.iterdir()) == [".draft.tmp", ".model.file.tmp", ".model.link.tmp",
                                                               ".notes.tmp"]
     assert (elsewhere / "variables").is_dir()
+
+
+def test_every_split_is_tokenized_once_and_before_the_fit_seeds_again(tmp_path, tiny_encoder_dir, monkeypatch):
+    """Seeding TensorFlow clears its instantiated functions: a split packed after the fit's seed
+    instantiated the tokenizer again. Train, validation and test are packed once, before it, and
+    the export check takes its texts from the packed validation split."""
+    import tf_keras
+
+    import bertclf.training.pipeline as pipeline
+
+    events = []
+    packing, seeding = pipeline.encode_split, tf_keras.utils.set_random_seed
+    monkeypatch.setattr(pipeline, "encode_split",
+                        lambda split, *args, **kwargs: events.append(("pack", len(split))) or
+                        packing(split, *args, **kwargs))
+    monkeypatch.setattr(tf_keras.utils, "set_random_seed", lambda seed: events.append(("seed",)) or seeding(seed))
+    config = e2e_config(tmp_path, tiny_encoder_dir, name="packed-once")
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--set", "train.epochs=1"]) == 0
+    packs = [event[1] for event in events if event[0] == "pack"]
+    assert sorted(packs) == [12, 16, 36]  # validation, test, train: each once
+    last_seed = max(i for i, event in enumerate(events) if event[0] == "seed")
+    assert all(i < last_seed for i, event in enumerate(events) if event[0] == "pack"), events
+    assert json.loads((tmp_path / "run" / artifacts.METRICS_FILE).read_text())["export_check"]["texts"] == 12

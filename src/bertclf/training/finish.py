@@ -36,8 +36,8 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
            encode: Callable, run_dir: Path, metrics: dict, timer: PhaseTimer, probabilities: Callable) -> Path:
     """Writes the string-input SavedModel into a staging folder and checks it against the classifier.
 
-    `probabilities(classifier, task, encoded, config)` scores with the in-memory classifier.
-    Adds `export_check` to `metrics`. Returns the staging folder, which `publish`
+    `probabilities(classifier, task, encoded, config)` scores with the in-memory classifier;
+    `encode` is the run's `pipeline.SplitEncoder`. Adds `export_check` to `metrics`. Returns the staging folder, which `publish`
     moves into place as `model/` once everything else of the run is written.
     """
     from bertclf.encoders.tokenization import leading_tokens
@@ -54,7 +54,8 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
                              task=task, windows=Windowing.of(config.model, leading_tokens(preprocessor)),
                              long_text=config.model.long_text)
     with timer.phase("export_check"):
-        check = data.validation.subset(range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
+        # Rows of the packed validation split: no tokenizer pass (see `_train`).
+        check = encode.subset(data.validation, range(min(_EXPORT_CHECK_TEXTS, len(data.validation))))
         expected = probabilities(classifier, task, encode(check), config)
         metrics["export_check"] = check_export(staging, expected, check,
                                                 EXPORT_TOLERANCES[metrics["runtime"]["precision"]],
