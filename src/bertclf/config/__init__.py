@@ -6,7 +6,8 @@ overrides the file. Unknown keys, wrong types and out-of-range values are
 the file resolve relative to the file; paths given with `--set` or left at their
 defaults resolve relative to the current directory, as command-line paths do.
 
-The schema is `config/schema.py`, loading and error messages `config/loading.py`;
+The schema is `config/schema.py` (its `data` section `config/data_schema.py`), loading and error
+messages `config/loading.py`;
 both stay free of TensorFlow so that `bertclf config check` and every config error
 answer in well under a second.
 """

@@ -14,7 +14,8 @@ from typing import Any, Optional
 import yaml
 from pydantic import ValidationError
 
-from bertclf.config.schema import DATA_ROOT_PREFIX, Config
+from bertclf.config.data_schema import DATA_ROOT_PREFIX
+from bertclf.config.schema import Config
 from bertclf.errors import ConfigError
 from bertclf.files import is_url
 
