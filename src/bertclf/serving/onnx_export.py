@@ -208,10 +208,11 @@ def write_tokenizer(loaded, run_dir: Path, config: Config, folder: Path, pairs: 
         ids = {f"{role}_id": vocab.index(f"[{role.upper()}]") for role in ("cls", "sep", "pad")}
         return {"kind": "wordpiece", "lower_case": lower_case, **record, **ids}
     if sp_file.is_file():
-        # Measured on 3,508 NSMC and SST-2 texts with multilingual e5's model: Hugging Face's Unigram
-        # and the sentencepiece package each break ties between equal-score segmentations
-        # ("ㅋㅋㅋㅋㅋ" as ㅋㅋ+ㅋㅋㅋ or ㅋㅋㅋ+ㅋㅋ) unlike tensorflow_text's SentencePiece on 35 and 24
-        # of them: no exact tokenizer file can be written, and an inexact one is not exported.
+        # Measured with multilingual e5's model: Hugging Face's Unigram breaks ties between
+        # equal-score segmentations ("ㅋㅋㅋㅋㅋ" as ㅋㅋ+ㅋㅋㅋ or ㅋㅋㅋ+ㅋㅋ) unlike tensorflow_text on 35
+        # of 3,508 NSMC and SST-2 texts: no exact tokenizer file can be written, and an inexact one
+        # is not exported. The sentencepiece package up to 0.2.1 is exact (all 20,870 texts tried;
+        # 0.2.2 and later differ on 116): the way to export these (docs/serving.md).
         raise ModelError(f"{run_dir}: its encoder's tokenizer is SentencePiece ({encoder.spec.name}); its ONNX "
                          f"export is not supported yet: no tokenizer outside TensorFlow reproduces its token ids "
                          f"exactly (WordPiece encoders export: minilm_l6_uncased, tiny, TF Hub BERTs)")
