@@ -43,7 +43,7 @@ def matmul_gflops(seconds: float = 2.0, size: int = 2048) -> float:
 
 
 def free_disk() -> str:
-    """Free space where the tests write and where the clone is ("76.1 GB free in /tmp and /work")."""
+    """Free space where the tests write and where the clone is ("76.1 GB free in /tmp and /home/me/bertclf")."""
     by_device: dict[int, list[str]] = {}
     for place in (tempfile.gettempdir(), os.getcwd()):
         by_device.setdefault(os.stat(place).st_dev, []).append(place)

@@ -6,8 +6,8 @@ in a virtual environment of its own. docs/serving.md has what it found for multi
 
     python scripts/sentencepiece_parity.py dump ENCODER_FOLDER ids.json \\
         $BERTCLF_DATA/nsmc/ratings_test.txt:document:20000 $BERTCLF_DATA/sst2/dev.tsv:sentence
-    python -m venv /tmp/sp && /tmp/sp/bin/pip install sentencepiece==0.2.1
-    /tmp/sp/bin/python scripts/sentencepiece_parity.py compare ENCODER_FOLDER ids.json
+    python -m venv sp-0.2.1 && sp-0.2.1/bin/pip install sentencepiece==0.2.1
+    sp-0.2.1/bin/python scripts/sentencepiece_parity.py compare ENCODER_FOLDER ids.json
 
 Each data argument is FILE:COLUMN[:ROWS] of a tab-separated file with a header; empty texts are skipped.
 """

@@ -17,7 +17,6 @@ from bertclf.config.section import Section as _Section
 DATA_ROOT_PREFIX = "${BERTCLF_DATA}"
 
 
-
 class DataSource(_Section):
     """Where a file of the data root comes from (`data.sources`): downloaded when it is missing."""
 

@@ -84,7 +84,8 @@ def save_encoder(path: Path, encoder, vocab_file: Path, lower_case: bool) -> Non
     writes the same call through Keras' SavedModel format, which also traces and stores every
     layer's own functions: 28 of e5's 50 s conversion, and a graph TensorFlow must restore and
     differentiate nested, function by function, at every load and every first training step
-    (measured on MiniLM in float32: the first step 4.5 s against 2.9 s from this folder).
+    (measured on MiniLM in float32, the folders alternated: the first training step 4.0-4.4 s
+    against 2.6-3.1 s; scripts/encoder_first_step.py).
     """
     import tensorflow as tf
 

@@ -37,8 +37,9 @@ def export(config: Config, data: LabelledData, preprocessor, classifier, task: C
     """Writes the string-input SavedModel into a staging folder and checks it against the classifier.
 
     `probabilities(classifier, task, encoded, config)` scores with the in-memory classifier;
-    `encode` is the run's `pipeline.SplitEncoder`. Adds `export_check` to `metrics`. Returns the staging folder, which `publish`
-    moves into place as `model/` once everything else of the run is written.
+    `encode` is the run's `pipeline.SplitEncoder`. Adds `export_check` to `metrics`. Returns
+    the staging folder, which `publish` moves into place as `model/` once everything else of
+    the run is written.
     """
     from bertclf.encoders.tokenization import leading_tokens
     from bertclf.encoders.windows import Windowing
