@@ -254,13 +254,15 @@ def test_a_budget_that_does_not_fit_all_the_data_keeps_measuring_and_fit_within_
     from bertclf.training.budget import PREDICTION_TOLERANCE
     from conftest import make_dataset_tree
 
-    # One epoch of 23,520 training texts, one a step, takes longer than the budget on any machine:
+    # A validation set of 120 texts, scored one at a time, keeps measuring cheap: with 480, a
+    # measurement slowed by other processes took the whole 20 s and the plan refused the budget.
+    # One epoch of 23,880 training texts, one a step, takes longer than the budget on any machine:
     # a step of this model takes 2 ms here with a thread pool of its own (5,880 texts fitted 20 s).
     make_dataset_tree(tmp_path / "data", train=12_000, test=10)
     budget = 20
     config = write_config(tmp_path / "config.yaml", f"""
 experiment: {{name: tight, seed: 11, output_dir: runs}}
-data: {{path: data, validation_split: 0.02, bucketing: false}}
+data: {{path: data, validation_split: 0.005, bucketing: false}}
 model: {{encoder: tiny, seq_length: 32, pooling: mean, tiny: {{layers: 1, hidden: 32, heads: 2, vocab_size: 400}}}}
 train: {{epochs: 1, batch_size: 1, learning_rate: 1.0e-3, time_budget: {budget}s}}
 runtime: {{progress: false, precision: float32}}
@@ -269,7 +271,7 @@ runtime: {{progress: false, precision: float32}}
     runs = tmp_path / "runs"
     metrics, _ = finished_run(runs / (runs / artifacts.LATEST_FILE).read_text().strip())
     plan = metrics["plan"]
-    assert plan["measured"] and plan["train_examples"] < plan["available_examples"] == 23_520, plan
+    assert plan["measured"] and plan["train_examples"] < plan["available_examples"] == 23_880, plan
     # The plan's own arithmetic: what measuring took and the predicted fit fill the budget, no more.
     assert plan["probe_seconds"] + plan["predicted_fit_seconds"] <= budget + 0.1, plan
     assert plan["probe_seconds"] + plan["predicted_fit_seconds"] >= budget * (1 - PREDICTION_TOLERANCE), plan
