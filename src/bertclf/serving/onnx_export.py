@@ -24,16 +24,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from bertclf import artifacts, files
 from bertclf.config import Config, load_config
 from bertclf.encoders.export import SP_MODEL_FILE
 from bertclf.errors import ModelError, RunError
 
 EXPORT_FORMAT_VERSION = 1
-# ONNX opset: 17 has LayerNormalization-era ops every ONNX Runtime of the last years runs.
-_OPSET = 17
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
@@ -53,6 +49,7 @@ def export_onnx(run_dir: Path, quantize: Optional[str] = None, data=None, encode
             changes too many labels (`serving.onnx_checks`).
     """
     from bertclf.serving.onnx_checks import check_export, check_int8
+    from bertclf.serving.onnx_convert import convert_to_onnx
 
     started = time.perf_counter()
     if not artifacts.is_finished(run_dir):
@@ -104,6 +101,7 @@ def export_onnx(run_dir: Path, quantize: Optional[str] = None, data=None, encode
 
 # What an export folder holds: the only files a new export may replace.
 _EXPORT_FILES = {artifacts.ONNX_MODEL_FILE, artifacts.ONNX_INT8_FILE, artifacts.TOKENIZER_FILE,
+                 artifacts.ONNX_SENTENCEPIECE_FILE,
                  artifacts.ONNX_META_FILE}
 
 
@@ -155,34 +153,9 @@ def _probabilities_function(tf, classifier, task):
     return probabilities
 
 
-def convert_to_onnx(function, path: Path) -> None:
-    """tf2onnx on a traced function, with TensorFlow's `Erfc` (the exact GELU) as 1 - Erf."""
-    import tf2onnx
-
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=_OPSET,
-                                             custom_op_handlers={"Erfc": (_erfc, [])})
-    # The output keeps its TensorFlow name; the contract's name is `probabilities`.
-    (output,) = proto.graph.output
-    for node in proto.graph.node:
-        node.output[:] = ["probabilities" if name == output.name else name for name in node.output]
-    output.name = "probabilities"
-    path.write_bytes(proto.SerializeToString())
-
-
-def _erfc(ctx, node, name, args):
-    """tf2onnx has no converter for `Erfc`; erfc(x) = 1 - erf(x), exact to float32 rounding
-    where GELU uses it (erfc(-x/sqrt(2)) for x of ordinary size)."""
-    from tf2onnx import utils
-
-    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
-    node.type = "Erf"
-    one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype))
-    ctx.insert_new_node_on_output("Sub", node.output[0], name=utils.make_name(f"{node.name}_erfc"),
-                                  inputs=[one.output[0], node.output[0]])
-
-
 def write_tokenizer(loaded, run_dir: Path, config: Config, folder: Path, pairs: bool, encoder) -> dict:
-    """Writes `tokenizer.json` for the run's preprocessor; returns bertclf.json's `tokens` record."""
+    """Writes the run's tokenizer (`tokenizer.json`, or a SentencePiece encoder's `sentencepiece.model`);
+    returns bertclf.json's `tokens` record."""
     import tensorflow as tf
 
     from bertclf.encoders.tokenization import token_ids
@@ -208,14 +181,20 @@ def write_tokenizer(loaded, run_dir: Path, config: Config, folder: Path, pairs: 
         ids = {f"{role}_id": vocab.index(f"[{role.upper()}]") for role in ("cls", "sep", "pad")}
         return {"kind": "wordpiece", "lower_case": lower_case, **record, **ids}
     if sp_file.is_file():
-        # Measured with multilingual e5's model: Hugging Face's Unigram breaks ties between
-        # equal-score segmentations ("ㅋㅋㅋㅋㅋ" as ㅋㅋ+ㅋㅋㅋ or ㅋㅋㅋ+ㅋㅋ) unlike tensorflow_text on 35
-        # of 3,508 NSMC and SST-2 texts: no exact tokenizer file can be written, and an inexact one
-        # is not exported. The sentencepiece package up to 0.2.1 is exact (all 20,870 texts tried;
-        # 0.2.2 and later differ on 116): the way to export these (docs/serving.md).
-        raise ModelError(f"{run_dir}: its encoder's tokenizer is SentencePiece ({encoder.spec.name}); its ONNX "
-                         f"export is not supported yet: no tokenizer outside TensorFlow reproduces its token ids "
-                         f"exactly (WordPiece encoders export: minilm_l6_uncased, tiny, TF Hub BERTs)")
+        # Hugging Face's Unigram breaks ties between equal-score segmentations ("ㅋㅋㅋㅋㅋ" as
+        # ㅋㅋ+ㅋㅋㅋ or ㅋㅋㅋ+ㅋㅋ) unlike tensorflow_text (35 of 3,508 NSMC and SST-2 texts), so no exact
+        # tokenizer.json exists; the sentencepiece package up to 0.2.1 gives tensorflow_text's ids
+        # (all 20,870 texts tried; docs/serving.md). The runtime tokenizes with it and this model;
+        # the export's id check below guards whatever version is installed.
+        from bertclf.encoders import load_preprocessor
+        from bertclf.encoders.registry import MANIFEST_FILE
+
+        shutil.copyfile(sp_file, folder / artifacts.ONNX_SENTENCEPIECE_FILE)
+        special = load_preprocessor(encoder.preprocess_handle).tokenize.get_special_tokens_dict()
+        manifest = json.loads((sp_file.parent / MANIFEST_FILE).read_text(encoding="utf-8"))
+        ids = {"cls_id": int(special["start_of_sequence_id"]), "sep_id": int(special["end_of_segment_id"]),
+               "pad_id": int(special["padding_id"])}
+        return {"kind": "sentencepiece", **record, "text_prefix": manifest.get("text_prefix", ""), **ids}
     raise ModelError(f"{run_dir}: no WordPiece vocabulary in {artifacts.MODEL_DIR}/assets; its tokenizer cannot "
                      f"be exported")
 
