@@ -350,3 +350,39 @@ def uninterrupted(resume_config) -> tuple[dict, dict]:
     printed, _ = process.communicate(timeout=600)
     assert process.returncode == 0, printed[-3000:]
     return finished_run(run_dir)
+
+
+def run_readme_standalone(run: Path, texts: list[str], tmp_path: Path, replace: tuple = ()) -> list[dict]:
+    """Runs README's standalone ONNX example on `run`'s export, in a process where importing
+    tensorflow, tensorflow_text, tf_keras or bertclf fails; returns the rows it printed.
+
+    Args:
+        replace: (README line, new line) pairs, for the variants the docs show.
+    """
+    import re
+    import textwrap
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(# Without TensorFlow or bertclf.*?)```", readme, re.S)
+    assert block, "README: the standalone ONNX example"
+    code = block.group(1)
+    assert len(code.strip().splitlines()) <= 20
+    for old, new in (('"runs/imdb_small-20261205-223442"', repr(str(run))), *replace):
+        assert old in code, old
+        code = code.replace(old, new)
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(textwrap.dedent("""
+        import sys
+        class Refuse:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("tensorflow", "tensorflow_text", "bertclf", "tf_keras"):
+                    raise ImportError(f"{name} is not installed here")
+        sys.meta_path.insert(0, Refuse())
+    """))
+    script = tmp_path / "standalone.py"
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), *texts], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [json.loads(line) for line in done.stdout.splitlines()]

@@ -41,6 +41,7 @@ ONNX_SUBDIR = "onnx"  # inside EXPORT_DIR
 ONNX_MODEL_FILE = "model.onnx"  # token ids -> probabilities, float32
 ONNX_INT8_FILE = "model.int8.onnx"  # the same, weights dynamically quantised to int8
 TOKENIZER_FILE = "tokenizer.json"  # Hugging Face tokenizers: text -> the run's token ids
+ONNX_SENTENCEPIECE_FILE = "sentencepiece.model"  # instead, for SentencePiece encoders (the sentencepiece package)
 ONNX_META_FILE = "bertclf.json"  # labels, thresholds, task, truncation, seq_length, the export's checks
 # Written after every completed epoch so an interrupted run can resume; removed
 # once the run has finished and exported its model.

@@ -215,12 +215,39 @@ runtime: {{progress: false, precision: mixed_bfloat16}}
     capsys.readouterr()
     assert main(["predict", "정말 최고 재밌어요 추천", "--model", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0])["label"] == "positive"
-    # No tokenizer outside TensorFlow gives SentencePiece's ids exactly: its ONNX export is refused,
-    # in one line, before any conversion, and nothing is written.
-    assert main(["export", str(run)]) == 1
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(f"error: {run}: its encoder's tokenizer is SentencePiece") and "not supported yet" in last
-    assert not (run / "export" / "onnx").exists()
+    # The ONNX export tokenizes with the sentencepiece package and the run's own model (the export
+    # checked its ids against the TensorFlow preprocessor's on the validation texts), prefix included.
+    assert main(["export", str(run)]) == 0
+    folder = run / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR
+    record = json.loads((folder / artifacts.ONNX_META_FILE).read_text())
+    assert record["tokens"]["kind"] == "sentencepiece" and record["tokens"]["text_prefix"] == "query: "
+    assert (folder / artifacts.ONNX_SENTENCEPIECE_FILE).is_file() and not (folder / artifacts.TOKENIZER_FILE).exists()
+    capsys.readouterr()
+    texts = ["정말 최고 재밌어요 추천", "진짜 최악 지루해요ㅠㅠㅠㅠㅠ"]
+    rows = {}
+    for runtime in ("onnx", "tensorflow"):
+        assert main(["predict", *texts, "--model", str(run), "--json", "--runtime", runtime]) == 0
+        rows[runtime] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for onnx_row, tf_row in zip(rows["onnx"], rows["tensorflow"]):
+        assert onnx_row["label"] == tf_row["label"]
+        for name, probability in tf_row["probabilities"].items():  # the run trained in bfloat16
+            assert abs(onnx_row["probabilities"][name] - probability) < 0.02
+    # README's standalone example with docs/serving.md's SentencePiece lines, without TensorFlow or bertclf.
+    import re
+
+    from conftest import PROJECT_ROOT, run_readme_standalone
+
+    serving = (PROJECT_ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
+    lines = re.search(r"```python\n(import numpy as np, onnxruntime, sentencepiece\n.*?)```", serving, re.S)
+    assert lines, "docs/serving.md: the SentencePiece lines of the standalone example"
+    readme_lines = ("import numpy as np, onnxruntime, tokenizers",
+                    'tokenizer = tokenizers.Tokenizer.from_file(f"{folder}/tokenizer.json")',
+                    '    ids = tokenizer.encode(tokens["text_prefix"] + text, add_special_tokens=False).ids')
+    printed = run_readme_standalone(run, texts, tmp_path, replace=tuple(zip(readme_lines,
+                                                                            lines.group(1).splitlines())))
+    for mine, theirs in zip(printed, rows["onnx"], strict=True):
+        assert mine["label"] == theirs["label"]
+        assert np.allclose(list(mine["probabilities"].values()), list(theirs["probabilities"].values()), atol=1e-6)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bertclf import artifacts
-from conftest import PROJECT_ROOT, make_dataset_tree, own_copy, shared_once, write_config
+from conftest import PROJECT_ROOT, make_dataset_tree, own_copy, run_readme_standalone, shared_once, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -269,27 +269,7 @@ def test_the_tokenizer_file_folds_and_splits_as_tensorflow_text(tiny_encoder_dir
 def test_the_readme_standalone_example_needs_neither_tensorflow_nor_bertclf(onnx_run, tmp_path, capsys):
     """README's fifteen lines, run as written in a process where importing tensorflow or bertclf fails,
     give the probabilities `bertclf predict --json` gives."""
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```python\n(# Without TensorFlow or bertclf.*?)```", readme, re.S)
-    assert block, "README: the standalone ONNX example"
-    code = block.group(1)
-    assert len(code.strip().splitlines()) <= 20
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(textwrap.dedent("""
-        import sys
-        class Refuse:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("tensorflow", "tensorflow_text", "bertclf", "tf_keras"):
-                    raise ImportError(f"{name} is not installed here")
-        sys.meta_path.insert(0, Refuse())
-    """))
-    script = tmp_path / "standalone.py"
-    script.write_text(code.replace('"runs/imdb_small-20261205-223442"', repr(str(onnx_run))), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(script), *TEXTS[:2]], capture_output=True, text=True, timeout=120,
-                          env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    printed = run_readme_standalone(onnx_run, TEXTS[:2], tmp_path)
     rows, _ = _predict_json(onnx_run, *TEXTS[:2], capsys=capsys)
     for mine, theirs in zip(printed, rows):
         assert mine["label"] == theirs["label"]

@@ -1,4 +1,5 @@
-"""The run's tokenisation without TensorFlow: a Hugging Face `tokenizers` file, and packing.
+"""The run's tokenisation without TensorFlow: a Hugging Face `tokenizers` file (WordPiece) or the
+sentencepiece package (SentencePiece encoders), and packing.
 
 `wordpiece_tokenizer` writes what TF Hub's BERT preprocessors do (tensorflow_text's
 `BertTokenizer`) as a `tokenizers` pipeline, step for step: Unicode case folding
@@ -193,11 +194,39 @@ def round_robin(first: list[int], second: list[int], budget: int) -> tuple[list[
     return first[:keep_first], second[:keep_second]
 
 
-def load_packer(folder: Path) -> Packer:
-    """The packer of an ONNX export folder (its tokenizer.json and bertclf.json)."""
-    from tokenizers import Tokenizer
+class SentencePieceTokenizer:
+    """A SentencePiece model through the sentencepiece package, answering `Packer`'s `tokenizers` call.
 
+    The package gives tensorflow_text's ids up to 0.2.1 (0.2.2 and later break ties between
+    equal-score segmentations of repeated characters otherwise: docs/serving.md); the export
+    checks the ids on the run's validation texts with whatever version is installed.
+    """
+
+    def __init__(self, model_file: Path):
+        import sentencepiece
+
+        self._processor = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+
+    def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> list:
+        if add_special_tokens:
+            raise ValueError("the packer adds the special tokens itself")
+        return [_Encoding(ids) for ids in self._processor.encode(list(texts))]
+
+
+class _Encoding:
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: list[int]):
+        self.ids = ids
+
+
+def load_packer(folder: Path) -> Packer:
+    """The packer of an ONNX export folder (its tokenizer file and bertclf.json)."""
     from bertclf import artifacts
 
     meta = json.loads((folder / artifacts.ONNX_META_FILE).read_text(encoding="utf-8"))
+    if meta["tokens"].get("kind") == "sentencepiece":
+        return Packer(SentencePieceTokenizer(folder / artifacts.ONNX_SENTENCEPIECE_FILE), meta["tokens"])
+    from tokenizers import Tokenizer
+
     return Packer(Tokenizer.from_file(str(folder / artifacts.TOKENIZER_FILE)), meta["tokens"])
