@@ -131,7 +131,11 @@ def test_shipped_config_trains_evaluates_and_predicts(config, environment, imdb_
                  *PRETRAIN_SMALL, "--set", f"pretrain.output={encoder}")
         extra += ["--set", f"model.encoder={encoder}"]
         pretrained = _json(tmp_path / "pretraining" / artifacts.PRETRAIN_METRICS_FILE)
-        assert pretrained["steps"] == 4 and pretrained["held_out_loss"]["end"] < pretrained["held_out_loss"]["start"]
+        # Four steps move the held-out loss by about 1e-4, either way from one run to the next (6.75380
+        # after, 6.75366 before, once): that pretraining learns is tests/pretraining/test_pretrain.py's
+        # 24 steps. Here: the four steps ran, and both held-out scores are numbers.
+        assert pretrained["steps"] == 4
+        assert all(np.isfinite(pretrained["held_out_loss"][end]) for end in ("start", "end"))
     _bertclf("train", str(config), "--run-dir", str(run), *SMALL, *extra)
 
     resolved = yaml.safe_load((run / artifacts.CONFIG_FILE).read_text(encoding="utf-8"))
