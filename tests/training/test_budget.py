@@ -138,6 +138,16 @@ def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, 
         return original(train, total_steps)
 
     monkeypatch.setattr(optimizer_module, "build_optimizer", recording)
+    import tf_keras
+
+    traced = []  # one entry per trace of a model's training step
+    train_step = tf_keras.Model.train_step
+
+    def tracing(model, data):
+        traced.append(id(model))
+        return train_step(model, data)
+
+    monkeypatch.setattr(tf_keras.Model, "train_step", tracing)
     config = e2e_config(tmp_path, tiny_encoder_dir, extra="", name="budgeted")
     assert main(["train", str(config), "--set", "train.time_budget=5m", "--set", "train.epochs=3"]) == 0
     runs = tmp_path / "runs"
@@ -152,6 +162,9 @@ def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, 
     assert plan["step_seconds"] > 0 and plan["probe_steps"] >= 2
     assert metrics["optimizer_steps"] == plan["steps"] == len(history["loss"]) * 5
     assert schedules[-1] == plan["steps"]  # the run's warmup/decay: built for the planned steps
+    # The probe's classifier and the run's each trace their step once: the optimizer's slots exist
+    # before the first step (optimizer.create_slots; made inside it, the step is traced twice).
+    assert len(traced) == len(set(traced)) == 2
     saved = yaml.safe_load((run_dir / artifacts.CONFIG_FILE).read_text())
     assert saved["train"]["plan"] == {"train_examples": 36, "epochs": 3, "budget_seconds": 300.0, "max_epochs": 3}
     assert saved["train"]["time_budget"] == "5m"

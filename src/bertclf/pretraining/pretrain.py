@@ -156,7 +156,7 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
     from bertclf.encoders.native import read_native_weights
     from bertclf.pretraining.masking import MaskingRule, held_out_dataset, training_dataset
     from bertclf.pretraining.model import PretrainKeeper, build_pretrainer, encoder_weights, history_entry
-    from bertclf.training.optimizer import build_optimizer
+    from bertclf.training.optimizer import build_optimizer, create_slots
 
     import tf_keras
 
@@ -175,6 +175,7 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
     optimizer = build_optimizer(TrainConfig(learning_rate=settings.learning_rate, weight_decay=settings.weight_decay,
                                             warmup_fraction=settings.warmup_fraction), settings.steps)
     model.compile(optimizer=optimizer, jit_compile=runtime.jit_compile)
+    create_slots(model)  # the step is traced once, not twice
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     # Two kept: the checkpoint the state file names stays until a newer state names a newer one.
     manager = tf.train.CheckpointManager(checkpoint, str(run_dir / artifacts.CHECKPOINT_DIR), max_to_keep=2)

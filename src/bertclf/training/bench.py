@@ -165,7 +165,7 @@ class _PipelineBench:
                  distribution, jit_compile: bool = False):
         from bertclf.model import build_classifier
         from bertclf.task import ClassificationTask
-        from bertclf.training.optimizer import build_optimizer
+        from bertclf.training.optimizer import build_optimizer, create_slots
 
         tf_keras.mixed_precision.set_global_policy("mixed_bfloat16" if pipeline == "bucketed_bf16" else "float32")
         self.tf, self.pipeline, self.preprocessor = tf, pipeline, preprocessor
@@ -179,6 +179,8 @@ class _PipelineBench:
             model = self.classifier if pipeline != "seed" else self._with_tokenizer_inside()
             model.compile(optimizer=build_optimizer(config.train, 10_000), jit_compile=jit_compile,
                           **self.task.compile_arguments())
+            if pipeline != "seed":  # as `bertclf train` does (the tutorial's pipeline does not)
+                create_slots(model)
         self.flops_per_token = _flops_per_real_token(self.classifier)
         self.model = model
         # Scoring uses an undistributed copy, as `bertclf train` does (see ValidationMetrics).

@@ -48,7 +48,8 @@ def read_state(run_dir: Path) -> Optional[dict]:
 def restore(model, state: dict, run_dir: Path, precision: Optional[str] = None) -> None:
     """Loads the model and optimizer variables of the state's last completed epoch.
 
-    Call after `compile`; the optimizer's slots are restored when first created.
+    Call after `compile` and `optimizer.create_slots`: the optimizer's slots exist, and are
+    restored (and checked) with the weights.
 
     Raises:
         RunError: The checkpoint does not fit the model built now; typically the run

@@ -45,3 +45,16 @@ def build_optimizer(train: TrainConfig, total_steps: int) -> AdamWeightDecay:
     return AdamWeightDecay(
         learning_rate=schedule, weight_decay_rate=train.weight_decay, beta_1=0.9, beta_2=0.999,
         epsilon=1e-6, exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
+
+
+def create_slots(model: tf_keras.Model) -> None:
+    """Creates the compiled model's optimizer variables (AdamW's moments, its step count) now.
+
+    Keras creates them inside the first traced training step, and a tf.function whose first
+    trace creates variables traces the whole step a second time without them: MiniLM's forward
+    and backward graph built twice, once per run and once per budget measurement. Call it in
+    the strategy's scope, after `compile`.
+    """
+    # Keras's own (private) entry: apply_gradients calls it on the first step (tf_keras 2.20;
+    # a LossScaleOptimizer passes it to the optimizer it wraps).
+    model.optimizer._create_all_weights(model.trainable_variables)

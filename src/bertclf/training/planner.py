@@ -131,7 +131,7 @@ def measure_costs(config: Config, data: LabelledData, task: ClassificationTask, 
                   max_steps: int = _PROBE_STEPS) -> budget.StepCosts:
     """Times this config's training steps, a validation pass and a checkpoint, on a throwaway classifier."""
     from bertclf.model import build_classifier
-    from bertclf.training.optimizer import build_optimizer
+    from bertclf.training.optimizer import build_optimizer, create_slots
 
     started = time.perf_counter()
     train, batch_size, bucketing = config.train, config.train.batch_size, config.data.bucketing
@@ -141,6 +141,7 @@ def measure_costs(config: Config, data: LabelledData, task: ClassificationTask, 
         model = build_classifier(encoder, task, config.model)
         model.compile(optimizer=build_optimizer(train, 10_000), jit_compile=runtime.jit_compile,
                       **task.compile_arguments())
+        create_slots(model)  # as the run does: its step is traced once
     scorer = build_classifier(encoder, task, config.model) if distribution.distributed else model
     # The run's own first-epoch batches, in its order: the probe meets the lengths the fit meets first.
     order = plan_batches(encoded.lengths, batch_size, bucketing, config.experiment.seed, 0)

@@ -255,7 +255,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
         WorkerLost: Another worker of a multi-worker run stopped answering.
     """
     from bertclf.model import build_classifier
-    from bertclf.training.optimizer import build_optimizer
+    from bertclf.training.optimizer import build_optimizer, create_slots
     from bertclf.training import checkpoints
     from bertclf.training.callbacks import EpochHook, FitProgress, StopGuard, ValidationMetrics
     from bertclf.training.curves import StepCurve, points_interval
@@ -274,6 +274,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
         classifier = build_classifier(encoder, task, config.model)
         classifier.compile(optimizer=build_optimizer(config.train, steps * epochs),
                            jit_compile=runtime.jit_compile, **task.compile_arguments())
+        create_slots(classifier)
     # Scoring and export use a twin built outside the strategy (see ValidationMetrics).
     local = build_classifier(encoder, task, config.model) if distribution.distributed else None
     guard = StopGuard(steps)
