@@ -5,10 +5,10 @@ embeddings (250,037 x 384 float32, 384 MB) took its conversion of an e5 classifi
 24 GB of memory (killed; 2026-12-06). Here the function is frozen first, every constant
 larger than `LARGE_CONSTANT_BYTES` is swapped for a two-row stand-in of the same width,
 tf2onnx converts the light graph, and the tables go back in as the ONNX initializers the
-stand-ins became: the same e5 classifier then converts with a peak of 8.7 GB, most of it
-the classifier and its SavedModel held in memory. A
-table is only gathered from (embeddings), so its first dimension never reaches the graph's
-shapes; the export's checks (`serving.onnx_checks`) compare the result with TensorFlow.
+stand-ins became: a whole `bertclf export` of an e5 run then peaks at 7.9 GB, 3.2 GB of it
+the run's SavedModel and float32 classifier held in memory. A table is only gathered from
+(embeddings), so its first dimension never reaches the graph's shapes; the export's checks
+(`serving.onnx_checks`) compare the result with TensorFlow.
 """
 
 from __future__ import annotations
@@ -36,22 +36,30 @@ def convert_to_onnx(function, path: Path, large_constant_bytes: int = LARGE_CONS
         large_constant_bytes: Float tables larger than this are kept out of tf2onnx's way.
     """
     import tensorflow as tf
-    import tf2onnx
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tf2onnx import tf_loader
+    from tf2onnx.convert import _convert_common, tensor_names_from_structed
 
     concrete = function.get_concrete_function(*function.input_signature)
     input_names = [tensor.name for tensor in concrete.inputs if tensor.dtype != tf.resource]
     output_names = [tensor.name for tensor in concrete.outputs if tensor.dtype != tf.resource]
-    # Frozen as tf2onnx.convert.from_function freezes (variables to constants, functions inlined).
+    renames = tensor_names_from_structed(concrete, input_names, output_names)
+    # tf2onnx.convert.from_function's steps (tf2onnx 1.17, the lock's), with the tables taken out
+    # between TensorFlow's freezing and its graph optimizer: freeze (variables to constants,
+    # functions inlined), optimize with grappler, convert. (`from_graph_def` instead freezes and
+    # imports the graph again: MiniLM's export then peaked at 9.2 GB instead of 6.4.)
     frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
-    graph_def = frozen.graph.as_graph_def(add_shapes=True)
+    graph_def = tf_loader.fix_freezing_errors_part2(frozen.graph.as_graph_def(add_shapes=True))
     del frozen
-    graph_def = tf2onnx.tf_loader.fix_freezing_errors_part2(graph_def)
     tables = _take_out_large_constants(graph_def, large_constant_bytes)
-    proto, _ = tf2onnx.convert.from_graph_def(
-        graph_def, name=concrete.name, input_names=input_names, output_names=output_names, opset=OPSET,
-        custom_op_handlers={"Erfc": (_erfc, [])},
-        tensors_to_rename=tf2onnx.convert.tensor_names_from_structed(concrete, input_names, output_names))
+    with tf.Graph().as_default() as graph, tf_loader.tf_session(graph=graph) as session:
+        tf.import_graph_def(graph_def, name="")
+        input_names = tf_loader.inputs_without_resource(session, input_names)
+        graph_def = tf_loader.tf_optimize(input_names, output_names, graph_def)
+    with tf.device("/cpu:0"):
+        proto, _ = _convert_common(graph_def, name=concrete.name, continue_on_error=True, opset=OPSET,
+                                   custom_op_handlers={"Erfc": (_erfc, [])}, input_names=input_names,
+                                   output_names=output_names, tensors_to_rename=renames)
     del graph_def
     _put_back(proto, tables)
     # The output keeps its TensorFlow name; the contract's name is `probabilities`.
