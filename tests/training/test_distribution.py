@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bertclf import artifacts
+from bertclf.training import checkpoints
 from conftest import RESUMABLE_EPOCHS as EPOCHS, finished_run, start_train
 
 pytestmark = pytest.mark.slow
@@ -77,15 +78,20 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def _start_workers(*args: str) -> list:
-    """One `bertclf train ARGS --set runtime.distribution=multi_worker` per worker, TF_CONFIG each."""
+def _start_workers(*args: str, temp_dir: Path | None = None) -> list:
+    """One `bertclf train ARGS --set runtime.distribution=multi_worker` per worker, TF_CONFIG each
+    (and TMPDIR `temp_dir`, if given)."""
     hosts = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})
         workers.append(start_train(*args, "--set", "runtime.distribution=multi_worker",
-                                   env={"TF_CONFIG": tf_config}))
+                                   env={"TF_CONFIG": tf_config, **({"TMPDIR": str(temp_dir)} if temp_dir else {})}))
     return workers
+
+
+def _scratch_folders(temp_dir: Path) -> list[Path]:
+    return list(temp_dir.glob(f"{checkpoints.SCRATCH_PREFIX}*"))
 
 
 def _wait(workers: list, timeout: float = 600) -> list[str]:
@@ -102,12 +108,17 @@ def test_two_workers_train_like_one_process_survive_a_killed_worker_and_only_the
     """Two workers run epoch 1; one is SIGKILLed in epoch 2; both resume. Every epoch, the
     steps and the best epoch equal the one-process run's, and only the chief wrote."""
     output = output_dir / "killed"
-    workers = _start_workers(str(resume_config), "--set", f"experiment.output_dir={output}")
+    # The workers' temporary folder: the killed worker's scratch checkpoints stay in it until the
+    # next worker on the host removes them.
+    scratch = output_dir / "tmp"
+    scratch.mkdir(parents=True)
+    workers = _start_workers(str(resume_config), "--set", f"experiment.output_dir={output}", temp_dir=scratch)
     chief, other = workers
     printed = _until_epoch_two(chief)
     assert "strategy multi_worker (2 replicas on 2 workers; this is worker 0" in printed
     other.send_signal(signal.SIGKILL)
     other.communicate(timeout=60)
+    assert _scratch_folders(scratch), "the killed worker had a scratch folder"
     # The chief finds its peer gone (TensorFlow's cluster health check) and stops with one line.
     rest, _ = chief.communicate(timeout=300)
     printed += rest
@@ -116,9 +127,10 @@ def test_two_workers_train_like_one_process_survive_a_killed_worker_and_only_the
     assert f"epoch 1 is saved. Resume with: bertclf train --resume {run_dir} on every worker" in printed
     assert "Traceback" not in printed
 
-    resumed = _start_workers("--resume", str(run_dir))
+    resumed = _start_workers("--resume", str(run_dir), temp_dir=scratch)
     outputs = _wait(resumed)
     assert [process.returncode for process in resumed] == [0, 0], "\n".join(outputs)[-4000:]
+    assert _scratch_folders(scratch) == []  # neither the killed worker's nor the resumed one's
     assert all("Resuming after epoch 1 (optimizer step 100)" in text for text in outputs)
     assert "this worker's part; the chief writes the run folder" in outputs[1]
     assert [path for path in output.iterdir() if path.is_dir()] == [run_dir]

@@ -12,7 +12,9 @@ resumes from its last completed epoch.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +30,10 @@ from bertclf.errors import RunError
 # The previous epoch's checkpoint stays until the new state file names the new one.
 _KEEP = 2
 _BEST_PREFIX = "best-epoch"
+# A non-chief worker's checkpoints go to `<temp>/bertclf-worker-checkpoint-<host>-<pid>-<random>`:
+# the host and process name the owner, so a later worker can remove the folder of one that was
+# killed (SIGKILL leaves no chance to clean up) without touching a live worker's.
+SCRATCH_PREFIX = "bertclf-worker-checkpoint-"
 
 
 def read_state(run_dir: Path) -> Optional[dict]:
@@ -118,14 +124,21 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
         directory = self.directory
         if not self.writes_run_folder:
-            directory = self._scratch = Path(tempfile.mkdtemp(prefix="bertclf-worker-checkpoint-"))
+            remove_dead_scratch_folders()
+            directory = self._scratch = Path(tempfile.mkdtemp(prefix=_scratch_prefix(os.getpid())))
         self._manager = tf.train.CheckpointManager(_full_checkpoint(self.model), str(directory),
                                                    max_to_keep=_KEEP, checkpoint_name="epoch")
         self._started = time.monotonic()
 
     def on_train_end(self, logs: Optional[dict] = None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Removes a non-chief worker's scratch folder. Keras skips `on_train_end` when `fit`
+        raises, so the run calls this too, whatever way the fit ended."""
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs or {}
@@ -176,6 +189,40 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         for path in self.directory.glob(f"{_BEST_PREFIX}*"):
             if self.best_checkpoint is None or not path.name.startswith(self.best_checkpoint + "."):
                 path.unlink(missing_ok=True)
+
+
+def remove_dead_scratch_folders(temp_dir: Optional[Path] = None) -> list[Path]:
+    """Removes the scratch folders of this host's workers whose processes no longer exist.
+
+    Only folders named as `RunCheckpoint` names them, by this host, are considered; a folder
+    whose process still runs (or whose number now belongs to another process) stays.
+
+    Returns:
+        The folders removed.
+    """
+    temp_dir = Path(temp_dir or tempfile.gettempdir())
+    removed = []
+    for path in temp_dir.glob(f"{_scratch_prefix('')}*"):
+        owner = path.name[len(_scratch_prefix("")):].split("-", 1)[0]
+        if path.is_dir() and not path.is_symlink() and owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _scratch_prefix(pid) -> str:
+    # Hyphens in a host name would make the pid ambiguous; they become underscores.
+    return f"{SCRATCH_PREFIX}{socket.gethostname().replace('-', '_')}-{pid}{'-' if pid != '' else ''}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _full_checkpoint(model) -> tf.train.Checkpoint:

@@ -326,6 +326,7 @@ def fit(config: Config, data: LabelledData, task: ClassificationTask, class_weig
                              ) from None
         finally:
             guard.restore_handlers()
+            saver.close()
         if guard.interrupted:
             raise Interrupted(_resume_hint(run_dir, saver.epochs_completed, _stopped_by(guard.signum)),
                               signum=guard.signum)
