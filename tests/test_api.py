@@ -139,14 +139,14 @@ def test_predict_takes_a_series_or_a_frame_with_the_runs_column_and_missing_text
 
 
 def test_in_memory_labels_are_read_as_a_csv_file_reads_them():
-    from bertclf.api import _rows
+    from bertclf.data.in_memory import example_rows
 
     # pandas turns integer labels into floats beside a missing one; the missing one skips its row.
-    rows = _rows([("good", 1.0), ("bad", 0.0), (float("nan"), 1.0), ("unlabelled", float("nan"))], "train",
+    rows = example_rows([("good", 1.0), ("bad", 0.0), (float("nan"), 1.0), ("unlabelled", float("nan"))], "train",
                  "text", "label")
     assert rows == [("good", 1), ("bad", 0), ("", 1), ("unlabelled", None)]
     with pytest.raises(DataError, match=r"example 1: label 0.5 is not a string or an integer"):
-        _rows([("half", 0.5)], "train", "text", "label")
+        example_rows([("half", 0.5)], "train", "text", "label")
 
 
 def test_sweep_overrides_are_a_dict_as_train_takes_them(tmp_path, tiny_encoder_dir):
