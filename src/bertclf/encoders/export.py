@@ -22,7 +22,8 @@ SP_MODEL_FILE = "sentencepiece.model"
 # (version 1 could cache a bfloat16 encoder when a bf16 run was the first to use it).
 # 3: the manifest records the dropout rates (a native rebuild needs them; the graph hides them).
 # 4: the encoder SavedModel is written without Keras' layer functions (`save_encoder`).
-ENCODER_FORMAT_VERSION = 4
+# 5: so is the preprocessor (`encoders.preprocessor_export`).
+ENCODER_FORMAT_VERSION = 5
 # Only callers that do not pass seq_length see this; bertclf always passes it.
 _DEFAULT_SEQ_LENGTH = 128
 # DataType enum values in a GraphDef (tensorflow/core/framework/types.proto).
@@ -47,8 +48,6 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
         manifest: Registry facts about the encoder.
         text_prefix: SentencePiece only: prepended to every text inside the preprocessor.
     """
-    from official.nlp.tools import export_tfhub_lib
-
     if encoder.compute_dtype != "float32":
         raise RuntimeError(f"encoder built in {encoder.compute_dtype}; encoders are saved in float32 "
                            f"(build them inside runtime.keras_policy('float32'))")
@@ -60,9 +59,14 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
         export_sentencepiece_preprocessor(out_dir / PREPROCESSOR_SUBDIR, vocab_file, text_prefix=text_prefix,
                                           default_seq_length=_DEFAULT_SEQ_LENGTH)
     else:
-        export_tfhub_lib.export_preprocessing(
-            str(out_dir / PREPROCESSOR_SUBDIR), vocab_file=str(vocab_file), do_lower_case=lower_case,
-            tokenize_with_offsets=False, default_seq_length=_DEFAULT_SEQ_LENGTH)
+        from official.nlp.modeling import layers
+
+        from bertclf.encoders.preprocessor_export import save_preprocessor
+
+        tokenizer = layers.BertTokenizer(vocab_file=str(vocab_file), lower_case=lower_case,
+                                         tokenize_with_offsets=False)
+        save_preprocessor(out_dir / PREPROCESSOR_SUBDIR, tokenizer, dict(tokenizer.get_special_tokens_dict()),
+                          _DEFAULT_SEQ_LENGTH)
     manifest = {**manifest, "tokenizer": "sentencepiece" if sentencepiece else "wordpiece",
                 **({"text_prefix": text_prefix} if text_prefix else {}), "format_version": ENCODER_FORMAT_VERSION, "compute_dtype": "float32",
                 "dropout": bert_config.hidden_dropout_prob,
