@@ -11,14 +11,20 @@ from bertclf.cli import main
 from conftest import write_config
 
 
-def test_help_and_config_check_do_not_import_tensorflow(tmp_path):
+def test_help_config_check_and_train_mistakes_do_not_import_tensorflow(tmp_path):
     config = write_config(tmp_path / "c.yaml", "data:\n  path: somewhere\nmodel:\n  encoder: tiny\n")
+    typo = write_config(tmp_path / "typo.yaml", "data:\n  path: d\nmodel:\n  encoder: tiny\ntrain:\n  epoch: 2\n")
+    # `train` with a config mistake or a bad --seeds: one line at once, before TensorFlow's import.
     script = ("import sys; from bertclf.cli import main; "
-              f"codes = [main(['--help']), main(['config', 'check', {str(config)!r}]), main(['models', 'list'])]; "
+              f"codes = [main(['--help']), main(['config', 'check', {str(config)!r}]), main(['models', 'list']), "
+              f"main(['train', {str(typo)!r}]), main(['train', {str(config)!r}, '--seeds', '1']), "
+              f"main(['train', {str(typo)!r}, '--seeds', '3'])]; "
               "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print(codes)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[0, 0, 0]"
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0, 0, 2, 2, 2]"
+    assert "train.epoch: unknown key; did you mean train.epochs?" in done.stderr
+    assert "--seeds 1: give at least 2" in done.stderr
 
 
 def test_config_check_prints_the_resolved_config(tmp_path, capsys):

@@ -73,8 +73,9 @@ def _train(config: Path, run: Optional[Path], overrides: List[str], resume: bool
            overwrite: bool, seeds: Optional[int]):
     """`train`'s work: one run (a TrainResult), or with --seeds a group (a SeedsResult)."""
     from bertclf.config import load_config
-    from bertclf.training.train import train as run_training
 
+    # TensorFlow (imported with bertclf.training.train) only once the config and the arguments
+    # are known to be good: a mistake in either is one line at once, not after a 3-5 s import.
     if seeds is not None:
         if resume or run_dir is not None or run is not None:
             raise ConfigError("--seeds starts new runs in the config's output_dir; drop --resume/--run-dir")
@@ -87,6 +88,8 @@ def _train(config: Path, run: Optional[Path], overrides: List[str], resume: bool
         if run_dir is not None or overwrite:
             raise ConfigError("--resume continues a run in its own folder; drop --run-dir/--overwrite")
         resumed_dir, resumed_config = resolve_resume(config, overrides, run)
+        from bertclf.training.train import train as run_training
+
         result = run_training(resumed_config, run_dir=resumed_dir, resume=True, started=command_started())
         if result.run_dir is not None:
             from bertclf.artifacts import record_last_run
@@ -96,8 +99,10 @@ def _train(config: Path, run: Optional[Path], overrides: List[str], resume: bool
     if run is not None:
         raise ConfigError(f"train: {run} is one argument too many; to continue that run, add --resume "
                           f"(bertclf train {config} --resume {run})")
-    result = run_training(load_config(config, overrides), run_dir=run_dir, overwrite=overwrite,
-                          started=command_started())
+    loaded = load_config(config, overrides)
+    from bertclf.training.train import train as run_training
+
+    result = run_training(loaded, run_dir=run_dir, overwrite=overwrite, started=command_started())
     if result.run_dir is not None:
         from bertclf.artifacts import record_last_run
 

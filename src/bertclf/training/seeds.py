@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from bertclf import artifacts
 from bertclf.config import Config, RunPlan
 from bertclf.errors import ConfigError
 from bertclf.reporting.seeds import summary_lines, write_group
-from bertclf.training.train import TrainResult, train
+
+if TYPE_CHECKING:
+    from bertclf.training.train import TrainResult
 
 
 @dataclasses.dataclass
@@ -37,6 +39,8 @@ def train_seeds(config: Config, seeds: int, started: Optional[float] = None) -> 
     """
     if seeds < 2:
         raise ConfigError(f"--seeds {seeds}: give at least 2 (one run says nothing about the noise)")
+    from bertclf.training.train import train  # TensorFlow: after the arguments are known to be good
+
     name, first_seed = config.experiment.name, config.experiment.seed
     group_dir = artifacts.create_run_dir(config.experiment.output_dir, f"{name}-seeds")
     numbers = [first_seed + k for k in range(seeds)]
