@@ -110,7 +110,8 @@ def _read_native_weights(handle: str) -> NativeEncoderWeights:
 
     register_exact_gelu()
     loaded = load_saved_model(handle)
-    weights = {_plain_name(v.name): v.numpy() for v in loaded.variables if v.dtype != tf.bool}
+    # A SavedModel that is no encoder at all (say, a preprocessor) may have no variables.
+    weights = {_plain_name(v.name): v.numpy() for v in getattr(loaded, "variables", ()) if v.dtype != tf.bool}
     try:
         vocab_size, hidden = weights["word_embeddings/embeddings"].shape
         layers = len([n for n in weights if re.fullmatch(r"transformer/layer_\d+/intermediate/kernel", n)])

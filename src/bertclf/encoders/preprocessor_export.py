@@ -48,14 +48,18 @@ def save_preprocessor(out_dir: Path, tokenizer, special: dict, default_seq_lengt
     def preprocess(texts):
         return pack(tokenize(texts))
 
-    root = tf.train.Checkpoint()
     # What the functions read (the vocabulary's table and file, the SentencePiece model); the
     # Keras layer itself is not tracked, or saving it would store its layer functions again.
-    root.resources = [item for item in tf.train.TrackableView(tokenizer).descendants()
-                      if isinstance(item, (tf.saved_model.experimental.TrackableResource, tf.saved_model.Asset,
-                                           tf.Variable))]
+    resources = [item for item in tf.train.TrackableView(tokenizer).descendants()
+                 if isinstance(item, (tf.saved_model.experimental.TrackableResource, tf.saved_model.Asset,
+                                      tf.Variable))]
+    root = tf.train.Checkpoint()
+    root.resources = resources
     root.__call__ = preprocess
     root.tokenize = tf.train.Checkpoint()
+    # `tokenize` holds them too: the TF Hub tutorials wrap `hub.KerasLayer(preprocessor.tokenize)`
+    # in their own model, and saving that model must reach the table through the layer's object.
+    root.tokenize.resources = resources
     root.tokenize.__call__ = tokenize
     root.tokenize.get_special_tokens_dict = tf.train.Checkpoint()
     root.tokenize.get_special_tokens_dict.__call__ = tf.function(
