@@ -1,37 +1,62 @@
 """A non-chief worker's scratch checkpoints: removed however its fit ends, and after a SIGKILL
-by the next worker on the host, never another process's or another program's folder."""
+by the next worker, never a live worker's folder, nor anything bertclf did not make."""
 
 from __future__ import annotations
 
-import os
+import fcntl
+import signal
 import subprocess
 import sys
 import tempfile
 
 from bertclf.training import checkpoints
 
-
-def _dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
+OWNER = checkpoints.SCRATCH_OWNER_FILE
 
 
-def test_only_the_folders_of_this_hosts_dead_workers_are_removed(tmp_path, monkeypatch):
+def _scratch(tmp_path, name):
+    folder = tmp_path / f"{checkpoints.SCRATCH_PREFIX}{name}"
+    folder.mkdir()
+    (folder / OWNER).write_bytes(b"")
+    (folder / "epoch-1.index").write_bytes(b"x")
+    return folder
+
+
+def test_only_the_folders_of_ended_workers_are_removed(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    dead = tmp_path / f"{checkpoints._scratch_prefix(_dead_pid())}abc123"
-    alive = tmp_path / f"{checkpoints._scratch_prefix(os.getpid())}def456"
-    other_host = tmp_path / f"{checkpoints.SCRATCH_PREFIX}another_host-{_dead_pid()}-ghi789"
-    old_style = tmp_path / f"{checkpoints.SCRATCH_PREFIX}84jjqt01"  # an older bertclf's: owner unknown
-    someone_elses = tmp_path / "bertclf-worker-checkpoints-of-mine"
-    for folder in (dead, alive, other_host, old_style, someone_elses):
-        folder.mkdir()
-        (folder / "epoch-1.index").write_bytes(b"x")
-    (tmp_path / f"{checkpoints._scratch_prefix(_dead_pid())}file").write_text("a file, not a folder")
+    ended = _scratch(tmp_path, "ended")  # its owner file unlocked: the worker's process is gone
+    held_here = _scratch(tmp_path, "held_here")
+    held_elsewhere = _scratch(tmp_path, "held_elsewhere")
+    # A user's folder that happens to bear the name, without the owner file; an older bertclf's.
+    users = tmp_path / f"{checkpoints.SCRATCH_PREFIX}mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("keep me")
+    # A link bearing the name to a folder that looks like a scratch folder, and a plain file.
+    target = _scratch(tmp_path, "x")
+    target = target.rename(tmp_path / "elsewhere")
+    (tmp_path / f"{checkpoints.SCRATCH_PREFIX}link").symlink_to(target)
+    (tmp_path / f"{checkpoints.SCRATCH_PREFIX}file").write_text("a file")
 
-    assert checkpoints.remove_dead_scratch_folders() == [dead]
-    assert not dead.exists()
-    assert all(folder.is_dir() for folder in (alive, other_host, old_style, someone_elses))
+    with open(held_here / OWNER, "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder = subprocess.Popen([sys.executable, "-c", (
+            "import fcntl, sys, time; h = open(sys.argv[1], 'rb'); fcntl.flock(h, fcntl.LOCK_EX); "
+            "print('locked', flush=True); time.sleep(60)"), str(held_elsewhere / OWNER)],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            assert checkpoints.remove_dead_scratch_folders() == [ended]
+            assert not ended.exists()
+            for kept in (held_here, held_elsewhere, users, target):
+                assert kept.is_dir() and len(list(kept.iterdir())) >= 1, kept
+            assert (users / "notes.txt").read_text() == "keep me"
+            # The other worker is SIGKILLed: the kernel drops its lock, and its folder goes next time.
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+            assert checkpoints.remove_dead_scratch_folders() == [held_elsewhere]
+        finally:
+            holder.kill()
+    assert held_here.is_dir() and users.is_dir() and target.is_dir()
 
 
 def test_close_removes_the_scratch_folder_when_fit_never_reached_its_end(tmp_path, monkeypatch):
@@ -44,7 +69,8 @@ def test_close_removes_the_scratch_folder_when_fit_never_reached_its_end(tmp_pat
     saver.set_model(model)
     saver.on_train_begin()
     (scratch,) = tmp_path.iterdir()
-    assert scratch.name.startswith(checkpoints._scratch_prefix(os.getpid()))
+    assert scratch.name.startswith(checkpoints.SCRATCH_PREFIX) and (scratch / OWNER).is_file()
+    assert checkpoints.remove_dead_scratch_folders() == []  # its owner (this run) holds the lock
     saver.close()  # what the run does in its `finally`, where Keras' on_train_end is skipped
     assert list(tmp_path.iterdir()) == []
     saver.close()  # and again from on_train_end: nothing left to do

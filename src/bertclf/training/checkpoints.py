@@ -11,10 +11,9 @@ resumes from its last completed epoch.
 
 from __future__ import annotations
 
+import fcntl
 import json
-import os
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -30,10 +29,12 @@ from bertclf.errors import RunError
 # The previous epoch's checkpoint stays until the new state file names the new one.
 _KEEP = 2
 _BEST_PREFIX = "best-epoch"
-# A non-chief worker's checkpoints go to `<temp>/bertclf-worker-checkpoint-<host>-<pid>-<random>`:
-# the host and process name the owner, so a later worker can remove the folder of one that was
-# killed (SIGKILL leaves no chance to clean up) without touching a live worker's.
+# A non-chief worker's checkpoints go to `<temp>/bertclf-worker-checkpoint-<random>/`, holding the
+# owner file, locked by the worker while it runs. The kernel drops the lock when the process
+# ends, however it ends (SIGKILL leaves no chance to clean up), so a later worker removes the
+# folders whose owner file it can lock, and never one without that file.
 SCRATCH_PREFIX = "bertclf-worker-checkpoint-"
+SCRATCH_OWNER_FILE = ".bertclf-worker-owner"
 
 
 def read_state(run_dir: Path) -> Optional[dict]:
@@ -111,6 +112,7 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         self.writes_run_folder = writes_run_folder
         self.directory = run_dir / artifacts.CHECKPOINT_DIR if writes_run_folder else None
         self._scratch: Optional[Path] = None
+        self._owner = None  # the scratch folder's locked owner file
         self.validation = validation
         self.guard = guard
         state = state or {}
@@ -125,7 +127,9 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         directory = self.directory
         if not self.writes_run_folder:
             remove_dead_scratch_folders()
-            directory = self._scratch = Path(tempfile.mkdtemp(prefix=_scratch_prefix(os.getpid())))
+            directory = self._scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+            self._owner = open(directory / SCRATCH_OWNER_FILE, "wb")
+            fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._manager = tf.train.CheckpointManager(_full_checkpoint(self.model), str(directory),
                                                    max_to_keep=_KEEP, checkpoint_name="epoch")
         self._started = time.monotonic()
@@ -139,6 +143,9 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+        if self._owner is not None:
+            self._owner.close()  # drops the lock
+            self._owner = None
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs or {}
@@ -182,7 +189,8 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
             _weights_checkpoint(self.model).write(str(self._scratch / f"{_BEST_PREFIX}{epoch + 1}"))
         self._manager.save(checkpoint_number=epoch + 1)
         for path in self._scratch.iterdir():
-            path.unlink()
+            if path.name != SCRATCH_OWNER_FILE:
+                path.unlink()
         self.epochs_completed = epoch + 1
 
     def _drop_stale_best(self) -> None:
@@ -192,37 +200,28 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
 
 
 def remove_dead_scratch_folders(temp_dir: Optional[Path] = None) -> list[Path]:
-    """Removes the scratch folders of this host's workers whose processes no longer exist.
+    """Removes the scratch folders of workers that have ended (see `SCRATCH_PREFIX`).
 
-    Only folders named as `RunCheckpoint` names them, by this host, are considered; a folder
-    whose process still runs (or whose number now belongs to another process) stays.
+    A folder is removed only if it is named as `RunCheckpoint` names them, is a real folder
+    (not a link), holds the owner file, and that file's lock is free: its worker's process is
+    gone. Anything else with the name (a user's folder, a live worker's) stays.
 
     Returns:
         The folders removed.
     """
-    temp_dir = Path(temp_dir or tempfile.gettempdir())
     removed = []
-    for path in temp_dir.glob(f"{_scratch_prefix('')}*"):
-        owner = path.name[len(_scratch_prefix("")):].split("-", 1)[0]
-        if path.is_dir() and not path.is_symlink() and owner.isdigit() and not _alive(int(owner)):
+    for path in Path(temp_dir or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        owner = path / SCRATCH_OWNER_FILE
+        if path.is_symlink() or not path.is_dir() or owner.is_symlink() or not owner.is_file():
+            continue
+        with open(owner, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: its worker still runs
+                continue
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+        removed.append(path)
     return removed
-
-
-def _scratch_prefix(pid) -> str:
-    # Hyphens in a host name would make the pid ambiguous; they become underscores.
-    return f"{SCRATCH_PREFIX}{socket.gethostname().replace('-', '_')}-{pid}{'-' if pid != '' else ''}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _full_checkpoint(model) -> tf.train.Checkpoint:
