@@ -121,6 +121,13 @@ def test_training_and_predicting_print_no_tensorflow_line_by_default(tiny_encode
            "BERTCLF_STATE": str(tmp_path / "state")}
     for args in (["train", str(e2e_config(tmp_path / "train", tiny_encoder_dir))],
                  ["predict", str(binary_run), "a wonderful film"]):
-        done = subprocess.run([bertclf, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+        # Python's own import log too (its lines are not TensorFlow's): what the command imported.
+        done = subprocess.run([bertclf, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                              env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
         assert done.returncode == 0, done.stderr[-2000:]
         assert not [line for line in done.stderr.splitlines() if TF_LOG_LINE.match(line)], done.stderr[-3000:]
+        imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+        assert {"tensorflow", "tf_keras"} <= imported or args[0] != "train", sorted(imported)[:20]
+        # Keras 3 (installed with TensorFlow) is never imported: TF Hub's KerasLayer given a handle
+        # imports it for nothing (1.3-1.8 s); bertclf gives it the loaded SavedModel.
+        assert "keras" not in imported, args[0]

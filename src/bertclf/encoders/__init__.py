@@ -192,7 +192,12 @@ def encoder_layer(handle: str, trainable: bool = True):
     """
     import tensorflow_hub as hub
 
-    return _from_hub(handle, lambda: hub.KerasLayer(handle, trainable=trainable, name="encoder"))
+    # The loaded SavedModel, not its handle: given a string, KerasLayer first tries to import
+    # Keras 3 (`keras`, installed with TensorFlow) for a load option that Keras 2 processes never
+    # have, 1.3-1.8 s of every process that builds a classifier, and more memory. A string is
+    # needed only to save the layer's Keras config, which bertclf never saves (checkpoints and the
+    # export save variables and functions).
+    return _from_hub(handle, lambda: hub.KerasLayer(hub.load(handle), trainable=trainable, name="encoder"))
 
 
 def load_saved_model(handle: str):
