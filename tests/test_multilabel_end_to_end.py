@@ -157,12 +157,25 @@ def test_the_savedmodel_serves_probabilities_and_label_sets_without_bertclf(mult
                for i in range(2) for j, name in enumerate(names[i]))
 
 
-def test_a_label_set_run_exports_to_onnx_and_predicts_the_same_sets(multilabel_run, tmp_path, capsys):
-    """ONNX and int8 export of a multi-label run: one sigmoid per label, its thresholds per label."""
+def test_a_label_set_run_exports_to_onnx_and_predicts_the_same_sets(multilabel_run, tmp_path, capsys, monkeypatch):
+    """ONNX and int8 export of a multi-label run: one sigmoid per label, its thresholds per label.
+
+    int8 is refused when it changes too many validation label sets; a refused export leaves
+    nothing behind. On this tiny model's 16 validation texts one changed set is 6.2%, beyond the
+    shipped 2% (it happened in one suite run of five, 2026-12-06), so the exported case is
+    checked with the policy relaxed: what it tests is the multi-label int8 model, not the policy."""
     from bertclf.cli import main
+    from bertclf.serving import onnx_checks
     from conftest import own_copy
 
     run = own_copy(multilabel_run, tmp_path)
+    monkeypatch.setattr(onnx_checks, "INT8_MIN_AGREEMENT", 1.01)  # no export can meet it
+    capsys.readouterr()
+    assert main(["export", str(run), "--quantize", "int8", "--json"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: int8 changes ") and error.endswith("export without --quantize"), error
+    assert not (run / artifacts.EXPORT_DIR).exists() or not any((run / artifacts.EXPORT_DIR).iterdir())
+    monkeypatch.setattr(onnx_checks, "INT8_MIN_AGREEMENT", 0.75)
     assert main(["export", str(run), "--quantize", "int8", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["task"] == "multi_label" and record["labels"] == ["food", "water", "medical"]

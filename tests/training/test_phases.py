@@ -40,10 +40,11 @@ def test_nested_phases_are_timed_exclusively_and_add_up_to_the_total():
 def test_every_run_records_its_phases(binary_run):
     timing = json.loads((binary_run / artifacts.METRICS_FILE).read_text())["timing"]
     phases = timing["phases"]
-    # Reading 64 texts can round to 0.00 s, and in this process TensorFlow was imported before
-    # (so both may be 0); the rest always takes measurable time.
-    assert {"data", "import"} <= set(phases)
-    for name in ("encoder", "tokenize", "fit", "validation", "test_scoring", "export",
+    # Reading 64 texts can round to 0.00 s, in this process TensorFlow was imported before, and the
+    # tiny encoder is a folder whose preprocessor this process may have loaded for an earlier run
+    # (encoders.load_preprocessor keeps it): those three may be 0; the rest always takes measurable time.
+    assert {"data", "import", "encoder"} <= set(phases)
+    for name in ("tokenize", "fit", "validation", "test_scoring", "export",
                  "export_check", "reports"):
         assert phases[name] > 0, name
     assert sum(phases.values()) == pytest.approx(timing["total_seconds"], abs=0.1)
