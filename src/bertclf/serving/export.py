@@ -17,6 +17,7 @@ from bertclf.data import Split
 from bertclf.encoders.tokenization import (BUCKET_BOUNDARIES, aggregate_windows, encode_windows,
                                            packed_with_lengths)
 from bertclf.encoders.windows import Windowing
+from bertclf.serving.loaded_models import load_exported
 from bertclf.task import ClassificationTask
 
 SERVING_SIGNATURE = "serving_default"
@@ -180,7 +181,8 @@ def check_export(model_dir: Path, expected: np.ndarray, examples: Split, toleran
     Raises:
         RuntimeError: The export differs (a bug in bertclf, not a user mistake).
     """
-    served = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    # Kept once checked: `evaluate` or `predict` in this process then finds it (`loaded_models`).
+    served = load_exported(tf, model_dir).signatures["serving_default"]
     inputs = {"texts": tf.constant(examples.texts)}
     if examples.pairs is not None:
         inputs["text_pairs"] = tf.constant(examples.pairs)

@@ -67,6 +67,11 @@ def export_onnx(run_dir: Path, quantize: Optional[str] = None, data=None, encode
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
 
+    from bertclf.serving import loaded_models
+
+    # Its own load (it reads the vocabulary through the loaded assets' paths); the model a
+    # prediction kept goes first, so that two models' memory is never held at once.
+    loaded_models.forget()
     loaded = tf.saved_model.load(str(run_dir / artifacts.MODEL_DIR))
     classifier, task, encoder = _float32_classifier(config, data, class_names, precision, loaded, encoder)
     target = run_dir / artifacts.EXPORT_DIR / artifacts.ONNX_SUBDIR

@@ -10,13 +10,8 @@ import numpy as np
 from bertclf import artifacts
 from bertclf.encoders.windows import aggregate
 from bertclf.errors import DataError, RunError
+from bertclf.serving.loaded_models import load_exported
 from bertclf.serving.predictions import BATCH_SIZE, BasePredictor
-# The last exported model loaded in this process, by its folder and saved_model.pb's identity:
-# `evaluate` then `predict` from a notebook (or a test) load a run's model once instead of twice
-# (MiniLM's takes about 3 s). One only, so a process that walks through many runs holds one
-# model's memory. A model folder a run replaces (train --overwrite publishes a new one) has a
-# new saved_model.pb and is loaded again.
-_LAST_LOADED: dict[tuple, object] = {}
 
 
 class Predictor(BasePredictor):
@@ -32,7 +27,7 @@ class Predictor(BasePredictor):
         self.run_dir = run_dir
         self.class_names = artifacts.read_labels(run_dir)
         try:
-            loaded = _load_model(tf, run_dir / artifacts.MODEL_DIR)
+            loaded = load_exported(tf, run_dir / artifacts.MODEL_DIR)
             self._serve = loaded.signatures["serving_default"]
             self._windows = None
             if long_text is not None:
@@ -111,19 +106,3 @@ class Predictor(BasePredictor):
                                             ("window_probabilities", "documents", "window_tokens"))
         self.window_outputs.append((probabilities, np.asarray(chosen)[documents], tokens))
         return aggregate(probabilities, documents, len(chosen), self.aggregation, tokens, self.multi_label)
-
-
-def _load_model(tf, model_dir: Path):
-    """`tf.saved_model.load(model_dir)`, reusing the last model this process loaded if it is this one."""
-    try:
-        graph = (model_dir / "saved_model.pb").stat()
-        key = (str(model_dir.resolve()), graph.st_mtime_ns, graph.st_size, graph.st_ino)
-    except OSError:
-        key = None  # not loadable: tf.saved_model.load says why
-    if key is not None and key in _LAST_LOADED:
-        return _LAST_LOADED[key]
-    loaded = tf.saved_model.load(str(model_dir))
-    _LAST_LOADED.clear()
-    if key is not None:
-        _LAST_LOADED[key] = loaded
-    return loaded
