@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import signal
-import subprocess
 
 import pytest
 import yaml
@@ -15,7 +14,7 @@ from bertclf.config import load_config
 from bertclf.durations import parse_duration
 from bertclf.errors import ConfigError
 from bertclf.training.budget import StepCosts, choose_plan, planned_indices, prediction_check
-from conftest import BERTCLF, e2e_config, finished_run, start_train, write_config
+from conftest import e2e_config, finished_run, start_train, write_config
 
 
 def _costs(step=0.5, trace=4.0, validation=6.0, checkpoint=1.0, probe=10.0) -> StepCosts:
@@ -124,7 +123,8 @@ def test_a_pause_in_one_validation_pass_does_not_price_validation(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, tiny_encoder_dir, monkeypatch):
+def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, tiny_encoder_dir, monkeypatch,
+                                                                      capsys):
     """The plan line, metrics.json's plan, train.plan in config.yaml, a schedule of exactly the planned
     steps; then `train RUN/config.yaml` repeats the plan without measuring."""
     import bertclf.training.optimizer as optimizer_module
@@ -170,12 +170,12 @@ def test_a_budgeted_run_plans_records_and_its_saved_config_repeats_it(tmp_path, 
     assert saved["train"]["time_budget"] == "5m"
     assert json.loads((run_dir / artifacts.PLAN_FILE).read_text())["steps"] == 15
 
-    again = subprocess.run([str(BERTCLF), "train", str(run_dir / artifacts.CONFIG_FILE), "--set",
-                            f"experiment.output_dir={tmp_path / 'again'}", "--json"],
-                           capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "Measuring" not in again.stderr and "Plan:" not in again.stderr
-    repeated = json.loads(again.stdout)
+    capsys.readouterr()
+    assert main(["train", str(run_dir / artifacts.CONFIG_FILE), "--set", f"experiment.output_dir={tmp_path / 'again'}",
+                 "--json"]) == 0
+    again = capsys.readouterr()
+    assert "Measuring" not in again.err and "Plan:" not in again.err
+    repeated = json.loads(again.out)
     assert repeated["metrics"]["plan"]["measured"] is False
     assert (repeated["metrics"]["train_examples"], repeated["metrics"]["epochs"]) == (36, 3)
     assert repeated["metrics"]["optimizer_steps"] == 15
@@ -205,33 +205,37 @@ def test_a_saved_plan_made_for_another_budget_or_epoch_count_is_outdated(tmp_pat
 
 
 @pytest.mark.slow
-def test_a_plan_smaller_than_the_data_trains_on_a_stratified_share(tmp_path, tiny_encoder_dir):
+def test_a_plan_smaller_than_the_data_trains_on_a_stratified_share(tmp_path, tiny_encoder_dir, capsys):
+    from bertclf.cli import main
+
     config = e2e_config(tmp_path, tiny_encoder_dir, name="planned")
-    done = subprocess.run([str(BERTCLF), "train", str(config), "--set", "train.plan={train_examples: 16, epochs: 1}",
-                           "--json"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    metrics = json.loads(done.stdout)["metrics"]
+    capsys.readouterr()
+    assert main(["train", str(config), "--set", "train.plan={train_examples: 16, epochs: 1}", "--json"]) == 0
+    done = capsys.readouterr()
+    metrics = json.loads(done.out)["metrics"]
     assert (metrics["train_examples"], metrics["epochs"], metrics["optimizer_steps"]) == (16, 1, 2)
     assert metrics["training_reads"] == {"windows": "truncate", "rows_per_epoch": 16}
-    run_dir = json.loads(done.stdout)["run"]
+    run_dir = json.loads(done.out)["run"]
     report = json.loads((tmp_path / "runs" / run_dir.rsplit("/", 1)[-1] / artifacts.DATA_REPORT_FILE).read_text())
     assert report["plan"] == {"train_examples": 16, "available_examples": 36}
 
 
 @pytest.mark.slow
-def test_a_budget_too_short_is_one_line_and_exit_2(tmp_path, tiny_encoder_dir):
+def test_a_budget_too_short_is_one_line_and_exit_2(tmp_path, tiny_encoder_dir, capsys):
+    from bertclf.cli import main
+
     config = e2e_config(tmp_path, tiny_encoder_dir, name="short")
-    done = subprocess.run([str(BERTCLF), "train", str(config), "--set", "train.time_budget=1s"],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 2, done.stderr[-2000:]
-    last = done.stderr.strip().splitlines()[-1]
+    capsys.readouterr()
+    assert main(["train", str(config), "--set", "train.time_budget=1s"]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
     assert last.startswith("error: train.time_budget: 1s is too short") and "at least" in last
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in err
     assert not list((tmp_path / "runs").glob("short-*"))  # nothing half-made
 
 
 @pytest.mark.slow
-def test_resume_keeps_the_plan(resume_config):
+def test_resume_keeps_the_plan(resume_config, capsys):
     """Killed in epoch 2 of a budgeted run; `--resume` trains the plan it recorded, without measuring again."""
     run_dir = resume_config.parent / "runs" / "budgeted-resume"
     process = start_train(str(resume_config), "--run-dir", str(run_dir), "--set", "train.time_budget=20m")
@@ -246,10 +250,12 @@ def test_resume_keeps_the_plan(resume_config):
     process.communicate(timeout=120)
     assert any(line.startswith("Plan: ") for line in printed)
     recorded = json.loads((run_dir / artifacts.PLAN_FILE).read_text())
-    done = subprocess.run([str(BERTCLF), "train", "--resume", str(run_dir)],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Measuring" not in done.stderr and "Resuming after epoch 1" in done.stderr
+    from bertclf.cli import main
+
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "Measuring" not in err and "Resuming after epoch 1" in err
     metrics, _ = finished_run(run_dir)
     assert {k: metrics["plan"][k] for k in recorded} == recorded
     assert metrics["optimizer_steps"] == recorded["steps"] == recorded["epochs"] * 100
