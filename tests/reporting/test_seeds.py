@@ -45,12 +45,15 @@ def test_summary_covers_the_scores_every_run_has():
 
 
 @pytest.mark.slow
-def test_seeds_train_every_seed_and_summarise_them(tmp_path, tiny_encoder_dir):
+def test_seeds_train_every_seed_and_summarise_them(tmp_path, tiny_encoder_dir, capsys):
+    # In the test's process, as from a notebook (the installed command: tests/cli/test_cli.py).
+    from bertclf.cli import main
+
     config = e2e_config(tmp_path, tiny_encoder_dir, name="seeded")
-    done = subprocess.run([str(BERTCLF), "train", str(config), "--seeds", "3", "--json",
-                           "--set", "train.time_budget=10m"], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
+    capsys.readouterr()
+    assert main(["train", str(config), "--seeds", "3", "--json", "--set", "train.time_budget=10m"]) == 0
+    done = capsys.readouterr()
+    result = json.loads(done.out)
     assert len(result["runs"]) == 3 and len(set(result["runs"])) == 3
     metrics = [json.loads(open(f"{run}/metrics.json").read()) for run in result["runs"]]
     seeds = [yaml.safe_load(open(f"{run}/config.yaml"))["experiment"]["seed"]
@@ -59,7 +62,7 @@ def test_seeds_train_every_seed_and_summarise_them(tmp_path, tiny_encoder_dir):
     # Planned once: the first seed measured, the others trained its plan.
     assert metrics[0]["plan"]["measured"] is True
     assert all(m["plan"]["measured"] is False for m in metrics[1:])
-    assert done.stderr.count("Measuring") == 1
+    assert done.err.count("Measuring") == 1
     for split in ("validation", "test"):
         for key in ("accuracy", "loss", "macro_f1"):
             values = [m[split][key] for m in metrics]
@@ -73,12 +76,11 @@ def test_seeds_train_every_seed_and_summarise_them(tmp_path, tiny_encoder_dir):
     group = json.loads(open(f"{result['group']}/seeds.json").read())
     assert group["summary"] == result["summary"] and group["runs"] == result["runs"]
 
-    listed = subprocess.run([str(BERTCLF), "runs", "list", str(tmp_path / "runs")], capture_output=True,
-                            text=True, timeout=120)
-    assert listed.returncode == 0, listed.stderr
-    assert "Seed group seeded-seeds-" in listed.stdout and "validation_accuracy: mean" in listed.stdout
-    rows = json.loads(subprocess.run([str(BERTCLF), "runs", "list", str(tmp_path / "runs"), "--json"],
-                                     capture_output=True, text=True, timeout=120).stdout)
+    assert main(["runs", "list", str(tmp_path / "runs")]) == 0
+    listed = capsys.readouterr().out
+    assert "Seed group seeded-seeds-" in listed and "validation_accuracy: mean" in listed
+    assert main(["runs", "list", str(tmp_path / "runs"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
     assert {row["group"] for row in rows} == {result["group"].rsplit("/", 1)[-1]}
 
 
