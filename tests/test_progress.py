@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import subprocess
 import time
 
 import pytest
 
 from bertclf import progress
 from bertclf.progress import Progress
-from conftest import BERTCLF, e2e_config
+from conftest import e2e_config
 
 
 class Terminal(io.StringIO):
@@ -88,30 +86,35 @@ def test_a_failed_step_says_where_it_stopped():
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_report_progress_in_a_log(tmp_path, tiny_encoder_dir):
-    # Not a terminal (pipes), so lines, not bars; an interval short enough to see them on tiny data.
-    env = {**os.environ, "BERTCLF_PROGRESS_SECONDS": "0.05"}
+def test_train_and_evaluate_report_progress_in_a_log(tmp_path, tiny_encoder_dir, monkeypatch, capsys):
+    # Not a terminal (captured, as a log or a pipe is), so lines, not bars; an interval short
+    # enough to see them on tiny data.
+    from bertclf.cli import main
+
+    monkeypatch.setenv("BERTCLF_PROGRESS_SECONDS", "0.05")
+    monkeypatch.chdir(tmp_path)
     config = e2e_config(tmp_path, tiny_encoder_dir)
-    done = subprocess.run([str(BERTCLF), "train", str(config), "--set", "runtime.progress=true"],
-                          capture_output=True, text=True, env=env,
-                          timeout=600, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stderr.splitlines()
+    capsys.readouterr()
+    assert main(["train", str(config), "--set", "runtime.progress=true"]) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
     # Epoch 1 traces, so it outlasts the interval; epoch 2's 5 tiny steps may not, and a step
     # too short for a line gets no closing line either.
-    assert any(re.match(r"Epoch 1/2: \d+/\d+ steps \(\d+%\), ", line) for line in lines), done.stderr[-3000:]
+    assert any(re.match(r"Epoch 1/2: \d+/\d+ steps \(\d+%\), ", line) for line in lines), err[-3000:]
     for step in ("Epoch 1/2", "Epoch 2/2"):
         if any(line.startswith(f"{step}: ") for line in lines):
-            assert re.search(rf"^{step}: done, \d+ steps in ", done.stderr, re.M), done.stderr[-3000:]
-    assert re.search(r"^Validation after epoch 1: done, 12 texts in ", done.stderr, re.M)
+            assert re.search(rf"^{step}: done, \d+ steps in ", err, re.M), err[-3000:]
+    assert re.search(r"^Validation after epoch 1: done, 12 texts in ", err, re.M)
     # An epoch's line closes before validation starts, so its rate is training's alone.
     closed = next(i for i, line in enumerate(lines) if line.startswith("Epoch 1/2: done"))
     assert all(not line.startswith("Validation after epoch 1") for line in lines[:closed])
     assert not any(line.startswith("Epoch 1/2: ") for line in lines[closed + 1:])
-    evaluated = subprocess.run([str(BERTCLF), "evaluate", "--full", "--runs-dir", str(tmp_path / "runs")],
-                               capture_output=True, text=True, env=env, timeout=600)
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert re.search(r"^Scoring test-full: done, 16 texts in ", evaluated.stderr, re.M), evaluated.stderr
+    # This process holds the model its training checked (serving.loaded_models): scoring 16 texts
+    # takes a few milliseconds, so the interval is shorter still.
+    monkeypatch.setenv("BERTCLF_PROGRESS_SECONDS", "0.002")
+    assert main(["evaluate", "--full", "--runs-dir", str(tmp_path / "runs")]) == 0
+    evaluated = capsys.readouterr().err
+    assert re.search(r"^Scoring test-full: done, 16 texts in ", evaluated, re.M), evaluated
 
 
 def test_quiet_steps_in_a_row_cannot_add_up_to_a_long_silence(monkeypatch):

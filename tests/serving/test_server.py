@@ -71,11 +71,17 @@ def server(binary_run):
 
 @pytest.fixture(scope="module")
 def expected(binary_run) -> dict[str, list[float]]:
-    """`bertclf predict`'s probabilities for TEXTS, by text."""
-    done = subprocess.run([str(BERTCLF), "predict", "--model", str(binary_run), "--json", *TEXTS],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    """`bertclf predict`'s probabilities for TEXTS, by text (in this process: the server is the
+    process under test)."""
+    import contextlib
+    import io
+
+    from bertclf.cli import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["predict", "--model", str(binary_run), "--json", *TEXTS]) == 0
+    rows = [json.loads(line) for line in printed.getvalue().splitlines()]
     labels = json.loads((binary_run / "labels.json").read_text())
     return {row["text"]: [row["probabilities"][name] for name in labels] for row in rows}
 

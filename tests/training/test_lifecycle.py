@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from conftest import make_dataset_tree, write_config
 pytestmark = pytest.mark.slow
 
 MAX_EPOCHS, PATIENCE = 12, 2
-BERTCLF = Path(sys.executable).parent / "bertclf"  # the installed command, as users run it
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +64,15 @@ def stopped_then_crashed(config) -> Path:
 @pytest.fixture(scope="module")
 def resumed(stopped_then_crashed, config) -> tuple[Path, dict, str]:
     """The early-stopped run resumed with `train CONFIG --resume RUN`: the run, its state before, stderr."""
+    import contextlib
+    import io
+
     before = _state(stopped_then_crashed)
-    done = subprocess.run([str(BERTCLF), "train", str(config), "--resume", str(stopped_then_crashed)],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return stopped_then_crashed, before, done.stderr
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        code = main(["train", str(config), "--resume", str(stopped_then_crashed)])
+    assert code == 0, printed.getvalue()[-3000:]
+    return stopped_then_crashed, before, printed.getvalue()
 
 
 def test_early_stopping_stops_after_patience(stopped_then_crashed):
