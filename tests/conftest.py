@@ -342,14 +342,27 @@ runtime: {{progress: false, precision: float32}}
 
 
 @pytest.fixture(scope="session")
-def uninterrupted(resume_config) -> tuple[dict, dict]:
-    """`resume_config` trained without interruption on one device: (metrics, history)."""
-    # A subprocess, like the interrupted and distributed runs, so all start from the same state.
-    run_dir = resume_config.parent / "runs" / "uninterrupted"
-    process = start_train(str(resume_config), "--run-dir", str(run_dir))
-    printed, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, printed[-3000:]
-    return finished_run(run_dir)
+def uninterrupted(tmp_path_factory, resume_config) -> tuple[dict, dict]:
+    """`resume_config` trained without interruption on one device: (metrics, history).
+
+    Trained once per test run (test_resume's and test_distribution's files usually run on
+    different workers; the config and its seeded data are the same on both), then copied to
+    this worker's `runs/uninterrupted`, where the tests that refuse to resume or overwrite it
+    look for it.
+    """
+    def build(work: Path) -> Path:
+        # A subprocess, like the interrupted and distributed runs, so all start from the same state.
+        run_dir = work / "uninterrupted"
+        process = start_train(str(resume_config), "--run-dir", str(run_dir))
+        printed, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, printed[-3000:]
+        return run_dir
+
+    shared = shared_once(tmp_path_factory, "uninterrupted", build)
+    local = resume_config.parent / "runs" / "uninterrupted"
+    if not local.exists():
+        shutil.copytree(shared, local)
+    return finished_run(local)
 
 
 def run_readme_standalone(run: Path, texts: list[str], tmp_path: Path, replace: tuple = ()) -> list[dict]:
