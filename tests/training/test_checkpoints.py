@@ -74,3 +74,35 @@ def test_close_removes_the_scratch_folder_when_fit_never_reached_its_end(tmp_pat
     saver.close()  # what the run does in its `finally`, where Keras' on_train_end is skipped
     assert list(tmp_path.iterdir()) == []
     saver.close()  # and again from on_train_end: nothing left to do
+
+
+def test_a_worker_sweeping_while_another_creates_its_folder_leaves_that_folder(tmp_path, monkeypatch):
+    """Workers start together: one may sweep between another's creating its owner file and
+    locking it. The sweep is run at that very moment here: the new folder must survive."""
+    import fcntl
+    import types
+
+    import tf_keras
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    swept = []
+
+    def flock_after_a_sweep(handle, operation):
+        if not swept:  # the other worker's sweep, before this worker's first lock
+            swept.append(None)  # (the sweep's own flock comes through here too)
+            swept[0] = checkpoints.remove_dead_scratch_folders()
+        return fcntl.flock(handle, operation)
+
+    monkeypatch.setattr(checkpoints, "fcntl", types.SimpleNamespace(flock=flock_after_a_sweep, LOCK_EX=fcntl.LOCK_EX,
+                                                                     LOCK_NB=fcntl.LOCK_NB))
+    model = tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer="sgd", loss="mse")
+    saver = checkpoints.RunCheckpoint(None, validation=None, guard=None, writes_run_folder=False)
+    saver.set_model(model)
+    saver.on_train_begin()
+    try:
+        (scratch,) = tmp_path.iterdir()
+        assert swept == [[]] and [path.name for path in scratch.iterdir()] == [OWNER]
+        assert checkpoints.remove_dead_scratch_folders() == []  # locked under its own name now
+    finally:
+        saver.close()

@@ -128,8 +128,7 @@ class RunCheckpoint(tf_keras.callbacks.Callback):
         if not self.writes_run_folder:
             remove_dead_scratch_folders()
             directory = self._scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-            self._owner = open(directory / SCRATCH_OWNER_FILE, "wb")
-            fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._owner = _locked_owner_file(directory)
         self._manager = tf.train.CheckpointManager(_full_checkpoint(self.model), str(directory),
                                                    max_to_keep=_KEEP, checkpoint_name="epoch")
         self._started = time.monotonic()
@@ -222,6 +221,20 @@ def remove_dead_scratch_folders(temp_dir: Optional[Path] = None) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def _locked_owner_file(directory: Path):
+    """The scratch folder's owner file, open and locked before it has its name.
+
+    Locked under another name, then renamed (the lock goes with the file): a worker sweeping
+    at the same moment never finds the owner file unlocked, as it could between creating
+    and locking it under its own name, and remove a live worker's folder.
+    """
+    pending = directory / f"{SCRATCH_OWNER_FILE}.pending"
+    handle = open(pending, "wb")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    pending.rename(directory / SCRATCH_OWNER_FILE)
+    return handle
 
 
 def _full_checkpoint(model) -> tf.train.Checkpoint:
