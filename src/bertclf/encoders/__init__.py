@@ -197,7 +197,15 @@ def encoder_layer(handle: str, trainable: bool = True):
     # have, 1.3-1.8 s of every process that builds a classifier, and more memory. A string is
     # needed only to save the layer's Keras config, which bertclf never saves (checkpoints and the
     # export save variables and functions).
-    return _from_hub(handle, lambda: hub.KerasLayer(hub.load(handle), trainable=trainable, name="encoder"))
+    # A loaded encoder that an earlier classifier of this process finished with is reused, its
+    # weights read back: loading and differentiating it again cost seconds (`loaded_encoders`).
+    import tensorflow as tf
+
+    from bertclf.encoders import loaded_encoders
+
+    return _from_hub(handle, lambda: loaded_encoders.encoder_for(
+        handle, lambda: hub.load(handle),
+        lambda loaded: hub.KerasLayer(loaded, trainable=trainable, name="encoder"), tf))
 
 
 def load_saved_model(handle: str):

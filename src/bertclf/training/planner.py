@@ -23,6 +23,7 @@ import tf_keras
 
 from bertclf.config import Config, RunPlan
 from bertclf.data import LabelledData, Split
+from bertclf.encoders import loaded_encoders
 from bertclf.task import ClassificationTask
 from bertclf.training import budget
 from bertclf.training.pipeline import (EncodedSplit, batch_width, distributed_training_dataset, plan_batches,
@@ -155,6 +156,9 @@ def measure_costs(config: Config, data: LabelledData, task: ClassificationTask, 
         scorer.set_weights(model.get_weights())
     validation_seconds, predict_trace = _validation_costs(scorer, encode(data.validation), batch_size, bucketing)
     checkpoint_seconds = _checkpoint_seconds(runtime.tf, model)
+    # The throwaway copy is done with: the run's own classifier takes its loaded encoder.
+    for finished in {id(model): model, id(scorer): scorer}.values():
+        loaded_encoders.release(finished)
     return budget.StepCosts(step_seconds=step_seconds, trace_seconds=train_trace + predict_trace,
                             validation_seconds=validation_seconds, checkpoint_seconds=checkpoint_seconds,
                             probe_seconds=time.perf_counter() - started, probe_steps=len(clock.seconds))

@@ -20,7 +20,7 @@ from bertclf import artifacts, files
 from bertclf.config import Config, dump_config
 from bertclf.data import LabelledData, load_data
 from bertclf.data_check import add_encoded_token_lengths
-from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
+from bertclf.encoders import load_preprocessor, loaded_encoders, prepare_encoder, with_native_weights
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.task import ClassificationTask
@@ -148,6 +148,9 @@ def _train(config: Config, run_dir: Optional[Path] = None, resume: bool = False,
     staged_model = export(config, data, preprocessor, fitted.classifier, task, encode, run_dir, metrics, timer,
                           probabilities_of)
     publish(run_dir, staged_model, metrics, fitted.history, evaluations, data.class_names, timer, fitted.curve)
+    # Nothing uses the trained classifier after its export: the next classifier this process
+    # builds (a sweep's next trial, the next seed, the ONNX export's) takes its loaded encoder.
+    loaded_encoders.release(fitted.classifier)
     if config.export.onnx:
         export_after_training(run_dir, config, data, encoder)
     return TrainResult(run_dir, metrics)
