@@ -66,7 +66,9 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
     """A module whose `serve` tf.function maps a batch of strings to probabilities and labels
     (single-text models: `truncated` and `windows` too; see `export_serving_model`)."""
     module = tf.Module()
-    module.preprocessor = tokenizer_module(preprocessor)
+    windows = windows or Windowing(max(1, (seq_length - 2) // 2), 16)
+    tokenizer = _tokenizer_functions(preprocessor, seq_length, truncation, windows)
+    module.preprocessor = tokenizer.module
     # Only the variables are tracked, not the Keras model: the SavedModel then holds no
     # optimizer slots and no per-layer Keras functions, which made loading it (predict's
     # cold start) take 5-6 s for MiniLM.
@@ -103,14 +105,11 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
         module.serve = serve
         return module
 
-    windows = windows or Windowing(max(1, (seq_length - 2) // 2), 16)
-    pack = tf.function(lambda texts: packed_with_lengths(preprocessor, texts, seq_length, truncation),
-                       input_signature=[strings])
+    pack = tokenizer.pack
 
     @tf.function(input_signature=[strings])
     def pack_windows(texts):
-        packed = encode_windows(preprocessor, texts, seq_length, windows.stride, windows.max_windows,
-                                windows.leading)
+        packed = tokenizer.pack_windows(texts)
         inputs = {name: packed[name] for name in INPUTS}
         return (_in_chunks(probabilities, inputs, len(class_names)), packed["documents"],
                 tf.reduce_sum(inputs["input_mask"], axis=1), packed["full_lengths"])
@@ -135,6 +134,43 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
 
     module.serve, module.truncated, module.windows = serve, truncated, windowed
     return module
+
+
+class _TokenizerFunctions:
+    """A preprocessor's part of an export: the module of its resources and `tokenize`, and the
+    packing functions, texts in, packed ids out (`pack`: as `truncation` cuts them; `pack_windows`:
+    every window, with `documents`)."""
+
+    def __init__(self, preprocessor, seq_length: int, truncation: str, windows: Windowing):
+        strings = tf.TensorSpec([None], tf.string, name="texts")
+        self.preprocessor = preprocessor
+        self.module = tokenizer_module(preprocessor)
+        self.pack = tf.function(lambda texts: packed_with_lengths(preprocessor, texts, seq_length, truncation),
+                                input_signature=[strings])
+        self.pack_windows = tf.function(
+            lambda texts: encode_windows(preprocessor, texts, seq_length, windows.stride, windows.max_windows,
+                                         windows.leading),
+            input_signature=[strings])
+
+
+# The tokenizer's functions of the last exports in this process, by preprocessor (identity) and
+# settings. They do not involve the classifier, so a later export (the next run, seed or sweep
+# trial with the same encoder) calls the functions an earlier one traced instead of tracing the
+# tokenizer's graph again (a third of a tiny run's export); each SavedModel stores its own copy.
+_TOKENIZERS: dict[tuple, _TokenizerFunctions] = {}
+_TOKENIZERS_KEPT = 4
+
+
+def _tokenizer_functions(preprocessor, seq_length: int, truncation: str, windows: Windowing) -> _TokenizerFunctions:
+    key = (id(preprocessor), seq_length, truncation, windows)
+    kept = _TOKENIZERS.get(key)
+    if kept is None or kept.preprocessor is not preprocessor:  # an id reused by another object
+        kept = _TokenizerFunctions(preprocessor, seq_length, truncation, windows)
+        _TOKENIZERS.pop(key, None)
+        while len(_TOKENIZERS) >= _TOKENIZERS_KEPT:
+            del _TOKENIZERS[next(iter(_TOKENIZERS))]
+        _TOKENIZERS[key] = kept
+    return kept
 
 
 def tokenizer_module(preprocessor) -> tf.Module:

@@ -1,0 +1,47 @@
+"""Exports in one process share the tokenizer's traced functions, each with its own settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_exports_reuse_the_tokenizers_traced_functions_and_keep_their_own_truncation(tiny_encoder_dir, tmp_path):
+    import tensorflow as tf
+
+    from bertclf.config import ModelConfig
+    from bertclf.encoders import load_preprocessor, prepare_encoder
+    from bertclf.encoders.registry import spec_from_folder
+    from bertclf.encoders.tokenization import encode_texts
+    from bertclf.encoders.windows import Windowing
+    from bertclf.model import build_classifier
+    from bertclf.serving import export
+    from bertclf.task import ClassificationTask
+
+    model_config = ModelConfig(encoder=str(tiny_encoder_dir), seq_length=16)
+    encoder = prepare_encoder(spec_from_folder(tiny_encoder_dir), model_config, [], seed=0)
+    preprocessor = load_preprocessor(encoder.preprocess_handle)
+    task = ClassificationTask(2)
+    # A text longer than 16 tokens whose head and tail differ: the two cuts score differently.
+    texts = ["wonderful great superb " * 6 + "awful boring dull " * 6, "a film"]
+    windows = Windowing(7, 16)
+    for round_, truncation in enumerate(["head", "head", "tail"]):
+        classifier = build_classifier(encoder, task, model_config)  # a new run's classifier each time
+        head_layer = classifier.get_layer("classifier")  # large weights: what the cut keeps shows
+        head_layer.kernel.assign(head_layer.kernel * 300.0)
+        expected, other = (task.probabilities(classifier(encode_texts(preprocessor, tf.constant(texts), 16, cut),
+                                                         training=False)).numpy()
+                           for cut in (truncation, "tail" if truncation == "head" else "head"))
+        assert np.abs(expected[0] - other[0]).max() > 1e-4  # the two cuts score apart
+        folder = tmp_path / f"model-{round_}"
+        export.export_serving_model(folder, preprocessor, classifier, 16, ["neg", "pos"], truncation, windows=windows)
+        got = tf.saved_model.load(str(folder)).signatures["serving_default"](texts=tf.constant(texts))
+        assert np.abs(got["probabilities"].numpy() - expected).max() <= 1e-5, truncation
+    head = export._tokenizer_functions(preprocessor, 16, "head", windows)
+    tail = export._tokenizer_functions(preprocessor, 16, "tail", windows)
+    assert head is not tail
+    # Traced by the first export with these settings only; the second called it as it was.
+    assert head.pack.experimental_get_tracing_count() == 1
+    assert head.pack_windows.experimental_get_tracing_count() == 1
