@@ -1,4 +1,5 @@
-"""Exports in one process share the tokenizer's traced functions, each with its own settings."""
+"""Exports share the tokenizer's traced functions with training and with each other, each export
+with its own settings."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def test_exports_reuse_the_tokenizers_traced_functions_and_keep_their_own_trunca
     from bertclf.config import ModelConfig
     from bertclf.encoders import load_preprocessor, prepare_encoder
     from bertclf.encoders.registry import spec_from_folder
-    from bertclf.encoders.tokenization import encode_texts
+    from bertclf.encoders.tokenization import encode_texts, packing_function, windows_packing_function
     from bertclf.encoders.windows import Windowing
     from bertclf.model import build_classifier
     from bertclf.serving import export
@@ -39,9 +40,9 @@ def test_exports_reuse_the_tokenizers_traced_functions_and_keep_their_own_trunca
         export.export_serving_model(folder, preprocessor, classifier, 16, ["neg", "pos"], truncation, windows=windows)
         got = tf.saved_model.load(str(folder)).signatures["serving_default"](texts=tf.constant(texts))
         assert np.abs(got["probabilities"].numpy() - expected).max() <= 1e-5, truncation
-    head = export._tokenizer_functions(preprocessor, 16, "head", windows)
-    tail = export._tokenizer_functions(preprocessor, 16, "tail", windows)
-    assert head is not tail
-    # Traced by the first export with these settings only; the second called it as it was.
-    assert head.pack.experimental_get_tracing_count() == 1
-    assert head.pack_windows.experimental_get_tracing_count() == 1
+    # The packing functions training uses, traced once each for these settings: the exports
+    # after the first called them as they were.
+    for truncation in ("head", "tail"):
+        assert packing_function(preprocessor, 16, truncation).experimental_get_tracing_count() == 1
+    assert windows_packing_function(preprocessor, 16, 7, 16).experimental_get_tracing_count() == 1
+    assert export._tokenizer_module_of(preprocessor).tokenize.experimental_get_tracing_count() == 1

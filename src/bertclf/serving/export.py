@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from bertclf.data import Split
-from bertclf.encoders.tokenization import (BUCKET_BOUNDARIES, aggregate_windows, encode_windows,
-                                           packed_with_lengths)
+from bertclf.encoders.tokenization import (BUCKET_BOUNDARIES, aggregate_windows, packing_function,
+                                           windows_packing_function)
 from bertclf.encoders.windows import Windowing
 from bertclf.serving.loaded_models import load_exported
 from bertclf.task import ClassificationTask
@@ -66,9 +66,7 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
     """A module whose `serve` tf.function maps a batch of strings to probabilities and labels
     (single-text models: `truncated` and `windows` too; see `export_serving_model`)."""
     module = tf.Module()
-    windows = windows or Windowing(max(1, (seq_length - 2) // 2), 16)
-    tokenizer = _tokenizer_functions(preprocessor, seq_length, truncation, windows)
-    module.preprocessor = tokenizer.module
+    module.preprocessor = _tokenizer_module_of(preprocessor)
     # Only the variables are tracked, not the Keras model: the SavedModel then holds no
     # optimizer slots and no per-layer Keras functions, which made loading it (predict's
     # cold start) take 5-6 s for MiniLM.
@@ -98,18 +96,25 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
         return {"probabilities": probs, **decide(probs), "text_tokens": packed["full_lengths"]}
 
     if pairs:
+        pack_pairs = packing_function(preprocessor, seq_length, truncation, pairs=True)
+
         @tf.function(input_signature=[strings, tf.TensorSpec([None], tf.string, name="text_pairs")])
         def serve(texts, text_pairs):
-            return outputs(packed_with_lengths(preprocessor, texts, seq_length, pairs=text_pairs))
+            return outputs(pack_pairs(texts, text_pairs))
 
         module.serve = serve
         return module
 
-    pack = tokenizer.pack
+    # The packing functions training and scoring use, traced once per process and settings
+    # (`packing_function`): an export after the run's tokenizing traces none of the tokenizer.
+    windows = windows or Windowing(max(1, (seq_length - 2) // 2), 16)
+    pack = packing_function(preprocessor, seq_length, truncation)
+    pack_in_windows = windows_packing_function(preprocessor, seq_length, windows.stride, windows.max_windows,
+                                               windows.leading)
 
     @tf.function(input_signature=[strings])
     def pack_windows(texts):
-        packed = tokenizer.pack_windows(texts)
+        packed = pack_in_windows(texts)
         inputs = {name: packed[name] for name in INPUTS}
         return (_in_chunks(probabilities, inputs, len(class_names)), packed["documents"],
                 tf.reduce_sum(inputs["input_mask"], axis=1), packed["full_lengths"])
@@ -136,41 +141,20 @@ def serving_module(preprocessor, classifier, seq_length: int, class_names: Seque
     return module
 
 
-class _TokenizerFunctions:
-    """A preprocessor's part of an export: the module of its resources and `tokenize`, and the
-    packing functions, texts in, packed ids out (`pack`: as `truncation` cuts them; `pack_windows`:
-    every window, with `documents`)."""
-
-    def __init__(self, preprocessor, seq_length: int, truncation: str, windows: Windowing):
-        strings = tf.TensorSpec([None], tf.string, name="texts")
-        self.preprocessor = preprocessor
-        self.module = tokenizer_module(preprocessor)
-        self.pack = tf.function(lambda texts: packed_with_lengths(preprocessor, texts, seq_length, truncation),
-                                input_signature=[strings])
-        self.pack_windows = tf.function(
-            lambda texts: encode_windows(preprocessor, texts, seq_length, windows.stride, windows.max_windows,
-                                         windows.leading),
-            input_signature=[strings])
+# The tokenizer's module of the last exports in this process, by preprocessor: its `tokenize` is
+# then traced once, not once per export (the next run, seed or sweep trial with the encoder).
+_TOKENIZER_MODULES: list[tuple[object, tf.Module]] = []
+_TOKENIZER_MODULES_KEPT = 2
 
 
-# The tokenizer's functions of the last exports in this process, by preprocessor (identity) and
-# settings. They do not involve the classifier, so a later export (the next run, seed or sweep
-# trial with the same encoder) calls the functions an earlier one traced instead of tracing the
-# tokenizer's graph again (a third of a tiny run's export); each SavedModel stores its own copy.
-_TOKENIZERS: dict[tuple, _TokenizerFunctions] = {}
-_TOKENIZERS_KEPT = 4
-
-
-def _tokenizer_functions(preprocessor, seq_length: int, truncation: str, windows: Windowing) -> _TokenizerFunctions:
-    key = (id(preprocessor), seq_length, truncation, windows)
-    kept = _TOKENIZERS.get(key)
-    if kept is None or kept.preprocessor is not preprocessor:  # an id reused by another object
-        kept = _TokenizerFunctions(preprocessor, seq_length, truncation, windows)
-        _TOKENIZERS.pop(key, None)
-        while len(_TOKENIZERS) >= _TOKENIZERS_KEPT:
-            del _TOKENIZERS[next(iter(_TOKENIZERS))]
-        _TOKENIZERS[key] = kept
-    return kept
+def _tokenizer_module_of(preprocessor) -> tf.Module:
+    for kept, module in _TOKENIZER_MODULES:
+        if kept is preprocessor:
+            return module
+    module = tokenizer_module(preprocessor)
+    _TOKENIZER_MODULES.insert(0, (preprocessor, module))
+    del _TOKENIZER_MODULES[_TOKENIZER_MODULES_KEPT:]
+    return module
 
 
 def tokenizer_module(preprocessor) -> tf.Module:
