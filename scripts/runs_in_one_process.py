@@ -1,11 +1,12 @@
 """Trains the test suite's small run N times in one process, printing each run's time and phases.
 
-    python scripts/runs_in_one_process.py [--runs 6] [--work /tmp/bertclf-runs]
+    python scripts/runs_in_one_process.py [--runs 6] [--work NEW_FOLDER]
 
 What a run costs beyond its training steps, as the suite's runs, a notebook's, a sweep's or
 seeds' meet it: the tiny test encoder (built once, as `tests/conftest.py` builds it) and the
 suite's two-class config (24 synthetic texts a class, 2 epochs, 32 tokens), trained through
-`bertclf.cli.main`. The first run pays the process's one-off costs; the others show the
+`bertclf.cli.main`, in a new temporary folder (or `--work`, which must not exist yet; it is kept).
+The first run pays the process's one-off costs; the others show the
 per-run ones. Compare two versions of bertclf by running this from a worktree of each
 (`PYTHONPATH=WORKTREE/src`), alternating (docs/BENCHMARKS.md).
 """
@@ -15,8 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,14 +27,17 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=6)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/bertclf-runs"))
+    parser.add_argument("--work", type=Path, default=None, help="a folder to create for the runs (kept)")
     args = parser.parse_args()
+    if args.work is None:
+        args.work = Path(tempfile.mkdtemp(prefix="bertclf-runs-"))
+    elif args.work.exists():
+        parser.error(f"--work {args.work}: already exists; name a new folder")
+    else:
+        args.work.mkdir(parents=True)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from conftest import _WORDS, e2e_config, synthetic_texts  # the suite's own texts and config
 
-    if args.work.exists():
-        shutil.rmtree(args.work)
-    args.work.mkdir(parents=True)
     os.environ["BERTCLF_CACHE"] = str(args.work / "cache")
     os.environ["BERTCLF_STATE"] = str(args.work / "state")
     from bertclf.cli import main as bertclf
@@ -54,7 +58,7 @@ def main() -> None:
         phases = json.loads((work / "run" / "metrics.json").read_text())["timing"]["phases"]
         shown = ", ".join(f"{name} {value:.2f}" for name, value in phases.items() if value >= 0.05)
         print(f"run {run}: {seconds:.2f} s ({shown})", flush=True)
-    print(f"{args.runs} runs: {total:.1f} s", flush=True)
+    print(f"{args.runs} runs: {total:.1f} s (in {args.work})", flush=True)
 
 
 if __name__ == "__main__":
