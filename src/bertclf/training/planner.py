@@ -157,8 +157,9 @@ def measure_costs(config: Config, data: LabelledData, task: ClassificationTask, 
     validation_seconds, predict_trace = _validation_costs(scorer, encode(data.validation), batch_size, bucketing)
     checkpoint_seconds = _checkpoint_seconds(runtime.tf, model)
     # The throwaway copy is done with: the run's own classifier takes its loaded encoder.
-    for finished in {id(model): model, id(scorer): scorer}.values():
-        loaded_encoders.release(finished)
+    loaded_encoders.release(model)
+    if scorer is not model:
+        loaded_encoders.release(scorer)
     return budget.StepCosts(step_seconds=step_seconds, trace_seconds=train_trace + predict_trace,
                             validation_seconds=validation_seconds, checkpoint_seconds=checkpoint_seconds,
                             probe_seconds=time.perf_counter() - started, probe_steps=len(clock.seconds))
