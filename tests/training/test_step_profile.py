@@ -42,6 +42,21 @@ def test_ops_are_grouped_into_the_parts_of_a_step_by_their_names():
                                    "casts between precisions": 0.125, "other": 0.0625}
 
 
+def test_matrix_products_are_split_into_weight_and_attention_products_by_name():
+    import collections
+
+    from bertclf.training.step_profile import product_seconds
+
+    by_name = {"_MklEinsum": collections.Counter({
+        "gradient_tape/m/layer_N/intermediate/einsum/Einsum": 3.0,
+        "m/layer_N/self_attention/query/einsum/Einsum": 1.0,      # a projection: it has a weight matrix
+        "m/layer_N/self_attention/einsum/Einsum": 0.5,            # scores and context
+        "gradient_tape/m/layer_N/self_attention/einsum/Einsum": 0.25}),
+        "MatMul": collections.Counter({"m/classifier/MatMul": 0.125}),
+        "Mul": collections.Counter({"m/layer_N/self_attention/einsum/mul": 8.0})}  # not a product
+    assert product_seconds(by_name) == {"weights": 4.125, "attention": 0.75}
+
+
 @pytest.mark.slow
 def test_profile_of_a_tiny_run_attributes_its_step_to_ops(tmp_path, tiny_encoder_dir, capsys):
     from bertclf.cli import main
@@ -66,6 +81,18 @@ def test_profile_of_a_tiny_run_attributes_its_step_to_ops(tmp_path, tiny_encoder
     assert parts["matrix products"] == pytest.approx(result["matmul"]["share"], abs=1e-3)
     assert {"dropout (attention probabilities, hidden states)", "GELU", "layer norms"} <= set(parts), parts
     assert sum(parts.values()) == pytest.approx(shares - result["no_op_running_share"], abs=0.01)
+    # The products by kind add up to all of them, each with its FLOPs set against the peak.
+    products = {row["kind"]: row for row in result["products"]}
+    assert set(products) == {"weights", "attention"}
+    assert sum(row["seconds_per_step"] for row in products.values()) == pytest.approx(
+        result["matmul"]["seconds_per_step"], abs=1e-3)
+    assert all(row["seconds_per_step"] > 0 and row["gflop_per_step"] > 0 and row["share_of_peak"] > 0
+               for row in products.values()), products
+    bound = result["bound"]
+    assert bound["step_seconds"] == pytest.approx(bound["products_at_peak_seconds"] + bound["rest_seconds"], abs=1e-3)
+    assert bound["rest_seconds"] == pytest.approx(result["step_seconds"] - result["matmul"]["seconds_per_step"],
+                                                  abs=1e-3)
+    assert 0 < bound["products_at_peak_seconds"] and bound["products_only_speedup"] > bound["speedup"]
     assert any("einsum" in row["op"].lower() or "matmul" in row["op"].lower()
                for rows in result["top_ops"].values() for row in rows)
 

@@ -276,8 +276,12 @@ class _Clock(tf_keras.callbacks.Callback):
         self.ended = time.perf_counter()
 
 
-def _flops_per_real_token(classifier):
-    """Training FLOPs per real token as a function of the padded length (see the module docstring)."""
+def flop_terms(classifier) -> tuple[int, int, int]:
+    """(non-embedding weights, transformer layers, hidden width) of a classifier, for its FLOPs.
+
+    A token costs 6 x non-embedding weights in training (forward and backward products with
+    the weights) and 12 x layers x hidden x padded length in attention scores and context.
+    """
     layers, hidden, non_embedding = set(), 0, 0
     for weight in classifier.weights:
         name = weight.name
@@ -288,8 +292,13 @@ def _flops_per_real_token(classifier):
             hidden = int(weight.shape[-1])
         if "embedding" not in name:
             non_embedding += int(np.prod(weight.shape))
-    count = len(layers)
-    return lambda padded_length: 6 * non_embedding + 12 * count * hidden * padded_length
+    return non_embedding, len(layers), hidden
+
+
+def _flops_per_real_token(classifier):
+    """Training FLOPs per real token as a function of the padded length (see the module docstring)."""
+    non_embedding, layers, hidden = flop_terms(classifier)
+    return lambda padded_length: 6 * non_embedding + 12 * layers * hidden * padded_length
 
 
 def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0, dtype: str = "float32") -> float:

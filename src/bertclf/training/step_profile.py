@@ -10,7 +10,10 @@ ops are not counted twice and the shares sum to the time ops ran. Matrix
 products (`MatMul`, `BatchMatMul`, `Einsum`, as oneDNN names them too) are set
 against the training FLOPs of the profiled batches and a matrix-product peak
 measured here in the run's compute dtype: how close the step is to the
-machine's limit, and what else it spends its time on.
+machine's limit, and what else it spends its time on. The products are split
+into those with a weight matrix and attention's own (per head, small), each with
+the FLOPs it computed (padding included) against the peak, and the step's bound
+is stated: every product at the peak and everything else as it is.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ _PARTS = ((re.compile(r"/dropout"), "dropout (attention probabilities, hidden st
           (re.compile(r"AdamWeightDecay|global_norm|^Adam"), "optimizer (AdamW and clipping, every weight)"),
           (re.compile(r"embeddings/"), "embedding lookups and their gradients"))
 MATMUL_PART = "matrix products"
+# Attention's own products (scores Q.K and context P.V, per head), as BertEncoder names them; every
+# other product multiplies by a weight matrix (the dense layers, forward and backward).
+_ATTENTION_PRODUCT = re.compile(r"self_attention/einsum")
+PRODUCT_KINDS = {"weights": "dense layers (with a weight matrix)",
+                 "attention": "attention scores and context (per head)"}
 
 
 def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) -> dict:
@@ -61,7 +69,7 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) 
     from bertclf.encoders.registry import resolve_spec
     from bertclf.runtime.hardware import choose_jit_compile, probe_hardware, resolve_precision
     from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
-    from bertclf.training.bench import _PipelineBench, _cores, _cpu_name, measure_peak_flops
+    from bertclf.training.bench import _PipelineBench, _cores, _cpu_name, flop_terms, measure_peak_flops
     from bertclf.training.pipeline import gather_batch
 
     seed = config.experiment.seed
@@ -95,13 +103,21 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) 
     window, by_type, by_name, idle = attribute_wall_time(read_op_intervals(trace))
     # The FLOPs of the batches the profiled fit trained, each at its own padded width.
     encoded = bench.trained
-    flops = sum(bench.flops_per_token(gather_batch(encoded, batch, True)["input_word_ids"].shape[1])
-                * int(encoded.lengths[batch].sum()) for batch in bench.trained_batches)
+    shapes = [tuple(gather_batch(encoded, batch, True)["input_word_ids"].shape) for batch in bench.trained_batches]
+    flops = sum(bench.flops_per_token(width) * int(encoded.lengths[batch].sum())
+                for batch, (_, width) in zip(bench.trained_batches, shapes))
+    # What the products compute, padding included (the machine multiplies pad positions too).
+    non_embedding, layers, hidden = flop_terms(bench.classifier)
+    product_flops = {"weights": sum(6 * non_embedding * rows * width for rows, width in shapes),
+                     "attention": sum(12 * layers * hidden * width * rows * width for rows, width in shapes)}
     compute_dtype = "bfloat16" if pipeline == "bucketed_bf16" else "float32"
     _say(f"Measuring this machine's {compute_dtype} matrix-product peak (2048 x 2048)...")
     peak = measure_peak_flops(tf, size=2048, dtype=compute_dtype)
     matmul_seconds = sum(seconds for kind, seconds in by_type.items() if kind in MATMUL_TYPES)
     per_step = window / steps
+    seconds_by_kind = product_seconds(by_name)
+    at_peak = sum(product_flops.values()) / peak / steps
+    rest = per_step - matmul_seconds / steps
     return {
         "config": {"experiment": config.experiment.name, "encoder": encoder.spec.name, "pipeline": pipeline,
                    "seq_length": config.model.seq_length, "batch_size": batch_size, "steps": steps,
@@ -117,6 +133,17 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) 
                    "share": round(matmul_seconds / window, 4),
                    "gflops": round(flops / matmul_seconds / 1e9, 1) if matmul_seconds else None,
                    "share_of_peak": round(flops / matmul_seconds / peak, 3) if matmul_seconds else None},
+        "products": [{"kind": kind, "seconds_per_step": round(seconds_by_kind[kind] / steps, 4),
+                      "gflop_per_step": round(product_flops[kind] / steps / 1e9, 3),
+                      "gflops": round(product_flops[kind] / seconds_by_kind[kind] / 1e9, 1)
+                      if seconds_by_kind[kind] else None,
+                      "share_of_peak": round(product_flops[kind] / seconds_by_kind[kind] / peak, 4)
+                      if seconds_by_kind[kind] else None} for kind in PRODUCT_KINDS],
+        # The step's bound on this machine: every product at the measured peak, everything else as it
+        # is; and the products alone at the peak (nothing else costing anything).
+        "bound": {"products_at_peak_seconds": round(at_peak, 6), "rest_seconds": round(rest, 4),
+                  "step_seconds": round(at_peak + rest, 4), "speedup": round(per_step / (at_peak + rest), 2),
+                  "products_only_speedup": round(per_step / at_peak, 2)},
         "parts": [{"part": part, "seconds_per_step": round(seconds / steps, 4), "share": round(seconds / window, 4)}
                   for part, seconds in step_parts(by_name).most_common()],
         "op_types": [{"type": kind, "seconds_per_step": round(seconds / steps, 4), "share": round(seconds / window, 4)}
@@ -205,6 +232,16 @@ def step_parts(by_name: dict[str, collections.Counter]) -> collections.Counter:
     return parts
 
 
+def product_seconds(by_name: dict[str, collections.Counter]) -> dict[str, float]:
+    """Seconds of matrix products by kind (`PRODUCT_KINDS`): with a weight matrix, or attention's own."""
+    seconds = dict.fromkeys(PRODUCT_KINDS, 0.0)
+    for kind, names in by_name.items():
+        if kind in MATMUL_TYPES:
+            for name, spent in names.items():
+                seconds["attention" if _ATTENTION_PRODUCT.search(name) else "weights"] += spent
+    return seconds
+
+
 def _op_family(name: str) -> str:
     """An op's name with its layer and copy numbers folded: one row for the same op in every layer."""
     name = re.sub(r"layer_\d+", "layer_N", name)
@@ -225,8 +262,20 @@ def markdown(result: dict) -> str:
              f"measured here ({peak_key.rsplit('_', 1)[-1]}, 2048 x 2048). No op running: "
              f"{result['no_op_running_share']:.1%}.",
              "",
-             "| part of the step | ms per step | share of the step |",
-             "|---|---|---|"]
+             "| matrix products | ms per step | GFLOP per step (padding included) | GFLOP/s | share of the peak |",
+             "|---|---|---|---|---|"]
+    for row in result["products"]:
+        rate = "- | -" if row["gflops"] is None else f"{row['gflops']} | {row['share_of_peak']:.0%}"
+        lines.append(f"| {PRODUCT_KINDS[row['kind']]} | {row['seconds_per_step'] * 1000:.0f} | "
+                     f"{row['gflop_per_step']:.1f} | {rate} |")
+    bound = result["bound"]
+    lines += ["",
+              f"Every product at the peak and the rest as it is: {bound['step_seconds']:.3f} s a step "
+              f"({bound['products_at_peak_seconds']:.3f} + {bound['rest_seconds']:.3f} s), at most "
+              f"{bound['speedup']}x faster; the products alone at the peak: {bound['products_only_speedup']}x.",
+              "",
+              "| part of the step | ms per step | share of the step |",
+              "|---|---|---|"]
     lines += [f"| {row['part']} | {row['seconds_per_step'] * 1000:.0f} | {row['share']:.1%} |" for row in result["parts"]]
     lines += ["", "| op type | ms per step | share of the step |", "|---|---|---|"]
     for row in result["op_types"][:_TOP_TYPES]:
