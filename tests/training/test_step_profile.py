@@ -70,6 +70,8 @@ def test_profile_of_a_tiny_run_attributes_its_step_to_ops(tmp_path, tiny_encoder
     assert result == json.loads((tmp_path / "profile.json").read_text())
     assert result["trace"].startswith(str(trace_dir)) and result["trace"].endswith(".xplane.pb")
     assert result["config"]["steps"] == 2 and result["step_seconds"] > 0
+    peaks = result["machine"]["peak_before_and_after_gflops"]
+    assert len(peaks) == 2 and result["machine"]["measured_peak_gflops_float32"] == max(peaks) > 0
     assert result["config"]["jit_compile"] is False  # runtime.jit_compile: auto, as `train` resolves it on a CPU
     kinds = {row["type"] for row in result["op_types"]}
     assert kinds & MATMUL_TYPES, kinds  # the encoder's dense layers and attention
