@@ -60,15 +60,18 @@ def test_bench_runs_one_step_on_the_tiny_encoder(tmp_path, tiny_encoder_dir, cap
     config = e2e_config(tmp_path, tiny_encoder_dir)
     capsys.readouterr()
     assert main(["bench", str(config), "--steps", "1", "--warmup", "1", "--repeats", "1", "--inference-examples",
-                 "8", "--pipelines", "fixed,bucketed", "--output", str(tmp_path / "bench.json"), "--json"]) == 0
+                 "8", "--pipelines", "fixed,bucketed,bucketed_native", "--output", str(tmp_path / "bench.json"),
+                 "--json"]) == 0
     out = capsys.readouterr()
     result = json.loads(out.out)
     assert result == json.loads((tmp_path / "bench.json").read_text())
     # Progress on stderr (stdout is the JSON): one line as each measurement starts, one as it ends.
-    progress = [line for line in out.err.splitlines() if line.startswith(("Bench ", "  fixed:", "  bucketed:"))]
-    assert [line.split(":")[0] for line in progress] == ["Bench 1/2", "  fixed", "Bench 2/2", "  bucketed"], out.err
+    progress = [line for line in out.err.splitlines()
+                if line.startswith(("Bench ", "  fixed:", "  bucketed:", "  bucketed_native:"))]
+    assert [line.split(":")[0] for line in progress] == ["Bench 1/3", "  fixed", "Bench 2/3", "  bucketed",
+                                                         "Bench 3/3", "  bucketed_native"], out.err
     assert result["config"]["train_steps"] == 1 and result["config"]["inference_examples"] == 8
-    assert set(result["medians"]) == {"fixed", "bucketed"}
+    assert set(result["medians"]) == {"fixed", "bucketed", "bucketed_native"}
     for values in result["medians"].values():
         assert values["train_examples_per_second"] > 0 and values["inference_examples_per_second"] > 0
     # Bucketing pads the short synthetic texts less than the fixed length does.

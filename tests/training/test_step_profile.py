@@ -58,18 +58,25 @@ def test_matrix_products_are_split_into_weight_and_attention_products_by_name():
 
 
 @pytest.mark.slow
-def test_profile_of_a_tiny_run_attributes_its_step_to_ops(tmp_path, tiny_encoder_dir, capsys):
+@pytest.mark.parametrize("pipeline", [None, "bucketed_native"])
+def test_profile_of_a_tiny_run_attributes_its_step_to_ops(pipeline, tmp_path, tiny_encoder_dir, capsys):
     from bertclf.cli import main
     from bertclf.training.step_profile import MATMUL_TYPES
 
     config = e2e_config(tmp_path, tiny_encoder_dir, name="profiled")
     trace_dir = tmp_path / "trace"
+    chosen = ["--pipelines", pipeline] if pipeline else []
     assert main(["bench", str(config), "--profile", str(trace_dir), "--steps", "2", "--warmup", "1", "--json",
-                 "--output", str(tmp_path / "profile.json")]) == 0
+                 "--output", str(tmp_path / "profile.json"), *chosen]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result == json.loads((tmp_path / "profile.json").read_text())
     assert result["trace"].startswith(str(trace_dir)) and result["trace"].endswith(".xplane.pb")
     assert result["config"]["steps"] == 2 and result["step_seconds"] > 0
+    # The config's own pipeline (float32 here: the hub SavedModel, its own dropout), or the encoder rebuilt
+    # natively (FastDropout's 16-bit stateless draws instead of the SavedModel's Keras dropout).
+    assert result["config"]["pipeline"] == (pipeline or "bucketed")
+    op_types = {row["type"] for row in result["op_types"]}
+    assert ("StatelessRandomUniformFullIntV2" in op_types) == (pipeline == "bucketed_native"), op_types
     peaks = result["machine"]["peak_before_and_after_gflops"]
     assert len(peaks) == 2 and result["machine"]["measured_peak_gflops_float32"] == max(peaks) > 0
     assert result["config"]["jit_compile"] is False  # runtime.jit_compile: auto, as `train` resolves it on a CPU
@@ -106,4 +113,14 @@ def test_profiling_one_step_is_refused_in_one_line(tmp_path, tiny_encoder_dir, c
     assert main(["bench", str(config), "--profile", str(tmp_path / "trace"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "--steps: profiling needs at least 2 steps (got 1)" in err and len(err.strip().splitlines()) == 1
+    # A pipeline that does not train as `bertclf train` does on one device, or two of them.
+    for chosen in ("seed", "bucketed,bucketed_native"):
+        assert main(["bench", str(config), "--profile", str(tmp_path / "trace"), "--pipelines", chosen]) == 2
+        err = capsys.readouterr().err
+        assert (f"--pipelines: --profile profiles one of bucketed, bucketed_bf16, bucketed_native (got {chosen})"
+                in err and len(err.strip().splitlines()) == 1), err
+    assert main(["bench", str(config), "--whole-process", "--pipelines", "bucketed"]) == 2
+    err = capsys.readouterr().err
+    assert "--pipelines: not with --whole-process" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "trace").exists()
 

@@ -12,6 +12,9 @@ import typer
 from bertclf.cli.app import JSON_HELP, SET_HELP, app, command_started, echo_json
 from bertclf.errors import ConfigError
 
+# `bertclf bench`'s pipelines unless --pipelines names others (bertclf.training.bench.PIPELINES).
+DEFAULT_PIPELINES = "seed,fixed,bucketed,bucketed_bf16"
+
 
 @app.command()
 def train(
@@ -167,11 +170,15 @@ def _pretrain(config: Path, overrides: List[str], resume: bool, run_dir: Optiona
 def bench(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
     overrides: List[str] = typer.Option([], "--set", help=SET_HELP),
-    pipelines: str = typer.Option("seed,fixed,bucketed,bucketed_bf16", "--pipelines",
-                                  help="Comma-separated: seed (tokenizer in the model, fixed length), "
-                                       "fixed (tokenized once, fixed length), bucketed (by length), "
-                                       "bucketed_bf16 (and the encoder in bfloat16), bucketed_distributed "
-                                       "(under runtime.distribution's strategy)."),
+    pipelines: Optional[str] = typer.Option(None, "--pipelines",
+                                            help="Comma-separated: seed (tokenizer in the model, fixed length), "
+                                                 "fixed (tokenized once, fixed length), bucketed (by length), "
+                                                 "bucketed_bf16 (and the encoder in bfloat16), bucketed_native "
+                                                 "(the encoder rebuilt natively, float32), bucketed_distributed "
+                                                 "(under runtime.distribution's strategy) "
+                                                 f"(default: {DEFAULT_PIPELINES}). With --profile: one "
+                                                 "of bucketed, bucketed_bf16, bucketed_native "
+                                                 "(default: the config's own)."),
     steps: int = typer.Option(20, "--steps", min=1, help="Timed training steps per pipeline and repeat."),
     warmup: int = typer.Option(3, "--warmup", min=1, help="Untimed training steps first."),
     repeats: int = typer.Option(3, "--repeats", min=1, help="Runs per pipeline; medians are reported."),
@@ -201,13 +208,17 @@ def bench(
 
         loaded = load_config(config, overrides)
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            result = step_profile.profile_step(loaded, profile, steps, warmup)
+            result = step_profile.profile_step(loaded, profile, steps, warmup,
+                                               pipelines.strip() if pipelines else None)
         _bench_output(result, output, as_json, step_profile.markdown)
         return
 
     if whole_process:
         from bertclf.training import bench_process
 
+        if pipelines:
+            raise ConfigError("--pipelines: not with --whole-process, which times whole processes "
+                              "(--processes chooses them)")
         load_config(config, overrides)  # a config mistake is one line here, not in a child process
         chosen = bench_process.choose_processes(processes, baseline_source)
         result = bench_process.run_whole_process(config, overrides, repeats, baseline_source, chosen)
@@ -217,7 +228,7 @@ def bench(
     loaded = load_config(config, overrides)
     from bertclf.training.bench import PIPELINES, markdown, run_bench
 
-    chosen = tuple(name.strip() for name in pipelines.split(",") if name.strip())
+    chosen = tuple(name.strip() for name in (pipelines or DEFAULT_PIPELINES).split(",") if name.strip())
     unknown = [name for name in chosen if name not in PIPELINES]
     if unknown or not chosen:
         raise ConfigError(f"--pipelines: unknown {', '.join(unknown) or '(none)'}; "

@@ -11,6 +11,10 @@ Pipelines measured side by side in one process, on the same examples:
 * `bucketed_bf16`: as `bucketed`, with the encoder rebuilt natively under the
   `mixed_bfloat16` policy (`runtime.precision: mixed_bfloat16`), and so with
   `encoders.dropout.FastDropout`.
+* `bucketed_native`: as `bucketed`, with the encoder rebuilt natively in float32
+  (as every other precision and `model.freeze_embeddings` build it), and so with
+  `FastDropout` instead of the hub SavedModel's own dropout: whether the rebuild
+  would train faster in float32 on this machine.
 * `bucketed_distributed`: as `bucketed`, trained under the strategy that
   `runtime.distribution` (and `runtime.cpu_devices`) resolve to, each global
   batch split over its replicas as `bertclf train` splits it. Inference scores
@@ -52,7 +56,9 @@ from bertclf.runtime.hardware import choose_jit_compile, probe_hardware
 from bertclf.runtime.distribution import start_distribution
 from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
 
-PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16", "bucketed_distributed")
+PIPELINES = ("seed", "fixed", "bucketed", "bucketed_bf16", "bucketed_native", "bucketed_distributed")
+# Pipelines whose encoder is rebuilt natively (encoders.native) rather than loaded from its SavedModel.
+NATIVE_PIPELINES = ("bucketed_bf16", "bucketed_native")
 
 
 @dataclasses.dataclass
@@ -94,7 +100,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
     infer_split = data.validation.subset(range(min(inference_examples, len(data.validation))))
     _say("Measuring this machine's float32 matmul peak (for model FLOPs utilisation)...")
     peak_flops = measure_peak_flops(tf)
-    native = (with_native_weights(encoder) if "bucketed_bf16" in pipelines or config.model.freeze_embeddings
+    native = (with_native_weights(encoder) if set(NATIVE_PIPELINES) & set(pipelines) or config.model.freeze_embeddings
               else encoder)
     if config.model.freeze_embeddings:
         encoder = native  # only a native rebuild can freeze the embedding table
@@ -107,7 +113,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
             _say(f"Bench {len(runs) + 1}/{total}: {pipeline} (repeat {repeat + 1} of {repeats}): "
                  f"{warmup} warm-up and {steps} timed training steps, then {len(infer_split)} texts scored...")
             _reset_peak_memory()
-            bench = _PipelineBench(tf, pipeline, native if pipeline == "bucketed_bf16" else encoder,
+            bench = _PipelineBench(tf, pipeline, native if pipeline in NATIVE_PIPELINES else encoder,
                                    preprocessor, config, len(data.class_names), distribution, jit_compile)
             train = bench.train(train_split, warmup, steps)
             infer = bench.infer(infer_split)

@@ -1,7 +1,8 @@
 """`bertclf bench CONFIG --profile DIR`: where a training step's wall time goes, op by op.
 
 The config's own training step (its encoder, precision, batch size and length
-buckets, as `bertclf bench`'s `bucketed` or `bucketed_bf16` pipeline builds it)
+buckets, as `bertclf bench`'s `bucketed` or `bucketed_bf16` pipeline builds it, or
+another of those pipelines, `bucketed_native` included)
 runs a few warm-up steps, then `steps` steps under TensorFlow's profiler. The
 trace (kept in DIR, readable by TensorBoard's profile plugin) is read back and
 the profiled window's wall time is attributed to op types: at every instant the
@@ -45,6 +46,8 @@ _PARTS = ((re.compile(r"/dropout"), "dropout (attention probabilities, hidden st
           (re.compile(r"AdamWeightDecay|global_norm|^Adam"), "optimizer (AdamW and clipping, every weight)"),
           (re.compile(r"embeddings/"), "embedding lookups and their gradients"))
 MATMUL_PART = "matrix products"
+# What --profile can profile (bench's pipelines that train as `bertclf train` does, on one device).
+PROFILED_PIPELINES = ("bucketed", "bucketed_bf16", "bucketed_native")
 # Attention's own products (scores Q.K and context P.V, per head), as BertEncoder names them; every
 # other product multiplies by a weight matrix (the dense layers, forward and backward).
 _ATTENTION_PRODUCT = re.compile(r"self_attention/einsum")
@@ -52,24 +55,31 @@ PRODUCT_KINDS = {"weights": "dense layers (with a weight matrix)",
                  "attention": "attention scores and context (per head)"}
 
 
-def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) -> dict:
+def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3,
+                 pipeline: str | None = None) -> dict:
     """Profiles `steps` training steps of `config` after a warm-up; returns the attribution.
 
     The warm-up fit trains `warmup` steps and then the `steps` batches the profiled fit
     repeats, so nothing in the profiled window is traced or seen for the first time.
+    `pipeline` (one of `PROFILED_PIPELINES`) profiles that pipeline instead of the one the
+    config's precision trains with.
 
     Raises:
-        ConfigError: Fewer than two profiled steps.
+        ConfigError: Fewer than two profiled steps, or a pipeline that cannot be profiled.
         BertclfError: The config's data or encoder cannot be used.
     """
     if steps < 2:
         raise ConfigError(f"--steps: profiling needs at least 2 steps (got {steps})")
+    if pipeline is not None and pipeline not in PROFILED_PIPELINES:
+        raise ConfigError(f"--pipelines: --profile profiles one of {', '.join(PROFILED_PIPELINES)} "
+                          f"(got {pipeline})")
     from bertclf.data import load_data
     from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
     from bertclf.encoders.registry import resolve_spec
     from bertclf.runtime.hardware import choose_jit_compile, probe_hardware, resolve_precision
     from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
-    from bertclf.training.bench import _PipelineBench, _cores, _cpu_name, flop_terms, measure_peak_flops
+    from bertclf.training.bench import (NATIVE_PIPELINES, _PipelineBench, _cores, _cpu_name, flop_terms,
+                                        measure_peak_flops)
     from bertclf.training.pipeline import gather_batch
 
     seed = config.experiment.seed
@@ -79,10 +89,10 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3) 
     absorb_first_run_notices(tf)
     precision = resolve_precision(config.runtime.precision, hardware).precision
     jit_compile, _ = choose_jit_compile(config.runtime.jit_compile, hardware, "none")
-    pipeline = "bucketed_bf16" if precision == "mixed_bfloat16" else "bucketed"
+    pipeline = pipeline or ("bucketed_bf16" if precision == "mixed_bfloat16" else "bucketed")
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, seed)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
-    if pipeline == "bucketed_bf16" or config.model.freeze_embeddings:
+    if pipeline in NATIVE_PIPELINES or config.model.freeze_embeddings:
         encoder = with_native_weights(encoder)
     batch_size = config.train.batch_size
     split = data.train.subset([i % len(data.train) for i in range((warmup + steps) * batch_size)])
