@@ -43,7 +43,10 @@ _PARTS = ((re.compile(r"/dropout"), "dropout (attention probabilities, hidden st
           (re.compile(r"activation/|gelu", re.IGNORECASE), "GELU"),
           (re.compile(r"layer_norm"), "layer norms"),
           (re.compile(r"softmax"), "attention softmax"),
-          (re.compile(r"AdamWeightDecay|global_norm|^Adam"), "optimizer (AdamW and clipping, every weight)"),
+          # Not the backward ops the optimizer's name scope holds when the encoder is a loaded SavedModel
+          # ("AdamWeightDecay/gradients/..."): those are the layers' gradients.
+          (re.compile(r"^(?!.*gradients/)(?:.*(?:AdamWeightDecay|global_norm)|Adam)"),
+           "optimizer (AdamW and clipping, every weight)"),
           (re.compile(r"embeddings/"), "embedding lookups and their gradients"))
 MATMUL_PART = "matrix products"
 # What --profile can profile (bench's pipelines that train as `bertclf train` does, on one device).
