@@ -76,3 +76,28 @@ def test_bench_runs_one_step_on_the_tiny_encoder(tmp_path, tiny_encoder_dir, cap
         assert values["train_examples_per_second"] > 0 and values["inference_examples_per_second"] > 0
     # Bucketing pads the short synthetic texts less than the fixed length does.
     assert result["medians"]["bucketed"]["train_padding_share"] < result["medians"]["fixed"]["train_padding_share"]
+
+
+def test_native_encoder_trains_the_rebuild_in_float32_and_its_run_exports_to_onnx(tmp_path, tiny_encoder_dir,
+                                                                                    monkeypatch, capsys):
+    """model.native_encoder: a float32 run trains the encoder rebuilt natively; its export checks, and its
+    ONNX export matches the SavedModel."""
+    from bertclf.encoders import native
+
+    built = []
+    real = native.build_native_encoder
+    monkeypatch.setattr(native, "build_native_encoder",
+                        lambda *args, **kwargs: built.append(1) or real(*args, **kwargs))
+    config = e2e_config(tmp_path, tiny_encoder_dir, name="native")
+    float32 = ["--set", "runtime.precision=float32"]
+    assert main(["train", str(config), *float32]) == 0
+    assert not built  # the default: the SavedModel itself
+    assert main(["train", str(config), *float32, "--set", "model.native_encoder=true"]) == 0
+    assert built
+    run = _newest(tmp_path)
+    metrics = json.loads((run / artifacts.METRICS_FILE).read_text())
+    assert metrics["runtime"]["precision"] == "float32" and metrics["export_check"]["texts"] > 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["checks"]["onnx"]["max_abs_difference_float32"] <= 1e-4

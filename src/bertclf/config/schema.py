@@ -59,6 +59,10 @@ class ModelConfig(_Section):
     # train). For large multilingual vocabularies the table is most of the model: freezing it
     # saves its optimizer state and its per-step update (see docs/RESULTS.md, NSMC).
     freeze_embeddings: bool = False
+    # Rebuild the encoder natively (encoders/native.py, FastDropout) in float32 too, instead of
+    # training its TF Hub SavedModel; reduced precisions and freeze_embeddings always rebuild it.
+    # A float32 step was 1.03-1.09x as fast so (docs/BENCHMARKS.md, 2026-12-07).
+    native_encoder: bool = False
     # Texts longer than seq_length: `truncate` reads data.truncation's part of each; `windows`
     # reads the whole text as windows of seq_length tokens, window_stride apart (default: half
     # a window), at most max_windows of them (evenly spaced, first and last kept), and gives the

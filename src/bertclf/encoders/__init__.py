@@ -62,6 +62,16 @@ def prepare_encoder(spec: EncoderSpec, model: ModelConfig, train_texts: Sequence
     return ResolvedEncoder(spec, spec.encoder_handle, spec.preprocess_handle)
 
 
+def rebuilds_natively(model: ModelConfig, precision: str) -> bool:
+    """Whether a run trains the encoder rebuilt natively rather than its SavedModel.
+
+    A hub layer computes in its saved float32 and trains all of its weights or none; reduced
+    precisions and a frozen embedding table need the rebuild, and `model.native_encoder`
+    asks for it in float32 too.
+    """
+    return precision != "float32" or model.freeze_embeddings or model.native_encoder
+
+
 def with_native_weights(encoder: ResolvedEncoder) -> ResolvedEncoder:
     """The same encoder, carrying its weights for a native rebuild (see `encoders.native`).
 

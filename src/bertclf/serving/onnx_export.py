@@ -123,7 +123,7 @@ def _require_replaceable(target: Path) -> None:
 
 def _float32_classifier(config: Config, data, class_names: list[str], precision: str, loaded, encoder):
     """The run's classifier built in float32, holding the SavedModel's weights."""
-    from bertclf.encoders import prepare_encoder, with_native_weights
+    from bertclf.encoders import prepare_encoder, rebuilds_natively, with_native_weights
     from bertclf.encoders.registry import resolve_spec
     from bertclf.model import build_classifier
     from bertclf.runtime.precision import keras_policy
@@ -132,9 +132,9 @@ def _float32_classifier(config: Config, data, class_names: list[str], precision:
     task = task_for(config.data.multi_label, len(class_names))
     if encoder is None:
         encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, config.experiment.seed)
-    # Built as training built it (natively for reduced precision or frozen embeddings), so its
-    # weights line up with the SavedModel's, one for one.
-    if (precision != "float32" or config.model.freeze_embeddings) and encoder.native is None:
+    # Built as training built it (natively, or from the SavedModel), so its weights line up with
+    # the SavedModel's, one for one.
+    if rebuilds_natively(config.model, precision) and encoder.native is None:
         encoder = with_native_weights(encoder)
     with keras_policy("float32"):
         classifier = build_classifier(encoder, task, config.model)

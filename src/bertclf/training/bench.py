@@ -50,7 +50,7 @@ import tf_keras
 
 from bertclf.config import Config
 from bertclf.data import load_data
-from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
+from bertclf.encoders import load_preprocessor, prepare_encoder, rebuilds_natively, with_native_weights
 from bertclf.encoders.registry import resolve_spec
 from bertclf.runtime.hardware import choose_jit_compile, probe_hardware
 from bertclf.runtime.distribution import start_distribution
@@ -100,10 +100,11 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
     infer_split = data.validation.subset(range(min(inference_examples, len(data.validation))))
     _say("Measuring this machine's float32 matmul peak (for model FLOPs utilisation)...")
     peak_flops = measure_peak_flops(tf)
-    native = (with_native_weights(encoder) if set(NATIVE_PIPELINES) & set(pipelines) or config.model.freeze_embeddings
-              else encoder)
-    if config.model.freeze_embeddings:
-        encoder = native  # only a native rebuild can freeze the embedding table
+    # The float32 pipelines build the encoder as a float32 run of this config would.
+    own_native = rebuilds_natively(config.model, "float32")
+    native = with_native_weights(encoder) if set(NATIVE_PIPELINES) & set(pipelines) or own_native else encoder
+    if own_native:
+        encoder = native  # frozen embeddings or model.native_encoder: the run would rebuild it
     runs: list[Measurement] = []
     total = repeats * len(pipelines)
     for repeat in range(repeats):

@@ -77,7 +77,7 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3,
         raise ConfigError(f"--pipelines: --profile profiles one of {', '.join(PROFILED_PIPELINES)} "
                           f"(got {pipeline})")
     from bertclf.data import load_data
-    from bertclf.encoders import load_preprocessor, prepare_encoder, with_native_weights
+    from bertclf.encoders import load_preprocessor, prepare_encoder, rebuilds_natively, with_native_weights
     from bertclf.encoders.registry import resolve_spec
     from bertclf.runtime.hardware import choose_jit_compile, probe_hardware, resolve_precision
     from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
@@ -95,7 +95,7 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3,
     pipeline = pipeline or ("bucketed_bf16" if precision == "mixed_bfloat16" else "bucketed")
     encoder = prepare_encoder(resolve_spec(config.model), config.model, data.train.texts, seed)
     preprocessor = load_preprocessor(encoder.preprocess_handle)
-    if pipeline in NATIVE_PIPELINES or config.model.freeze_embeddings:
+    if pipeline in NATIVE_PIPELINES or rebuilds_natively(config.model, "float32"):
         encoder = with_native_weights(encoder)
     batch_size = config.train.batch_size
     split = data.train.subset([i % len(data.train) for i in range((warmup + steps) * batch_size)])

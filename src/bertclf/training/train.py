@@ -20,7 +20,8 @@ from bertclf import artifacts, files
 from bertclf.config import Config, dump_config
 from bertclf.data import LabelledData, load_data
 from bertclf.data_check import add_encoded_token_lengths
-from bertclf.encoders import load_preprocessor, loaded_encoders, prepare_encoder, with_native_weights
+from bertclf.encoders import (load_preprocessor, loaded_encoders, prepare_encoder, rebuilds_natively,
+                              with_native_weights)
 from bertclf.encoders.registry import resolve_spec
 from bertclf.errors import Interrupted, TrainingDiverged, WorkerLost
 from bertclf.task import ClassificationTask
@@ -188,15 +189,14 @@ def read_data(config: Config) -> tuple[LabelledData, ClassificationTask, Optiona
 
 
 def load_encoder(config: Config, data: LabelledData, runtime: Runtime):
-    """The encoder (rebuilt natively for reduced precision or frozen embeddings) and its preprocessor."""
+    """The encoder (rebuilt natively where `encoders.rebuilds_natively` says) and its preprocessor."""
     spec = resolve_spec(config.model)
     if spec.source != "tiny" and config.model.tiny != type(config.model.tiny)():
         # A config written for the tiny encoder, run with --set model.encoder=...: say it, do not fail.
         _say(f"warning: model.tiny shapes only the tiny encoder; it is not used with model.encoder "
              f"{config.model.encoder}")
     encoder = prepare_encoder(spec, config.model, data.train.texts, config.experiment.seed)
-    # A hub layer trains all of its weights or none; a native rebuild can freeze one table.
-    if runtime.precision.precision != "float32" or config.model.freeze_embeddings:
+    if rebuilds_natively(config.model, runtime.precision.precision):
         encoder = with_native_weights(encoder)
     return encoder, load_preprocessor(encoder.preprocess_handle)
 
