@@ -7,6 +7,28 @@ import pytest
 from conftest import e2e_config
 
 
+
+def test_flops_of_a_batch_by_product_and_per_real_token():
+    """One formula for the bench's GFLOP/s and the profile's products, checked against a count by hand."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bertclf.training.bench import _flops_per_real_token, batch_flops, flop_terms
+
+    def weight(name, *shape):
+        return SimpleNamespace(name=name, shape=shape, numpy=lambda: np.zeros(shape))
+
+    classifier = SimpleNamespace(weights=[
+        weight("encoder/word_embeddings/embeddings:0", 10, 4), weight("encoder/position_embedding/embeddings:0", 8, 4),
+        weight("encoder/transformer/layer_0/self_attention/query/kernel:0", 4, 4),
+        weight("encoder/transformer/layer_1/intermediate/kernel:0", 4, 4), weight("classifier/kernel:0", 4, 2)])
+    terms = flop_terms(classifier)
+    assert terms == (40, 2, 4)  # 16 + 16 + 8 weights outside the embeddings; two layers; 4 wide
+    # 3 rows of 5 tokens: 6 x 40 x 15 with the weights; 12 x 2 layers x 4 wide x 3 rows x 5 x 5 in attention.
+    assert batch_flops(terms, 3, 5) == {"weights": 3600, "attention": 7200}
+    assert _flops_per_real_token(classifier)(5) == 6 * 40 + 12 * 2 * 4 * 5 == 720
+
 def test_bench_medians_ratios_and_table():
     from bertclf.training.bench import Measurement, markdown, median_measurements, ratios_vs_seed
 

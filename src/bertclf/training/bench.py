@@ -284,11 +284,7 @@ class _Clock(tf_keras.callbacks.Callback):
 
 
 def flop_terms(classifier) -> tuple[int, int, int]:
-    """(non-embedding weights, transformer layers, hidden width) of a classifier, for its FLOPs.
-
-    A token costs 6 x non-embedding weights in training (forward and backward products with
-    the weights) and 12 x layers x hidden x padded length in attention scores and context.
-    """
+    """(non-embedding weights, transformer layers, hidden width) of a classifier, for `batch_flops`."""
     layers, hidden, non_embedding = set(), 0, 0
     for weight in classifier.weights:
         name = weight.name
@@ -302,10 +298,26 @@ def flop_terms(classifier) -> tuple[int, int, int]:
     return non_embedding, len(layers), hidden
 
 
+def batch_flops(terms: tuple[int, int, int], rows: int, width: int) -> dict[str, int]:
+    """Training FLOPs (forward and backward) of a batch of `rows` sequences of `width` tokens, by product.
+
+    Args:
+        terms: `flop_terms` of the classifier.
+        rows: Sequences in the batch.
+        width: Tokens in each (padding included: the machine multiplies pad positions too).
+
+    Returns:
+        `weights`: 6 x non-embedding weights a token (the dense layers' products, forward and
+        backward); `attention`: 12 x layers x hidden x width a token (scores and context per head).
+    """
+    non_embedding, layers, hidden = terms
+    return {"weights": 6 * non_embedding * rows * width, "attention": 12 * layers * hidden * rows * width * width}
+
+
 def _flops_per_real_token(classifier):
     """Training FLOPs per real token as a function of the padded length (see the module docstring)."""
-    non_embedding, layers, hidden = flop_terms(classifier)
-    return lambda padded_length: 6 * non_embedding + 12 * layers * hidden * padded_length
+    terms = flop_terms(classifier)
+    return lambda padded_length: sum(batch_flops(terms, 1, padded_length).values()) // padded_length
 
 
 def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0, dtype: str = "float32") -> float:
