@@ -63,24 +63,27 @@ def test_a_finished_classifiers_encoder_goes_to_the_next_with_its_saved_weights(
     loaded_encoders.forget()
 
 
-def test_a_run_on_a_reused_encoder_trains_as_one_on_a_fresh_load(binary_run, tiny_encoder_dir, tmp_path):
-    """binary_run's config, trained here after a classifier of this process changed its encoder's
-    weights and was dropped: the run reuses that loaded encoder and must match binary_run (trained
-    by whichever worker built it) to the last digit."""
+def test_a_run_on_a_reused_encoder_trains_as_one_on_a_fresh_load(tiny_encoder_dir, tmp_path):
+    """A float32 run trained on a fresh load, then again after a classifier of this process changed its
+    encoder's weights and was dropped: the second run reuses that loaded encoder and must match the
+    first to the last digit. (float32 whatever this machine's bfloat16: it is the precision that
+    trains the encoder's SavedModel as loaded; bfloat16 rebuilds it natively and reuses nothing.)"""
     from bertclf.cli import main
     from bertclf.encoders import encoder_layer, loaded_encoders
 
+    config = e2e_config(tmp_path, tiny_encoder_dir)
+    float32 = ["--set", "runtime.precision=float32"]
     loaded_encoders.forget()
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "fresh"), *float32]) == 0
     dirty = encoder_layer(str(tiny_encoder_dir / "encoder"))
     for variable in dirty.trainable_weights:
         variable.assign(variable * 0.5)
     del dirty
     reused = loaded_encoders.counts["reused"]
-    config = e2e_config(tmp_path, tiny_encoder_dir)
-    assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 0
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run"), *float32]) == 0
     assert loaded_encoders.counts["reused"] > reused
     metrics, history = finished_run(tmp_path / "run")
-    expected_metrics, expected_history = finished_run(binary_run)
+    expected_metrics, expected_history = finished_run(tmp_path / "fresh")
     assert history == expected_history
     assert metrics["test"] == expected_metrics["test"]
     assert json.loads((tmp_path / "run" / artifacts.LABELS_FILE).read_text()) == ["neg", "pos"]

@@ -60,10 +60,19 @@ def test_matrix_products_are_split_into_weight_and_attention_products_by_name():
     assert product_seconds(by_name) == {"weights": 4.125, "attention": 0.75}
 
 
+def _machine_precision() -> str:
+    import tensorflow as tf
+
+    from bertclf.runtime.hardware import probe_hardware, resolve_precision
+
+    return resolve_precision("auto", probe_hardware(tf)).precision
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", [None, "bucketed_native"])
 def test_profile_of_a_tiny_run_attributes_its_step_to_ops(pipeline, tmp_path, tiny_encoder_dir, capsys):
     from bertclf.cli import main
+    from bertclf.training.bench import NATIVE_PIPELINES
     from bertclf.training.step_profile import MATMUL_TYPES
 
     config = e2e_config(tmp_path, tiny_encoder_dir, name="profiled")
@@ -75,13 +84,17 @@ def test_profile_of_a_tiny_run_attributes_its_step_to_ops(pipeline, tmp_path, ti
     assert result == json.loads((tmp_path / "profile.json").read_text())
     assert result["trace"].startswith(str(trace_dir)) and result["trace"].endswith(".xplane.pb")
     assert result["config"]["steps"] == 2 and result["step_seconds"] > 0
-    # The config's own pipeline (float32 here: the hub SavedModel, its own dropout), or the encoder rebuilt
-    # natively (FastDropout's 16-bit stateless draws instead of the SavedModel's Keras dropout).
-    assert result["config"]["pipeline"] == (pipeline or "bucketed")
+    # The config's own pipeline as this machine resolves runtime.precision: auto (float32: the hub
+    # SavedModel, its own dropout; bfloat16 where the CPU has it: rebuilt natively), or the encoder rebuilt
+    # natively in float32. A native build draws FastDropout's 16-bit stateless masks, not Keras dropout's.
+    expected = pipeline or ("bucketed_bf16" if _machine_precision() == "mixed_bfloat16" else "bucketed")
+    assert result["config"]["pipeline"] == expected
     op_types = {row["type"] for row in result["op_types"]}
-    assert ("StatelessRandomUniformFullIntV2" in op_types) == (pipeline == "bucketed_native"), op_types
+    assert ("StatelessRandomUniformFullIntV2" in op_types) == (expected in NATIVE_PIPELINES), op_types
     peaks = result["machine"]["peak_before_and_after_gflops"]
-    assert len(peaks) == 2 and result["machine"]["measured_peak_gflops_float32"] == max(peaks) > 0
+    dtype = "bfloat16" if expected == "bucketed_bf16" else "float32"
+    peak = result["machine"][f"measured_peak_gflops_{dtype}"]
+    assert len(peaks) == 2 and peak == max(peaks) > 0
     assert result["config"]["jit_compile"] is False  # runtime.jit_compile: auto, as `train` resolves it on a CPU
     kinds = {row["type"] for row in result["op_types"]}
     assert kinds & MATMUL_TYPES, kinds  # the encoder's dense layers and attention
@@ -106,7 +119,6 @@ def test_profile_of_a_tiny_run_attributes_its_step_to_ops(pipeline, tmp_path, ti
                                                   abs=1e-3)
     assert 0 < bound["products_at_peak_seconds"] <= result["matmul"]["seconds_per_step"] + 1e-6
     # Each kind of product at the peak, or as it ran where that was faster: recomputed from the rows.
-    peak = result["machine"]["measured_peak_gflops_float32"]
     assert bound["products_at_peak_seconds"] == pytest.approx(
         sum(min(row["seconds_per_step"], row["gflop_per_step"] / peak) for row in products.values()), rel=0.02, abs=1e-4)
     assert bound["products_only_speedup"] > bound["speedup"]
