@@ -74,6 +74,7 @@ def test_bench_runs_one_step_on_the_tiny_encoder(tmp_path, tiny_encoder_dir, cap
     assert set(result["medians"]) == {"fixed", "bucketed", "bucketed_native"}
     for values in result["medians"].values():
         assert values["train_examples_per_second"] > 0 and values["inference_examples_per_second"] > 0
+        assert 0 < values["train_mfu"] < 1 and 0 < values["inference_mfu"] < 1
     # Bucketing pads the short synthetic texts less than the fixed length does.
     assert result["medians"]["bucketed"]["train_padding_share"] < result["medians"]["fixed"]["train_padding_share"]
 

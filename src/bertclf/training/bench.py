@@ -73,6 +73,7 @@ class Measurement:
     inference_examples_per_second: float
     inference_real_tokens_per_second: float
     inference_padding_share: float
+    inference_mfu: float
     peak_memory_mb: float
 
 
@@ -121,7 +122,8 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
             runs.append(Measurement(
                 pipeline, train["examples_per_second"], train["real_tokens_per_second"], train["padding_share"],
                 train["flops_per_second"] / peak_flops, infer["examples_per_second"],
-                infer["real_tokens_per_second"], infer["padding_share"], _peak_memory_mb()))
+                infer["real_tokens_per_second"], infer["padding_share"], infer["flops_per_second"] / peak_flops,
+                _peak_memory_mb()))
             _say(f"  {pipeline}: training {train['examples_per_second']:.1f} examples/s, inference "
                  f"{infer['examples_per_second']:.1f} examples/s ({time.perf_counter() - started:.0f} s)")
     medians = median_measurements(runs)
@@ -262,10 +264,14 @@ class _PipelineBench:
         seconds = time.perf_counter() - started
         real = int(encoded.lengths.sum())
         # The exported model pads each batch to its bucket, grouped by length or not.
-        padded = sum(len(batch) * gather_batch(encoded, batch, True)["input_word_ids"].shape[1]
-                     for batch in order) if self.pipeline != "seed" else len(split) * self.seq_length
+        widths = [gather_batch(encoded, batch, True)["input_word_ids"].shape[1] if self.pipeline != "seed"
+                  else self.seq_length for batch in order]
+        padded = sum(len(batch) * width for batch, width in zip(order, widths))
+        # Forward only: a third of the training FLOPs of each batch's real tokens at its width.
+        flops = sum(self.flops_per_token(width) * int(encoded.lengths[batch].sum())
+                    for batch, width in zip(order, widths)) / 3
         return {"examples_per_second": len(split) / seconds, "real_tokens_per_second": real / seconds,
-                "padding_share": 1 - real / padded}
+                "padding_share": 1 - real / padded, "flops_per_second": flops / seconds}
 
 
 class _Clock(tf_keras.callbacks.Callback):
@@ -345,15 +351,16 @@ def markdown(result: dict) -> str:
                 f"replicas" if "bucketed_distributed" in result["medians"] else ""),
              "",
              "| pipeline | train ex/s | train real tok/s | train padding | train MFU | infer ex/s | "
-             "infer real tok/s | infer padding | peak RSS MB | train x seed | infer x seed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "infer real tok/s | infer padding | infer MFU | peak RSS MB | train x seed | infer x seed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for pipeline, values in result["medians"].items():
         ratio = result["ratios_vs_seed"].get(pipeline, {})
         lines.append(
             f"| {pipeline} | {values['train_examples_per_second']:.1f} | {values['train_real_tokens_per_second']:.0f} "
             f"| {values['train_padding_share']:.0%} | {values['train_mfu']:.1%} "
             f"| {values['inference_examples_per_second']:.1f} | {values['inference_real_tokens_per_second']:.0f} "
-            f"| {values['inference_padding_share']:.0%} | {values['peak_memory_mb']:.0f} "
+            f"| {values['inference_padding_share']:.0%} | {values['inference_mfu']:.1%} "
+            f"| {values['peak_memory_mb']:.0f} "
             f"| {ratio.get('train_examples_per_second', 1.0):.2f} | {ratio.get('inference_examples_per_second', 1.0):.2f} |")
     return "\n".join(lines) + "\n"
 
