@@ -110,7 +110,15 @@ def test_train_and_evaluate_report_progress_in_a_log(tmp_path, tiny_encoder_dir,
     assert all(not line.startswith("Validation after epoch 1") for line in lines[:closed])
     assert not any(line.startswith("Epoch 1/2: ") for line in lines[closed + 1:])
     # This process holds the model its training checked (serving.loaded_models): scoring 16 texts
-    # takes a few milliseconds, so the interval is shorter still.
+    # took under 2 ms once (a CI of 2026-12-07: no line, no closing line), so each batch is made
+    # to outlast the interval, whatever this machine's speed.
+    advance = Progress.advance
+
+    def slow_advance(self, count=1):
+        time.sleep(0.05)
+        advance(self, count)
+
+    monkeypatch.setattr(Progress, "advance", slow_advance)
     monkeypatch.setenv("BERTCLF_PROGRESS_SECONDS", "0.002")
     assert main(["evaluate", "--full", "--runs-dir", str(tmp_path / "runs")]) == 0
     evaluated = capsys.readouterr().err
