@@ -100,11 +100,13 @@ def commands(block: Block) -> list[list[str]]:
 
 
 def program(words: list[str]) -> list[str]:
-    """The command without what runs it: `VAR=x`, `export`, `/usr/bin/time -v`, `.venv/bin/`."""
+    """The command without what runs it: `VAR=x`, `export`, `/usr/bin/time -v`, `.venv/bin/`, `python -m`."""
     while words and (re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]) or words[0] in ("/usr/bin/time", "-v", "export")):
         words = words[1:]
     if words and words[0].startswith(".venv/bin/"):
         words = [words[0][len(".venv/bin/"):], *words[1:]]
+    if words[:3] == ["python", "-m", "bertclf"]:  # the package's __main__: the command itself
+        words = ["bertclf", *words[3:]]
     return words
 
 
