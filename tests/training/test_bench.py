@@ -11,7 +11,9 @@ def test_flops_of_a_batch_by_product_and_per_real_token():
     """One formula for the bench's GFLOP/s and the profile's products, checked against a count by hand."""
     from types import SimpleNamespace
 
-    from bertclf.training.bench import _flops_per_real_token, batch_flops, flop_terms
+    import numpy as np
+
+    from bertclf.training.bench import _flops_per_real_token, batch_flops, batches_flops, flop_terms
 
     def weight(name, *shape):
         return SimpleNamespace(name=name, shape=shape)
@@ -25,6 +27,9 @@ def test_flops_of_a_batch_by_product_and_per_real_token():
     # 3 rows of 5 tokens: 6 x 40 x 15 with the weights; 12 x 2 layers x 4 wide x 3 rows x 5 x 5 in attention.
     assert batch_flops(terms, 3, 5) == {"weights": 3600, "attention": 7200}
     assert _flops_per_real_token(classifier)(5) == 6 * 40 + 12 * 2 * 4 * 5 == 720
+    # Real tokens at their batch's width: 3 + 5 at width 5, then 2 at width 2 (240 + 12 x 2 x 4 x 2 a token).
+    encoded = SimpleNamespace(lengths=np.array([3, 5, 2]))
+    assert batches_flops(_flops_per_real_token(classifier), encoded, [[0, 1], [2]], [5, 2]) == 8 * 720 + 2 * 432
 
 
 def test_bench_medians_ratios_and_table():

@@ -267,9 +267,7 @@ class _PipelineBench:
         widths = [gather_batch(encoded, batch, True)["input_word_ids"].shape[1] if self.pipeline != "seed"
                   else self.seq_length for batch in order]
         padded = sum(len(batch) * width for batch, width in zip(order, widths))
-        # Forward only: a third of the training FLOPs of each batch's real tokens at its width.
-        flops = sum(self.flops_per_token(width) * int(encoded.lengths[batch].sum())
-                    for batch, width in zip(order, widths)) / 3
+        flops = batches_flops(self.flops_per_token, encoded, order, widths) / 3  # forward only
         return {"examples_per_second": len(split) / seconds, "real_tokens_per_second": real / seconds,
                 "padding_share": 1 - real / padded, "flops_per_second": flops / seconds}
 
@@ -324,6 +322,11 @@ def _flops_per_real_token(classifier):
     """Training FLOPs per real token as a function of the padded length (see the module docstring)."""
     terms = flop_terms(classifier)
     return lambda padded_length: sum(batch_flops(terms, 1, padded_length).values()) // padded_length
+
+
+def batches_flops(flops_per_token, encoded, batches, widths) -> float:
+    """Training FLOPs of `batches` of `encoded`: each batch's real tokens at its padded width."""
+    return sum(flops_per_token(width) * int(encoded.lengths[batch].sum()) for batch, width in zip(batches, widths))
 
 
 def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0, dtype: str = "float32") -> float:

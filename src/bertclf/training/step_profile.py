@@ -82,8 +82,8 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3,
     from bertclf.encoders.registry import resolve_spec
     from bertclf.runtime.hardware import choose_jit_compile, probe_hardware, resolve_precision
     from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
-    from bertclf.training.bench import (NATIVE_PIPELINES, _PipelineBench, _cores, _cpu_name, batch_flops, flop_terms,
-                                        measure_peak_flops)
+    from bertclf.training.bench import (NATIVE_PIPELINES, _PipelineBench, _cores, _cpu_name, batch_flops, batches_flops,
+                                        flop_terms, measure_peak_flops)
     from bertclf.training.pipeline import gather_batch
 
     seed = config.experiment.seed
@@ -123,8 +123,7 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3,
     # The FLOPs of the batches the profiled fit trained, each at its own padded width.
     encoded = bench.trained
     shapes = [tuple(gather_batch(encoded, batch, True)["input_word_ids"].shape) for batch in bench.trained_batches]
-    flops = sum(bench.flops_per_token(width) * int(encoded.lengths[batch].sum())
-                for batch, (_, width) in zip(bench.trained_batches, shapes))
+    flops = batches_flops(bench.flops_per_token, encoded, bench.trained_batches, [width for _, width in shapes])
     # What the products compute, padding included (the machine multiplies pad positions too).
     terms = flop_terms(bench.classifier)
     by_batch = [batch_flops(terms, rows, width) for rows, width in shapes]
