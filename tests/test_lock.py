@@ -67,6 +67,6 @@ def test_make_installed_exactly_the_lock():
     different = {name: (version, installed.get(name)) for name, version in pins.items()
                  if installed.get(name) != version}
     assert not different, f"locked vs installed: {different}"
-    # pip upgrades itself to the Makefile's pin; uv is what `make lock` adds to refresh the locks.
+    # pip upgrades itself to the Makefile's pin; uv is the Makefile's installer (and `make lock`'s resolver).
     unlocked = set(installed) - set(pins) - {"bertclf", "pip", "uv"}
     assert not unlocked, f"installed but not in the lock: {sorted(unlocked)}"
