@@ -39,7 +39,8 @@ $(BIN)/uv: $(BIN)/python
 # --compile-bytecode: pip compiles what it installs, uv by default does not. Without the .pyc
 # files every process compiled TensorFlow's modules from source again where Python may not
 # write them (PYTHONDONTWRITEBYTECODE, as on our CI machines): importing the training stack took
-# 10 s instead of 4 s, in each of the test suite's processes. Compiling costs the install 18 s.
+# 10 s instead of 4 s, in each of the test suite's processes. A fresh clone's install with empty
+# caches took 35.7 s compiling, 34.7 s not (from uv's warm cache: 27.9 s against 9.7 s).
 INSTALLER ?= uv
 ifeq ($(INSTALLER),pip)
 INSTALL := $(BIN)/pip install --quiet
