@@ -172,6 +172,11 @@ def _fit(config: Config, runtime, encoder: ResolvedEncoder, packed: PackedCorpus
                        max_predictions=settings.max_predictions)
     held_out = held_out_dataset(packed.held_out, rule, settings.batch_size, config.experiment.seed)
     model = build_pretrainer(native)
+    # The MLM head's variables exist only once the model is called: made inside the first
+    # traced step, they made Keras trace the training and held-out steps twice each (the
+    # second trace without creating variables) and left the head without optimizer slots
+    # until then. One eager call on a zero batch of the held-out shapes builds them first.
+    model({name: tf.zeros([1, *spec.shape[1:]], spec.dtype) for name, spec in held_out.element_spec[0].items()})
     optimizer = build_optimizer(TrainConfig(learning_rate=settings.learning_rate, weight_decay=settings.weight_decay,
                                             warmup_fraction=settings.warmup_fraction), settings.steps)
     model.compile(optimizer=optimizer, jit_compile=runtime.jit_compile)
