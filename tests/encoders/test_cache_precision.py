@@ -83,26 +83,18 @@ def test_a_bfloat16_encoder_folder_is_refused_in_one_line(tmp_path, tiny_encoder
 @pytest.mark.parametrize("source", ["hugging-face", "e5s1"])
 def test_converting_inside_a_bfloat16_run_writes_a_float32_encoder(tmp_path, source):
     """What a bf16 run does when its converted encoder (MiniLM, e5) is not cached yet."""
-    import json
-
     from bertclf.encoders import convert_source
     from bertclf.encoders.export import graph_float_dtypes
     from bertclf.runtime.precision import keras_policy
     from e5s1_files import write_tiny_e5s1
-    from test_convert import _tiny_weights, _write_checkpoint
+    from test_convert import tiny_bert_checkpoint
     from test_e5 import NORMALIZATION, tiny_vocabulary
 
     if source == "e5s1":
         checkpoint = tmp_path / "tiny-e5.bin"
         write_tiny_e5s1(checkpoint, *tiny_vocabulary(), normalization=NORMALIZATION)
     else:
-        checkpoint = _write_checkpoint(tmp_path / "hf", _tiny_weights(), {"tokenizer_config.json": {
-            "do_lower_case": True}})
-        (checkpoint / "config.json").write_text(json.dumps({
-            "model_type": "bert", "vocab_size": 10, "hidden_size": 4, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16}))
-        (checkpoint / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b",
-                                                         "c", "d", "e"]) + "\n")
+        checkpoint = tiny_bert_checkpoint(tmp_path / "hf")
     with keras_policy("mixed_bfloat16"):
         convert_source(checkpoint, tmp_path / "out", text_prefix="query: " if source == "e5s1" else "")
     assert graph_float_dtypes(tmp_path / "out" / "encoder") == {"float32"}

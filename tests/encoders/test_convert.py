@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -125,24 +126,45 @@ def test_converted_encoder_matches_numpy_reference(minilm_dir):
     assert np.abs(outputs["sequence_output"].numpy() - approx_sequence).max() > 1e-3
 
 
-@pytest.mark.slow
-@needs_minilm
 def test_models_convert_command(tmp_path, capsys):
-    from bertclf.cli import main
+    """`bertclf models convert` on a small BERT checkpoint: the folder it writes computes what the
+    checkpoint computes (the packaged MiniLM's conversion: `minilm_dir` and the shipped configs)."""
+    import tensorflow as tf
+    import tensorflow_hub as hub
 
-    out = tmp_path / "converted"
-    assert main(["models", "convert", str(packaged_checkpoint(MINILM)), str(out)]) == 0
-    assert (out / "encoder" / "saved_model.pb").is_file() and (out / "preprocessor" / "saved_model.pb").is_file()
-    assert "6 layers, hidden 384" in capsys.readouterr().out
+    from bertclf.cli import main
+    from bertclf.encoders import load_preprocessor
+    from bertclf.encoders.tokenization import encode_texts
+
+    source, out = tiny_bert_checkpoint(tmp_path / "hf"), tmp_path / "converted"
+    assert main(["models", "convert", str(source), str(out)]) == 0
+    assert "(1 layers, hidden 4, 10 tokens)" in capsys.readouterr().out
+    inputs = encode_texts(load_preprocessor(str(out / "preprocessor")), tf.constant(["a b", "E d c x"]), 8)
+    assert inputs["input_word_ids"].numpy().tolist() == [[2, 5, 6, 3, 0, 0, 0, 0], [2, 9, 8, 7, 1, 3, 0, 0]]
+    outputs = hub.load(str(out / "encoder"))(inputs)
+    arrays = [inputs[k].numpy() for k in ("input_word_ids", "input_mask", "input_type_ids")]
+    sequence, pooled = bert_forward(_tiny_weights(), json.loads((source / "config.json").read_text()), *arrays)
+    assert np.abs(outputs["sequence_output"].numpy() - sequence).max() < 1e-5
+    assert np.abs(outputs["pooled_output"].numpy() - pooled).max() < 1e-5
+    assert main(["models", "convert", str(source), str(out)]) == 2  # never into a folder that holds something
     assert main(["models", "convert", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
     (tmp_path / "not-bert").mkdir()
     assert main(["models", "convert", str(tmp_path / "not-bert"), str(tmp_path / "y")]) == 1
     assert "no config.json" in capsys.readouterr().err
 
 
-def _write_checkpoint(folder: Path, weights: dict, tokenizer_files: dict) -> Path:
-    import json
+def tiny_bert_checkpoint(folder: Path) -> Path:
+    """A Hugging Face BERT folder that converts: one layer, hidden 4, ten lower-cased tokens."""
+    checkpoint = _write_checkpoint(folder, _tiny_weights(), {"tokenizer_config.json": {"do_lower_case": True}})
+    (checkpoint / "config.json").write_text(json.dumps({
+        "model_type": "bert", "vocab_size": 10, "hidden_size": 4, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16}))
+    (checkpoint / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b",
+                                                     "c", "d", "e"]) + "\n")
+    return checkpoint
 
+
+def _write_checkpoint(folder: Path, weights: dict, tokenizer_files: dict) -> Path:
     from safetensors.numpy import save_file
 
     folder.mkdir()
