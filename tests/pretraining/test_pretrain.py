@@ -105,6 +105,40 @@ def test_the_written_encoder_differs_from_the_base_and_loads_through_the_registr
     assert np.isfinite(outputs).all()
 
 
+def test_the_written_encoder_keeps_the_base_preprocessor(pretrained, tiny_encoder_dir):
+    import tensorflow as tf
+
+    from bertclf.encoders import load_preprocessor
+
+    # Copied, not saved again (3-4 s): the same SavedModel, byte for byte, and the same ids.
+    base, adapted = tiny_encoder_dir / "preprocessor", pretrained / "adapted" / "preprocessor"
+    assert sorted(p.relative_to(adapted) for p in adapted.rglob("*")) == sorted(p.relative_to(base) for p in base.rglob("*"))
+    assert (adapted / "saved_model.pb").read_bytes() == (base / "saved_model.pb").read_bytes()
+    texts = tf.constant(["A WONDERFUL film, zyxwv!", "최악의 영화였다", ""])
+    ids = [load_preprocessor(str(folder))(texts)["input_word_ids"].numpy() for folder in (base, adapted)]
+    np.testing.assert_array_equal(ids[0], ids[1])
+
+
+def test_a_base_folder_of_another_format_gets_its_preprocessor_saved(tmp_path, tiny_encoder_dir):
+    import shutil
+    from types import SimpleNamespace
+
+    from bertclf.encoders.export import ENCODER_FORMAT_VERSION
+    from bertclf.pretraining.pretrain import _base_preprocessor
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_encoder_dir, base)
+    encoder = SimpleNamespace(preprocess_handle=str(base / "preprocessor"))
+    assert _base_preprocessor(encoder, base / "vocab.txt") == base / "preprocessor"
+    # Another folder's vocabulary than the one beside the preprocessor: saved from that vocabulary.
+    assert _base_preprocessor(encoder, tiny_encoder_dir / "vocab.txt") is None
+    manifest = json.loads((base / MANIFEST_FILE).read_text())
+    (base / MANIFEST_FILE).write_text(json.dumps({**manifest, "format_version": ENCODER_FORMAT_VERSION - 1}))
+    assert _base_preprocessor(encoder, base / "vocab.txt") is None  # written by an older bertclf
+    (base / MANIFEST_FILE).unlink()
+    assert _base_preprocessor(encoder, base / "vocab.txt") is None  # not bertclf's (a TF Hub download)
+
+
 def test_the_written_encoder_fine_tunes(pretrained):
     from bertclf.cli import main
 

@@ -10,6 +10,7 @@ SavedModel computes in, to catch folders written before this rule held.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -31,7 +32,7 @@ _FLOAT_TYPES = {1: "float32", 2: "float64", 14: "bfloat16", 19: "float16"}
 
 
 def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path, lower_case: bool,
-                          manifest: dict, *, text_prefix: str = "") -> None:
+                          manifest: dict, *, text_prefix: str = "", preprocessor_from: Optional[Path] = None) -> None:
     """Exports a built `BertEncoder` and its preprocessor as TF Hub SavedModels.
 
     The preprocessor is WordPiece for a `vocab.txt`, SentencePiece for a
@@ -47,13 +48,17 @@ def export_encoder_folder(out_dir: Path, encoder, bert_config, vocab_file: Path,
         lower_case: Whether the WordPiece preprocessor lower-cases and strips accents.
         manifest: Registry facts about the encoder.
         text_prefix: SentencePiece only: prepended to every text inside the preprocessor.
+        preprocessor_from: A preprocessor SavedModel folder to copy instead of saving one from
+            `vocab_file` (a pretraining's output keeps its base's, the ids it was trained on).
     """
     if encoder.compute_dtype != "float32":
         raise RuntimeError(f"encoder built in {encoder.compute_dtype}; encoders are saved in float32 "
                            f"(build them inside runtime.keras_policy('float32'))")
     sentencepiece = vocab_file.name == SP_MODEL_FILE
     save_encoder(out_dir / ENCODER_SUBDIR, encoder, vocab_file, lower_case)
-    if sentencepiece:
+    if preprocessor_from is not None:
+        shutil.copytree(preprocessor_from, out_dir / PREPROCESSOR_SUBDIR)
+    elif sentencepiece:
         from bertclf.encoders.sentencepiece_preprocessor import export_sentencepiece_preprocessor
 
         export_sentencepiece_preprocessor(out_dir / PREPROCESSOR_SUBDIR, vocab_file, text_prefix=text_prefix,
@@ -160,11 +165,13 @@ def stale_encoder_folder(folder: Path) -> Optional[str]:
     return reduced_precision_problem(folder / ENCODER_SUBDIR)
 
 
-def export_native_encoder(out_dir: Path, native, vocab_file: Path, lower_case: bool, manifest: dict) -> None:
+def export_native_encoder(out_dir: Path, native, vocab_file: Path, lower_case: bool, manifest: dict,
+                          preprocessor_from: Optional[Path] = None) -> None:
     """Exports weights held as `NativeEncoderWeights` (say, after pretraining) as an encoder folder.
 
     The encoder is rebuilt in float32 from the weights, whatever policy they were
-    trained under, and the export is checked to reproduce that rebuild.
+    trained under, and the export is checked to reproduce that rebuild. The preprocessor
+    is saved from `vocab_file`, or copied from `preprocessor_from` (`export_encoder_folder`).
 
     Raises:
         RuntimeError: The exported SavedModel computes something else (a bug).
@@ -188,7 +195,8 @@ def export_native_encoder(out_dir: Path, native, vocab_file: Path, lower_case: b
         out_dir.mkdir(parents=True, exist_ok=True)
         if vocab_file.resolve() != (out_dir / VOCAB_FILE).resolve():
             (out_dir / VOCAB_FILE).write_bytes(vocab_file.read_bytes())
-        export_encoder_folder(out_dir, encoder, bert_config, out_dir / VOCAB_FILE, lower_case, manifest)
+        export_encoder_folder(out_dir, encoder, bert_config, out_dir / VOCAB_FILE, lower_case, manifest,
+                              preprocessor_from=preprocessor_from)
         inputs = probe_inputs(native)
         expected = encoder(inputs, training=False)["sequence_output"].numpy()
     got = load_saved_model(str(out_dir / ENCODER_SUBDIR))(inputs, training=False)["sequence_output"]
