@@ -99,6 +99,7 @@ def save_encoder(path: Path, encoder, vocab_file: Path, lower_case: bool) -> Non
     import tensorflow as tf
 
     from bertclf.runtime.precision import keras_policy
+    from bertclf.runtime.saving import trace_for_saving
 
     root = tf.train.Checkpoint()
     specs = {name: tf.TensorSpec([None, None], tf.int32, name=name)
@@ -112,7 +113,7 @@ def save_encoder(path: Path, encoder, vocab_file: Path, lower_case: bool) -> Non
 
     with keras_policy("float32"):  # the encoder's layers are float32; nothing traced may say otherwise
         for training in (False, True):
-            call.get_concrete_function(specs, training=training)
+            trace_for_saving(call, specs, training)  # the save reuses these traces
     root.__call__ = call
     # Lists, not the Keras encoder itself: saving a Keras object stores its layers' functions too.
     root.variables = list(encoder.variables)
