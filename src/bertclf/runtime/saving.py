@@ -20,7 +20,11 @@ def trace_for_saving(function, *args) -> None:
         *args: Its arguments, all positional (`TensorSpec`s and Python values).
     """
     import tensorflow as tf
-    from tensorflow.python.saved_model import save_context
 
+    try:  # TensorFlow's own module, not its public API: without it, traced as before
+        from tensorflow.python.saved_model import save_context
+    except ImportError:
+        function.get_concrete_function(*args)
+        return
     with save_context.save_context(tf.saved_model.SaveOptions()):
         function.get_concrete_function(*args)
