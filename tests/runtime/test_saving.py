@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 
-
 def _saved_traces(tmp_path, trace) -> tuple[int, object]:
     import tensorflow as tf
 
