@@ -270,7 +270,7 @@ def _base_preprocessor(encoder: ResolvedEncoder, vocab_file: Path) -> Optional[P
     It made the ids the encoder was pretrained on. A folder bertclf wrote in the current
     format (a conversion, a tiny encoder, an earlier pretraining) has it saved from the
     vocabulary beside it, which the output gets too: copying it takes milliseconds where saving
-    the same preprocessor again took 3-4 s (mostly tracing its packing functions).
+    the same preprocessor again took 3-4 s (2-3 s since `runtime.saving`; mostly tracing its packing).
     """
     import json
 
