@@ -58,7 +58,6 @@ def test_make_tiny_refuses_a_missing_vocab_and_a_used_folder(tmp_path, capsys):
     assert "exists and is not empty; choose a new folder" in capsys.readouterr().err
 
 
-
 def test_writing_an_encoder_folder_traces_each_saved_signature_once(tmp_path, monkeypatch):
     """The encoder's call (for inference and for training) and the preprocessor's packing (one
     or two segments of ragged rank 1 or 2, and the default call) are traced once each, for

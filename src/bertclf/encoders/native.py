@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bertclf.encoders.registry import folder_manifest
 from bertclf.errors import ModelError
 from bertclf.files import is_url
 
@@ -134,7 +135,7 @@ def _read_native_weights(handle: str) -> NativeEncoderWeights:
     with keras_policy("float32"):
         # What the folder was built with comes first and is the answer when its rebuild matches:
         # the other candidates need not be built (a rebuild costs seconds; e5's, six).
-        recorded = _manifest(handle).get("activation")
+        recorded = folder_manifest(handle).get("activation")
         for activation in sorted(_ACTIVATIONS, key=lambda name: name != recorded):
             candidate = dataclasses.replace(found, activation=activation)
             got = build_native_encoder(candidate)(inputs, training=False)["sequence_output"].numpy()
@@ -181,21 +182,9 @@ def build_native_encoder(native: NativeEncoderWeights):
     return encoder
 
 
-def _manifest(handle: str) -> dict:
-    """A bertclf encoder folder's manifest (beside the encoder SavedModel), or {} for any other handle."""
-    from bertclf.encoders.registry import MANIFEST_FILE
-
-    if is_url(handle):
-        return {}
-    try:
-        return json.loads((Path(handle).parent / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _recorded_dropout(handle: str) -> dict[str, float]:
     """The dropout rates a bertclf encoder folder's manifest records for its encoder (else none)."""
-    manifest = _manifest(handle)
+    manifest = folder_manifest(handle)
     return {key: float(manifest[key]) for key in ("dropout", "attention_dropout") if key in manifest}
 
 

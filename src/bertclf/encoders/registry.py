@@ -182,3 +182,15 @@ def _handle_is_local(handle: Optional[str]) -> bool:
 def hub_cache_dir() -> Path:
     """Where tensorflow_hub keeps downloaded models (its own rule, without importing it)."""
     return Path(os.environ.get("TFHUB_CACHE_DIR") or Path(tempfile.gettempdir()) / "tfhub_modules")
+
+
+def folder_manifest(handle: str) -> dict:
+    """The manifest beside a SavedModel that a bertclf encoder folder holds (its `encoder/` or
+    `preprocessor/`), or {} for any other handle (a URL, a folder bertclf did not write)."""
+    if is_url(handle):
+        return {}
+    try:
+        manifest = json.loads((Path(handle).parent / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}

@@ -270,23 +270,17 @@ def _base_preprocessor(encoder: ResolvedEncoder, vocab_file: Path) -> Optional[P
     It made the ids the encoder was pretrained on. A folder bertclf wrote in the current
     format (a conversion, a tiny encoder, an earlier pretraining) has it saved from the
     vocabulary beside it, which the output gets too: copying it takes milliseconds where saving
-    the same preprocessor again took 3-4 s (2-3 s since `runtime.saving`; mostly tracing its packing).
+    the same preprocessor again took 3-4 s (1.7-3.4 s since `runtime.saving`; mostly tracing its packing).
     """
-    import json
-
     from bertclf.encoders.export import ENCODER_FORMAT_VERSION
-    from bertclf.encoders.registry import MANIFEST_FILE
+    from bertclf.encoders.registry import folder_manifest
 
-    folder = Path(encoder.preprocess_handle)
-    try:
-        manifest = json.loads((folder.parent / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = folder_manifest(encoder.preprocess_handle)
+    if manifest.get("format_version") != ENCODER_FORMAT_VERSION or manifest.get("tokenizer") != "wordpiece":
         return None
-    same_folder = vocab_file.resolve().parent == folder.resolve().parent
-    if (same_folder and isinstance(manifest, dict) and manifest.get("format_version") == ENCODER_FORMAT_VERSION
-            and manifest.get("tokenizer") == "wordpiece" and (folder / "saved_model.pb").is_file()):
-        return folder
-    return None
+    folder = Path(encoder.preprocess_handle)
+    same_vocabulary = vocab_file.resolve().parent == folder.resolve().parent
+    return folder if same_vocabulary and (folder / "saved_model.pb").is_file() else None
 
 
 def _check_output(config: Config, resume: bool, overwrite: bool) -> None:
