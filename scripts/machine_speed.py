@@ -5,7 +5,7 @@ Usage: python scripts/machine_speed.py [--label TEXT]
 The machines we run on drift up to 2x between days (another host CPU, other tenants), so a
 wall time (`make test`, a demo, a benchmark) says little without the speed it ran at.
 `make test` prints this line before and after the tests. The CPU model, then two figures,
-each timed for about two seconds: TensorFlow's float32 matrix product (2048 x 2048), and a
+each timed for about a second: TensorFlow's float32 matrix product (2048 x 2048), and a
 pure-Python loop, because most of the test suite's time is single-threaded Python (tracing,
 loading and saving graphs), not arithmetic. Last, the free disk where the tests write (the
 temporary folder) and where the clone is: a suite that ran out of disk fails half-way with
@@ -21,7 +21,7 @@ import tempfile
 import time
 
 
-def python_loop_rate(seconds: float = 2.0) -> float:
+def python_loop_rate(seconds: float = 1.0) -> float:
     """Millions of iterations per second of a small pure-Python loop (one core)."""
     runs, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -32,12 +32,14 @@ def python_loop_rate(seconds: float = 2.0) -> float:
     return runs * 100_000 / (time.perf_counter() - started) / 1e6
 
 
-def matmul_gflops(seconds: float = 2.0, size: int = 2048) -> float:
+def matmul_gflops(seconds: float = 1.0, size: int = 2048) -> float:
     """Float32 GFLOP/s of a size x size matrix product, on TensorFlow's default threads."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # As bertclf imports it: without this, TensorFlow also imports Keras 3 (1 s of each line).
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
-    from bertclf.training.bench import measure_peak_flops
+    from bertclf.runtime.hardware import measure_peak_flops
 
     return measure_peak_flops(tf, size=size, seconds=seconds) / 1e9
 
@@ -57,9 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     python_rate = python_loop_rate()
     gflops = matmul_gflops()
-    from bertclf.training.bench import _cores, _cpu_name
+    from bertclf.runtime.hardware import core_count, cpu_name
 
-    print(f"{args.label}: {_cpu_name()}, {_cores()} cores; float32 matmul {gflops:.0f} "
+    print(f"{args.label}: {cpu_name()}, {core_count()} cores; float32 matmul {gflops:.0f} "
           f"GFLOP/s; Python loop {python_rate:.1f} M iterations/s; {free_disk()}", flush=True)
 
 

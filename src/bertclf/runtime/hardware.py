@@ -5,13 +5,17 @@ functions of the visible accelerators, the CPU's features and the cluster named
 by `TF_CONFIG`, so every decision is testable without the hardware;
 `probe_hardware` gathers those facts (CPU flags from /proc/cpuinfo without
 TensorFlow, GPUs and their compute capabilities through TensorFlow, which the
-caller has imported) and `parse_cluster` reads `TF_CONFIG`.
+caller has imported) and `parse_cluster` reads `TF_CONFIG`. `cpu_name`, `core_count` and
+`measure_peak_flops` describe the machine for benchmarks and `scripts/machine_speed.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import platform
+import time
 from pathlib import Path
 from typing import Optional, Union
 
@@ -230,3 +234,32 @@ def choose_jit_compile(requested: Union[str, bool], hardware: Hardware, strategy
     if hardware.gpu_capabilities:
         return True, "GPU: XLA fuses the encoder's elementwise ops"
     return False, "CPU: compiling each bucket's shape costs more than it saves"
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it ("unknown" where nothing says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def core_count() -> Optional[int]:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0, dtype: str = "float32") -> float:
+    """FLOP/s of a large matrix product in `dtype` on this machine's configured threads."""
+    a = tf.cast(tf.random.normal([size, size]), dtype)
+    b = tf.cast(tf.random.normal([size, size]), dtype)
+    product = tf.function(lambda x, y: tf.matmul(x, y))
+    product(a, b).numpy()
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        product(a, b).numpy()
+        runs += 1
+    return 2 * size ** 3 * runs / (time.perf_counter() - started)

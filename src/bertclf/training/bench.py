@@ -52,7 +52,7 @@ from bertclf.config import Config
 from bertclf.data import load_data
 from bertclf.encoders import load_preprocessor, prepare_encoder, rebuilds_natively, with_native_weights
 from bertclf.encoders.registry import resolve_spec
-from bertclf.runtime.hardware import choose_jit_compile, probe_hardware
+from bertclf.runtime.hardware import choose_jit_compile, core_count, cpu_name, measure_peak_flops, probe_hardware
 from bertclf.runtime.distribution import start_distribution
 from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
 
@@ -135,7 +135,7 @@ def run_bench(config: Config, pipelines: tuple[str, ...] = PIPELINES, steps: int
                    "intra_op_threads": config.runtime.intra_op_threads,
                    "strategy": distribution.name, "replicas": distribution.replicas, "jit_compile": jit_compile,
                    "inter_op_threads": config.runtime.inter_op_threads},
-        "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_name(), "cores": core_count(), "python": platform.python_version(),
                     "tensorflow": tf.__version__, "measured_peak_gflops_float32": round(peak_flops / 1e9, 1)},
         "medians": medians,
         "ratios_vs_seed": ratios_vs_seed(medians),
@@ -329,19 +329,6 @@ def batches_flops(flops_per_token, encoded, batches, widths) -> float:
     return sum(flops_per_token(width) * int(encoded.lengths[batch].sum()) for batch, width in zip(batches, widths))
 
 
-def measure_peak_flops(tf, size: int = 1024, seconds: float = 2.0, dtype: str = "float32") -> float:
-    """FLOP/s of a large matrix product in `dtype` on this machine's configured threads."""
-    a = tf.cast(tf.random.normal([size, size]), dtype)
-    b = tf.cast(tf.random.normal([size, size]), dtype)
-    product = tf.function(lambda x, y: tf.matmul(x, y))
-    product(a, b).numpy()
-    runs, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        product(a, b).numpy()
-        runs += 1
-    return 2 * size ** 3 * runs / (time.perf_counter() - started)
-
-
 def markdown(result: dict) -> str:
     """The medians as a Markdown table, with the setup it was measured on."""
     setup, machine = result["config"], result["machine"]
@@ -387,18 +374,3 @@ def _peak_memory_mb() -> float:
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _cores() -> Optional[int]:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -82,8 +82,8 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3,
     from bertclf.encoders.registry import resolve_spec
     from bertclf.runtime.hardware import choose_jit_compile, probe_hardware, resolve_precision
     from bertclf.runtime.tf_setup import absorb_first_run_notices, setup_tensorflow
-    from bertclf.training.bench import (NATIVE_PIPELINES, _PipelineBench, _cores, _cpu_name, batch_flops, batches_flops,
-                                        flop_terms, measure_peak_flops)
+    from bertclf.runtime.hardware import core_count, cpu_name, measure_peak_flops
+    from bertclf.training.bench import NATIVE_PIPELINES, _PipelineBench, batch_flops, batches_flops, flop_terms
     from bertclf.training.pipeline import gather_batch
 
     seed = config.experiment.seed
@@ -143,7 +143,7 @@ def profile_step(config: Config, logdir: Path, steps: int = 6, warmup: int = 3,
         "config": {"experiment": config.experiment.name, "encoder": encoder.spec.name, "pipeline": pipeline,
                    "seq_length": config.model.seq_length, "batch_size": batch_size, "steps": steps,
                    "warmup_steps": warmup, "jit_compile": jit_compile},
-        "machine": {"cpu": _cpu_name(), "cores": _cores(), "tensorflow": tf.__version__,
+        "machine": {"cpu": cpu_name(), "cores": core_count(), "tensorflow": tf.__version__,
                     f"measured_peak_gflops_{compute_dtype}": round(peak / 1e9, 1),
                     "peak_before_and_after_gflops": [round(value / 1e9, 1) for value in peaks]},
         "trace": str(trace),
