@@ -90,34 +90,40 @@ def extract_safely(archive: Path, destination: Path) -> None:
     """
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
+    # Into an empty folder (as fetch_archive always unpacks) no link on disk can redirect a
+    # member's path, so a lexical check is exact; resolving took 2 s of IMDB's 50,000 members.
+    lexical = not any(destination.iterdir())
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as bundle:
                 for name in bundle.namelist():
-                    _check_member(archive, name, root, root)
+                    _check_member(archive, name, root, root, lexical)
                 bundle.extractall(destination)
             return
         with tarfile.open(archive) as bundle:
             members = bundle.getmembers()
             for member in members:
-                _check_member(archive, member.name, root, root)
+                _check_member(archive, member.name, root, root, lexical)
                 if member.issym():
-                    _check_member(archive, member.linkname, (root / member.name).parent, root,
+                    _check_member(archive, member.linkname, (root / member.name).parent, root, lexical,
                                   link_of=member.name)
                 elif member.islnk():
-                    _check_member(archive, member.linkname, root, root, link_of=member.name)
+                    _check_member(archive, member.linkname, root, root, lexical, link_of=member.name)
             # The "data" filter repeats these checks inside the standard library.
             bundle.extractall(destination, members=members, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
         raise DataError(f"{archive}: cannot unpack ({error})") from None
 
 
-def _check_member(archive: Path, name: str, base: Path, root: Path, link_of: str | None = None) -> None:
+def _check_member(archive: Path, name: str, base: Path, root: Path, lexical: bool,
+                  link_of: str | None = None) -> None:
     what = f"link {link_of!r} -> {name!r}" if link_of else f"member {name!r}"
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         raise DataError(f"{archive}: refusing {what}: absolute path; nothing was unpacked")
-    resolved = (base / name).resolve()
-    if resolved != root and root not in resolved.parents:
+    # Links the archive itself makes are checked as members here, and again by tarfile's "data"
+    # filter as it extracts.
+    resolved = os.path.normpath(os.path.join(base, name)) if lexical else str((base / name).resolve())
+    if resolved != str(root) and not resolved.startswith(os.path.join(str(root), "")):
         raise DataError(f"{archive}: refusing {what}: it points outside the unpack folder; "
                         f"nothing was unpacked")
 

@@ -110,3 +110,19 @@ def test_missing_archive_subdir_names_what_the_archive_has(tmp_path):
     with pytest.raises(DataError, match=r"data.archive_subdir: the archive has no folder 'aclImdb'; "
                                         r"its top-level folders: toy"):
         load_data(DataConfig(archive_url=archive.as_uri(), archive_subdir="aclImdb"), seed=0)
+
+
+def test_a_link_already_in_the_target_folder_is_not_followed_out(tmp_path):
+    # Into an empty folder members are checked by their paths alone; a folder that already
+    # holds a link to elsewhere must not let a member through it (zip extraction has no
+    # filter of its own that would catch it).
+    bundle_path = tmp_path / "through.zip"
+    with zipfile.ZipFile(bundle_path, "w") as bundle:
+        bundle.writestr("d/x.txt", "pwned")
+    (tmp_path / "outside").mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "d").symlink_to(tmp_path / "outside")
+    with pytest.raises(DataError, match="refusing member 'd/x.txt'"):
+        extract_safely(bundle_path, target)
+    assert not (tmp_path / "outside" / "x.txt").exists()
