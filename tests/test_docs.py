@@ -303,6 +303,8 @@ def test_the_commands_that_read_a_run_run_as_written(docs_run, tmp_path, monkeyp
             if names not in RUN_COMMANDS:
                 continue
             args = _substituted(words[1:], runs)
+            if " ".join(words) in ran:  # the same command again (three pages show the int8 export): run once
+                continue
             for flag, name in zip(args, args[1:]):  # the reader's own file of texts, made up here
                 if flag == "--file" and not Path(name).exists():
                     texts = synthetic_texts("pos", 3, seed=4)
