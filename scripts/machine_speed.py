@@ -41,7 +41,9 @@ def matmul_gflops(seconds: float = 1.0, size: int = 2048) -> float:
 
     from bertclf.runtime.hardware import measure_peak_flops
 
-    return measure_peak_flops(tf, size=size, seconds=seconds) / 1e9
+    # The faster of two halves: a process just started (as `make test`'s first line is, after
+    # the install) ran its first products at half speed (111 GFLOP/s, then 180 at the end).
+    return max(measure_peak_flops(tf, size=size, seconds=seconds / 2) for _ in range(2)) / 1e9
 
 
 def free_disk() -> str:
