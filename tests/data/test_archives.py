@@ -37,7 +37,8 @@ def http_server(tmp_path):
     root.mkdir()
     handler = type("Handler", (_CountingHandler,), {"requests": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits out serve_forever's poll (0.5 s by default) in every test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", handler.requests, root

@@ -31,7 +31,8 @@ def _serve_tarball(folder: Path) -> tuple[http.server.HTTPServer, str]:
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits out serve_forever's poll (0.5 s by default).
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}/models/tiny/1"
 
 
