@@ -34,12 +34,14 @@ def python_loop_rate(seconds: float = 1.0) -> float:
 
 def matmul_gflops(seconds: float = 1.0, size: int = 2048) -> float:
     """Float32 GFLOP/s of a size x size matrix product, on TensorFlow's default threads."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # As bertclf imports it: without this, TensorFlow also imports Keras 3 (1 s of each line).
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tensorflow as tf
-
     from bertclf.runtime.hardware import measure_peak_flops
+    from bertclf.runtime.tf_setup import quiet_tensorflow, setup_tensorflow
+
+    # As a bertclf command starts TensorFlow: Keras 2 (otherwise TensorFlow also imports Keras 3,
+    # 1 s of each line), its info lines off, and CUDA's cuInit failure on a machine without a GPU
+    # (logged as an error) dropped from `make test`'s output; any other error line is kept.
+    quiet_tensorflow()
+    tf = setup_tensorflow()
 
     # The faster of two halves, so one slow stretch weighs less. `make test`'s first line still
     # reads low at times (clean clones, 2026-12-07/08: 111, 172 and 129 GFLOP/s before the
