@@ -7,18 +7,19 @@ wall time (`make test`, a demo, a benchmark) says little without the speed it ra
 `make test` prints this line before and after the tests. The CPU model, then two figures,
 each timed for about a second: TensorFlow's float32 matrix product (2048 x 2048), and a
 pure-Python loop, because most of the test suite's time is single-threaded Python (tracing,
-loading and saving graphs), not arithmetic. Last, the free disk where the tests write (the
-temporary folder) and where the clone is: a suite that ran out of disk fails half-way with
+loading and saving graphs), not arithmetic. Last, the free disk where the tests write (their
+temporary folder, in memory where it has room: tests/temp_location.py) and where the clone is: a suite that ran out of disk fails half-way with
 tracebacks that do not say so plainly.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
-import tempfile
 import time
+from pathlib import Path
 
 
 def python_loop_rate(seconds: float = 1.0) -> float:
@@ -50,9 +51,14 @@ def matmul_gflops(seconds: float = 1.0, size: int = 2048) -> float:
 
 
 def free_disk() -> str:
-    """Free space where the tests write and where the clone is ("76.1 GB free in /tmp and /home/me/bertclf")."""
+    """Free space where the tests write and where the clone is ("20.8 GB free in /dev/shm, 76.1 GB free in
+    /home/me/bertclf"): the suite's own rule for its folder (tests/temp_location.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "temp_location", Path(__file__).resolve().parents[1] / "tests" / "temp_location.py")
+    temp_location = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(temp_location)
     by_device: dict[int, list[str]] = {}
-    for place in (tempfile.gettempdir(), os.getcwd()):
+    for place in (str(temp_location.suite_temp_dir()), os.getcwd()):
         by_device.setdefault(os.stat(place).st_dev, []).append(place)
     return ", ".join(f"{shutil.disk_usage(places[0]).free / 1e9:.1f} GB free in {' and '.join(places)}"
                      for places in by_device.values())

@@ -29,33 +29,15 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(_SHARE))
 
 
+# Temporary files in memory where it has room (tests/temp_location.py says why). TMPDIR is
+# inherited by the workers and the commands tests start; tempfile.tempdir, which pytest's output
+# capture has already computed in this process, is reset to follow it.
+from temp_location import memory_backed_temp  # noqa: E402
 
-# Where the suite writes: pytest's tmp_path folders, the test run's cache, and the temporary
-# folders of bertclf and of the commands tests start. A run of the suite writes about 12 GB
-# (checkpoints and SavedModels of MiniLM and e5, IMDB unpacked into 50,000 files), up to 2.5 GiB
-# at once; on this machine's disk that took 10-19 s for IMDB's unpacking alone, in memory
-# 6 s (CONTRIBUTING: Test time). So the suite writes into the memory-backed /dev/shm where it
-# has room to spare, unless TMPDIR says otherwise; elsewhere (a container's 64 MB /dev/shm,
-# macOS) the system's temporary folder as before.
-_MEMORY_TEMP = Path("/dev/shm")
-_MEMORY_TEMP_NEEDED = 8 * 2**30
-
-
-def memory_backed_temp(folder: Path = _MEMORY_TEMP, needed: int = _MEMORY_TEMP_NEEDED) -> Path | None:
-    """`folder` if the suite may write its temporary files there (writable, `needed` bytes free)."""
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return None
-    return folder if free >= needed and os.access(folder, os.W_OK | os.X_OK) else None
-
-
-if "TMPDIR" not in os.environ and memory_backed_temp() is not None:
+if "TMPDIR" not in os.environ and (_memory := memory_backed_temp()) is not None:
     import tempfile
 
-    # Inherited by the workers and the commands tests start; tempfile.tempdir, which pytest's
-    # output capture has already computed in this process, is reset to follow it.
-    os.environ["TMPDIR"] = str(_MEMORY_TEMP)
+    os.environ["TMPDIR"] = str(_memory)
     tempfile.tempdir = None
 
 pytest_plugins = ["strict_skips", "scheduling"]  # CI: a skip is a failure; the slowest files first
